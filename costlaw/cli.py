@@ -1,0 +1,65 @@
+"""The ``costlaw`` command line. Bad input exits with status 2 and one line naming the problem."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """Bad input from the command line: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not usage + message
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _read_runs(path):
+    from .schema import read_runs
+    return read_runs(path)
+
+
+def cmd_reproduce(args) -> int:
+    from .reproduce import format_report, reproduce
+    start = time.perf_counter()
+    runs = _read_runs(args.runs) if args.runs else None
+    forms = args.form or ["offset_exp"]
+    result = reproduce(runs, args.out, forms=forms, figures=not args.no_figures,
+                       log=lambda m: print(f"[costlaw] {m}", file=sys.stderr))
+    print(format_report(result))
+    print(f"\nwrote {', '.join(sorted(result.tables))} (.csv) and {len(result.figures)} figures to {args.out} "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="costlaw", description="Compute-constrained data selection: fits, frontiers, plans.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
+    p = sub.add_parser("reproduce", help="fit the runs, derive frontiers and break-even ratios, write tables/figures")
+    p.add_argument("--runs", help="runs CSV in the costlaw schema (default: the paper's 180 bundled runs)")
+    p.add_argument("--out", default="results/paper", help="output folder (default: results/paper)")
+    p.add_argument("--form", action="append", help="curve form to fit besides 'paper' (repeatable; default offset_exp)")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.set_defaults(handler=cmd_reproduce)
+    return parser
+
+
+def main(argv=None) -> int:
+    from .fitting import FitError
+    from .schema import SchemaError
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except UsageError as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    except (SchemaError, FitError, FileNotFoundError, KeyError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"costlaw: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Utility-curve forms: metric of a finetuning run against the tokens it trained on and what selection cost.
+
+A form is a small declaration (name, parameters with bounds, starting grid and scope, one vectorised function),
+in the spirit of lifelines' parametric fitters; ``costlaw.fitting`` does the rest. Every curve is evaluated on
+a runs-like table with the columns ``fraction`` (share of the pool trained on), ``total_flops`` and
+``train_flops_full`` (FLOPs of training on the whole pool, the panel's compute unit).
+
+A parameter's ``by`` names the columns it varies over: ``("task", "train_model")`` is one value per panel,
+adding ``"method"`` one per curve. Removing ``train_model`` shares it across model sizes; with ``size=True`` it
+becomes linear in log10(train_params) instead, so the form can forecast sizes it has not seen.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+PANEL = ("task", "train_model")
+CURVE = ("task", "train_model", "method")
+
+
+def level_bounds(rows: pd.DataFrame, all_rows: pd.DataFrame) -> tuple[float, float]:
+    """Data-relative bounds for a level parameter (metric units): the observed range widened 3x each side."""
+    lo, hi = float(rows.metric.min()), float(rows.metric.max())
+    span = max(hi - lo, 1e-3 * max(abs(hi), 1.0))
+    return lo - 3 * span - 1.0, hi + 3 * span + 1.0
+
+
+def _panel_max(rows: pd.DataFrame, all_rows: pd.DataFrame) -> float:
+    keys = rows.iloc[0]
+    same = (all_rows.task == keys.task) & (all_rows.train_model == keys.train_model)
+    return float(all_rows.metric[same].max())
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a form: its bounds, starting values, scope and whether it is fixed by the data."""
+
+    name: str
+    bounds: tuple[float, float] | Callable = (-np.inf, np.inf)
+    """(lo, hi), or a function (group rows, all rows) -> (lo, hi)."""
+    starts: tuple[float, ...] | Callable = ()
+    """Starting values tried (grid over all parameters); or a function of the group's rows."""
+    by: tuple[str, ...] = PANEL
+    """Columns the parameter varies over."""
+    fixed: Callable | None = None
+    """Function (group rows, all rows) -> value: the parameter is set from data, not fitted."""
+    size: bool = False
+    """Linear in log10(train_params) within its groups (adds a ``<name>_per_decade`` slope)."""
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Form:
+    """A named utility-curve form: parameters and a vectorised ``function(rows, **params) -> metric``."""
+
+    name: str
+    params: tuple[Param, ...]
+    function: Callable
+    doc: str = ""
+    loss: str = "linear"
+    """Default loss of the fit (``linear`` least squares, or scipy's ``soft_l1`` / ``huber``)."""
+    models_selection_offset: bool = True
+    """True when selection compute is a known offset, False when it enters the curve as if it were training."""
+    selector_size_dependence: bool = False
+    """True when the form models selection quality as a function of the selector's size."""
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"form '{self.name}' has no parameter '{name}'; it has {', '.join(self.param_names)}")
+
+    @property
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def __call__(self, rows: pd.DataFrame, **params) -> np.ndarray:
+        return np.asarray(self.function(rows, **params), dtype=float)
+
+    def share(self, name: str | None = None, **scopes) -> "Form":
+        """A copy with parameter scopes changed: ``share(k=("method",))`` shares k across panels.
+
+        A scope is a tuple of columns, or ``"size"`` for linear in log10(train_params) across sizes.
+        """
+        params = []
+        for p in self.params:
+            scope = scopes.pop(p.name, None)
+            if scope is None:
+                params.append(p)
+            elif scope == "size":
+                params.append(replace(p, by=tuple(c for c in p.by if c != "train_model"), size=True))
+            else:
+                params.append(replace(p, by=tuple(scope), size=False))
+        if scopes:
+            raise KeyError(f"form '{self.name}' has no parameter(s) {', '.join(scopes)}")
+        return replace(self, name=name or f"{self.name}_shared", params=tuple(params))
+
+
+_FORMS: dict[str, Form] = {}
+
+
+def register_form(form: Form) -> Form:
+    """Register ``form`` under ``form.name`` (replacing one of the same name)."""
+    _FORMS[form.name] = form
+    return form
+
+
+def get_form(name: str | Form) -> Form:
+    """The registered form ``name``; an unknown name fails with the list of registered forms."""
+    if isinstance(name, Form):
+        return name
+    try:
+        return _FORMS[name]
+    except KeyError:
+        raise KeyError(f"unknown form '{name}'; available: {', '.join(available_forms())}") from None
+
+
+def available_forms() -> list[str]:
+    return list(_FORMS)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Shapes h(f) with h(0) = 0 and h(1) = 1, so that P0 is the zero-shot level and Pfull the full-pool point.
+
+def exp_shape(fraction, rate):
+    """(1 - exp(-k f)) / (1 - exp(-k)); k < 0 bends the other way, k -> 0 is linear."""
+    fraction, rate = np.broadcast_arrays(np.asarray(fraction, float), np.asarray(rate, float))
+    small = np.abs(rate) < 1e-8
+    safe = np.where(small, 1.0, rate)
+    return np.where(small, fraction, np.expm1(-safe * fraction) / np.expm1(-safe))
+
+
+def power_shape(fraction, alpha, log10_scale):
+    """Saturating power law in trained tokens: (1 - (1 + f/s)^-a) / (1 - (1 + 1/s)^-a)."""
+    scale = 10.0 ** np.asarray(log10_scale, float)
+    return -np.expm1(-alpha * np.log1p(fraction / scale)) / -np.expm1(-alpha * np.log1p(1.0 / scale))
+
+
+def logistic_shape(fraction, mu, width):
+    """Logistic in log trained tokens, normalised to 1 at the full pool: s((ln f - mu)/w) / s(-mu/w)."""
+    log_f = np.log(np.maximum(np.asarray(fraction, float), 1e-300))
+    return np.exp(-np.logaddexp(0.0, -(log_f - mu) / width) + np.logaddexp(0.0, mu / width))
+
+
+def _levels(rows, P0, Pfull, shape):
+    return P0 + (Pfull - P0) * shape
+
+
+LEVELS = (
+    Param("P0", level_bounds, lambda r, a: (float(r.metric.min()) - 0.5,), doc="zero-shot level, metric units"),
+    Param("Pfull", level_bounds, lambda r, a: (float(r.metric[r.fraction == r.fraction.max()].mean()),),
+          doc="metric after training on the whole pool, metric units"),
+)
+
+PAPER = register_form(Form(
+    name="paper",
+    params=(
+        Param("P0", lambda r, a: (0.0, _panel_max(r, a)), lambda r, a: (float(r.metric.min()), 0.5 * float(r.metric.min())),
+              by=CURVE, doc="level at zero compute, bounded in [0, Pbar] as in the paper"),
+        Param("Pbar", fixed=_panel_max, doc="asymptote, fixed per panel to its best observed metric (paper)"),
+        Param("rate", (0.0, 1e4), (0.1, 1.0, 10.0, 100.0), by=CURVE,
+              doc="exponent per full-pool training compute: g_per_flop x train_flops_full"),
+    ),
+    function=lambda rows, P0, Pbar, rate: P0 + (Pbar - P0) * -np.expm1(-rate * rows.total_flops / rows.train_flops_full),
+    doc="Yin & Rush (2025): P0 + (Pbar - P0)(1 - exp(-g C)) with C the TOTAL compute, per method; Pbar fixed.",
+    models_selection_offset=False,
+))
+
+OFFSET_EXP = register_form(Form(
+    name="offset_exp",
+    params=LEVELS + (Param("k", (-30.0, 80.0), (0.5, 5.0, 30.0), by=CURVE,
+                           doc="front-loading of the method's gains; larger = better early selection"),),
+    function=lambda rows, P0, Pfull, k: _levels(rows, P0, Pfull, exp_shape(rows.fraction, k)),
+    doc="P0 + (Pfull - P0)(1 - exp(-k f))/(1 - exp(-k)): f the trained share of the pool, selection cost an "
+        "offset; zero-shot P0 and full-pool Pfull shared by all methods of a panel, one rate k per method.",
+))
+
+POWER = register_form(Form(
+    name="power",
+    params=LEVELS + (
+        Param("alpha", (0.02, 5.0), (0.3, 1.0), doc="power-law exponent, shared by the panel's methods"),
+        Param("log10_s", (-5.0, 3.0), (-2.0, 0.0), by=CURVE,
+              doc="log10 of the fraction where the method's gains saturate; smaller = better early selection"),
+    ),
+    function=lambda rows, P0, Pfull, alpha, log10_s: _levels(rows, P0, Pfull, power_shape(rows.fraction, alpha, log10_s)),
+    doc="Saturating power law in trained tokens, P0 + (Pfull - P0)(1 - (1 + f/s)^-a)/(1 - (1 + 1/s)^-a), "
+        "shared levels and exponent, one scale s per method.",
+))
+
+LOGISTIC = register_form(Form(
+    name="logistic",
+    params=LEVELS + (
+        Param("width", (0.05, 20.0), (1.0, 3.0), doc="logistic width in ln(fraction), shared by the panel"),
+        Param("mu", (-15.0, 8.0), (-4.0, -1.0), by=CURVE, doc="ln(fraction) of the method's midpoint"),
+    ),
+    function=lambda rows, P0, Pfull, width, mu: _levels(rows, P0, Pfull, logistic_shape(rows.fraction, mu, width)),
+    doc="Logistic in log trained tokens (log compute less the selection offset), normalised to reach Pfull at "
+        "the full pool; shared levels and width, one midpoint per method.",
+))
+
+register_form(OFFSET_EXP.share("offset_exp_pooled", k=("method",)))
+register_form(OFFSET_EXP.share("offset_exp_size", P0="size", Pfull="size", k=("task", "method")))

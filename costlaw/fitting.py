@@ -1,0 +1,285 @@
+"""The fitting engine shared by every curve form: bounds, a grid of starts, robust losses, joint fits.
+
+``fit(runs, form)`` splits the runs into independent blocks (groups that share no free parameter), fits each
+with ``scipy.optimize.least_squares`` from every start of the form's grid, keeps the best, and returns a
+``CurveFit`` that predicts, summarises, scores (RMSE, AIC, BIC) and round-trips through JSON.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+from statsmodels.tools import eval_measures
+
+from .curves import CURVE, PANEL, Form, Param, get_form
+from .schema import validate_runs
+
+LOSSES = ("linear", "soft_l1", "huber", "cauchy")
+
+
+class FitError(RuntimeError):
+    """A fit could not be made; the message says why and what to try."""
+
+
+def _key(values) -> str:
+    return "|".join(str(v) for v in values)
+
+
+def _context(runs: pd.DataFrame) -> pd.DataFrame:
+    """Columns every form may read: fraction, total_flops, train_flops_full, log10_params."""
+    out = runs.copy()
+    if "train_flops_full" not in out.columns:
+        out["train_flops_full"] = out.train_flops / out.fraction
+    out["log10_params"] = np.log10(out.train_params)
+    return out
+
+
+@dataclass
+class _Design:
+    """Maps a flat parameter vector onto per-row parameter arrays for one block of runs."""
+
+    form: Form
+    rows: pd.DataFrame
+    all_rows: pd.DataFrame
+    names: list = field(default_factory=list)    # (param, group key, kind) per free entry; kind in {"", "slope"}
+    lower: list = field(default_factory=list)
+    upper: list = field(default_factory=list)
+    starts: list = field(default_factory=list)   # per free entry: tuple of starting values
+    index: dict = field(default_factory=dict)    # param name -> per-row index into theta (or fixed values)
+    slope_index: dict = field(default_factory=dict)
+    fixed: dict = field(default_factory=dict)    # param name -> {group key: value}
+    ref_log10_params: float = 0.0
+
+    def build(self) -> "_Design":
+        self.ref_log10_params = float(self.rows.log10_params.mean())
+        for p in self.form.params:
+            keys = self.rows[list(p.by)].astype(str).agg("|".join, axis=1) if p.by else pd.Series("", self.rows.index)
+            groups = {k: self.rows[keys == k] for k in pd.unique(keys)}
+            if p.fixed is not None:
+                self.fixed[p.name] = {k: float(p.fixed(g, self.all_rows)) for k, g in groups.items()}
+                self.index[p.name] = keys.map(self.fixed[p.name]).to_numpy(float)
+                continue
+            slot = {}
+            for k, g in groups.items():
+                lo, hi = p.bounds(g, self.all_rows) if callable(p.bounds) else p.bounds
+                starts = tuple(p.starts(g, self.all_rows)) if callable(p.starts) else tuple(p.starts) or (0.5 * (lo + hi),)
+                slot[k] = len(self.names)
+                self.names.append((p.name, k, ""))
+                self.lower.append(lo), self.upper.append(hi), self.starts.append(starts)
+            self.index[p.name] = keys.map(slot).to_numpy(int)
+            if p.size:
+                sslot = {}
+                for k in groups:
+                    sslot[k] = len(self.names)
+                    self.names.append((p.name, k, "slope"))
+                    self.lower.append(-100.0), self.upper.append(100.0), self.starts.append((0.0,))
+                self.slope_index[p.name] = keys.map(sslot).to_numpy(int)
+        return self
+
+    def values(self, theta: np.ndarray) -> dict:
+        out = {}
+        for p in self.form.params:
+            idx = self.index[p.name]
+            if p.fixed is not None:
+                out[p.name] = idx
+                continue
+            v = theta[idx]
+            if p.size:
+                v = v + theta[self.slope_index[p.name]] * (self.rows.log10_params.to_numpy() - self.ref_log10_params)
+            out[p.name] = v
+        return out
+
+    def grid(self, max_starts: int):
+        """Starting vectors: the product over parameter names of each name's start list."""
+        by_name: dict[str, list[int]] = {}
+        for i, (name, _, kind) in enumerate(self.names):
+            by_name.setdefault(name + kind, []).append(i)
+        lengths = {n: max(len(self.starts[i]) for i in ids) for n, ids in by_name.items()}
+        combos = list(itertools.product(*[range(lengths[n]) for n in by_name]))[:max_starts]
+        lo, hi = np.array(self.lower), np.array(self.upper)
+        for combo in combos:
+            x0 = np.empty(len(self.names))
+            for n, pos in zip(by_name, combo):
+                for i in by_name[n]:
+                    x0[i] = self.starts[i][pos % len(self.starts[i])]
+            span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+            yield np.clip(x0, lo + 1e-9 * span, hi - 1e-9 * span)
+
+
+@dataclass
+class CurveFit:
+    """A fitted form: parameter values per group, fit statistics, predictions. Learned state ends in ``_``."""
+
+    form: Form
+    loss: str
+    params_: pd.DataFrame           # param, group, kind, value, lo_bound, hi_bound, at_bound, by
+    ref_log10_params_: dict          # block key -> reference log10(train_params) of size-linear params
+    runs_: pd.DataFrame              # the runs fitted, with a ``block`` column
+    converged_: bool
+    messages_: list
+
+    # ---- prediction -----------------------------------------------------------------------------------------
+    def _lookup(self, rows: pd.DataFrame) -> dict:
+        out = {}
+        table = self.params_
+        for p in self.form.params:
+            sub = table[table.param == p.name]
+            keys = rows[list(p.by)].astype(str).agg("|".join, axis=1) if p.by else pd.Series("", rows.index)
+            base = dict(zip(sub.group[sub.kind == ""], sub.value[sub.kind == ""]))
+            missing = sorted(set(keys) - set(base))
+            if missing:
+                what = ", ".join(f"{c}" for c in p.by)
+                hint = (" (this form does not model size; fit a size-aware form such as 'offset_exp_size')"
+                        if "train_model" in p.by else "")
+                raise KeyError(f"form '{self.form.name}' has no fitted '{p.name}' for {what} = {missing[0]}{hint}")
+            v = keys.map(base).to_numpy(float)
+            if p.size:
+                slope = dict(zip(sub.group[sub.kind == "slope"], sub.value[sub.kind == "slope"]))
+                ref = dict(zip(sub.group[sub.kind == "slope"], sub.ref_log10_params[sub.kind == "slope"]))
+                v = v + keys.map(slope).to_numpy(float) * (rows.log10_params.to_numpy() - keys.map(ref).to_numpy(float))
+            out[p.name] = v
+        return out
+
+    def predict(self, rows: pd.DataFrame) -> np.ndarray:
+        """Predicted metric for rows with task, train_model, method, train_params, fraction and FLOP columns."""
+        rows = _context(rows.reset_index(drop=True))
+        return self.form(rows, **self._lookup(rows))
+
+    # ---- statistics -----------------------------------------------------------------------------------------
+    @property
+    def residuals_(self) -> np.ndarray:
+        return self.runs_.metric.to_numpy() - self.predict(self.runs_)
+
+    @property
+    def n_params(self) -> int:
+        return int((~self.params_.fixed).sum())
+
+    @property
+    def rmse(self) -> float:
+        return float(np.sqrt(np.mean(self.residuals_ ** 2)))
+
+    def _llf(self) -> float:
+        n = len(self.runs_)
+        rss = float(np.sum(self.residuals_ ** 2))
+        return -0.5 * n * (np.log(2 * np.pi * max(rss, 1e-300) / n) + 1)
+
+    @property
+    def aic(self) -> float:
+        """Gaussian AIC with the noise variance as one more parameter (statsmodels' eval_measures)."""
+        return float(eval_measures.aic(self._llf(), len(self.runs_), self.n_params + 1))
+
+    @property
+    def bic(self) -> float:
+        return float(eval_measures.bic(self._llf(), len(self.runs_), self.n_params + 1))
+
+    def summary(self) -> pd.DataFrame:
+        """One row per fitted curve: task, train_model, method, form, n_points, rmse, one column per parameter."""
+        runs = self.runs_.assign(_resid=self.residuals_)
+        curves = runs.groupby(list(CURVE), sort=False)
+        rows = []
+        for (task, model, method), g in curves:
+            first = g.iloc[[0]]
+            values = self._lookup(_context(first))
+            row = {"task": task, "train_model": model, "method": method, "form": self.form.name,
+                   "n_points": len(g), "rmse": float(np.sqrt(np.mean(g._resid ** 2)))}
+            row.update({name: float(v[0]) for name, v in values.items()})
+            if "rate" in row:
+                row["g_per_flop"] = row["rate"] / float(first.train_flops.iloc[0] / first.fraction.iloc[0])
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def stats(self) -> dict:
+        return {"form": self.form.name, "loss": self.loss, "n_points": len(self.runs_), "n_params": self.n_params,
+                "rmse": self.rmse, "mae": float(np.mean(np.abs(self.residuals_))), "aic": self.aic, "bic": self.bic,
+                "converged": self.converged_}
+
+    # ---- serialisation --------------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps({
+            "form": self.form.name, "loss": self.loss, "converged": self.converged_, "messages": self.messages_,
+            "scopes": {p.name: {"by": list(p.by), "size": p.size} for p in self.form.params},
+            "params": self.params_.to_dict(orient="records"),
+            "ref_log10_params": self.ref_log10_params_,
+            "runs": self.runs_.drop(columns=["train_flops_full", "log10_params"], errors="ignore").to_dict(orient="list"),
+        }, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "CurveFit":
+        data = json.loads(text)
+        form = get_form(data["form"])
+        scopes = {n: ("size" if s["size"] else tuple(s["by"])) for n, s in data["scopes"].items()}
+        form = form.share(form.name, **scopes)
+        runs = pd.DataFrame(data["runs"])
+        return cls(form, data["loss"], pd.DataFrame(data["params"]), data["ref_log10_params"], _context(runs),
+                   data["converged"], data["messages"])
+
+
+def _blocks(form: Form, runs: pd.DataFrame) -> list[pd.DataFrame]:
+    """Independent groups of runs: split on the columns every free parameter varies over."""
+    common = None
+    for p in form.params:
+        if p.fixed is not None:
+            continue
+        cols = set(p.by)
+        common = cols if common is None else common & cols
+    cols = [c for c in ("task", "train_model", "method") if c in (common or set())]
+    if not cols:
+        return [runs]
+    return [g for _, g in runs.groupby(cols, sort=False)]
+
+
+def fit(runs: pd.DataFrame, form: str | Form = "offset_exp", loss: str | None = None, f_scale: float = 0.5,
+        max_starts: int = 64) -> CurveFit:
+    """Fit ``form`` to ``runs`` (the runs schema) and return a ``CurveFit``.
+
+    loss: ``linear`` (least squares), ``soft_l1`` or ``huber`` (robust, with ``f_scale`` in metric units).
+    Every start of the form's grid is tried (at most ``max_starts``) and the lowest cost kept.
+    """
+    form = get_form(form)
+    loss = loss or form.loss
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss '{loss}'; available: {', '.join(LOSSES)}")
+    runs = _context(validate_runs(runs))
+    rows_out, refs, messages, converged = [], {}, [], True
+    for block in _blocks(form, runs):
+        design = _Design(form, block, runs).build()
+        y = block.metric.to_numpy(float)
+
+        def residuals(theta):
+            return form(block, **design.values(theta)) - y
+
+        best = None
+        for x0 in design.grid(max_starts):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                res = least_squares(residuals, x0, bounds=(design.lower, design.upper), loss=loss, f_scale=f_scale,
+                                    x_scale="jac", max_nfev=3000)
+            if np.all(np.isfinite(res.fun)) and (best is None or res.cost < best.cost):
+                best = res
+        label = _key(block[list(PANEL)].iloc[0]) if len(block) else "?"
+        if best is None:
+            raise FitError(f"form '{form.name}' gave no finite fit for {label}; check the runs or try another form")
+        if best.status <= 0:
+            converged = False
+            messages.append(f"{label}: did not converge ({best.message}); try loss='linear', more starts, or a "
+                            f"form with fewer parameters")
+        refs[label] = design.ref_log10_params
+        lo, hi = np.array(design.lower), np.array(design.upper)
+        span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+        at_bound = (np.abs(best.x - lo) < 1e-6 * span) | (np.abs(best.x - hi) < 1e-6 * span)
+        for (name, group, kind), value, l, h, b in zip(design.names, best.x, lo, hi, at_bound):
+            rows_out.append({"param": name, "group": group, "kind": kind, "value": float(value), "lo_bound": l,
+                             "hi_bound": h, "at_bound": bool(b), "fixed": False, "ref_log10_params":
+                             design.ref_log10_params, "by": ",".join(form.param(name).by)})
+        for name, groups in design.fixed.items():
+            for group, value in groups.items():
+                rows_out.append({"param": name, "group": group, "kind": "", "value": value, "lo_bound": value,
+                                 "hi_bound": value, "at_bound": False, "fixed": True,
+                                 "ref_log10_params": design.ref_log10_params, "by": ",".join(form.param(name).by)})
+    params = pd.DataFrame(rows_out).drop_duplicates(subset=["param", "group", "kind"])
+    return CurveFit(form, loss, params.reset_index(drop=True), refs, runs, converged, messages)

@@ -1,0 +1,128 @@
+"""Pareto sets of runs and compute-optimal frontiers of fitted curves.
+
+Empirical Pareto set: the runs that no other run of the same panel matches or beats at lower or equal compute.
+Compute-optimal frontier of a fit: for every budget B (FLOPs), the method m and fraction f maximising the
+predicted metric subject to selection_flops(m) + f x train_flops_full <= B.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .schema import PANEL
+
+CHEAP_METHODS = ("random", "bm25", "embed")
+"""Selectors whose compute is negligible next to training (the paper's 'cheap' baselines)."""
+
+
+def pareto_set(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs not dominated within their (task, train_model) panel: no other run has total_flops <= theirs and a
+    metric >= theirs with one of the two strict. Returned sorted by panel and compute."""
+    keep = []
+    for _, g in runs.groupby(PANEL, sort=False):
+        flops, metric = g.total_flops.to_numpy(), g.metric.to_numpy()
+        better = ((flops[None, :] <= flops[:, None]) & (metric[None, :] >= metric[:, None])
+                  & ((flops[None, :] < flops[:, None]) | (metric[None, :] > metric[:, None])))
+        keep.append(g[~better.any(axis=1)])
+    return pd.concat(keep).sort_values(PANEL + ["total_flops"]).reset_index(drop=True)
+
+
+@dataclass
+class MethodCurve:
+    """One method's fitted curve in one panel, on a dense grid of fractions, with its compute offset."""
+
+    task: str
+    train_model: str
+    train_params: float
+    method: str
+    selection_flops: float
+    train_flops_full: float
+    fractions: np.ndarray
+    metric: np.ndarray
+
+    def total_flops(self, selection_flops: float | None = None) -> np.ndarray:
+        sel = self.selection_flops if selection_flops is None else selection_flops
+        return sel + self.fractions * self.train_flops_full
+
+    def best_at(self, budgets_flops: np.ndarray, selection_flops: float | None = None):
+        """Best predicted metric and its fraction for each budget (NaN where the budget cannot pay the minimum)."""
+        sel = self.selection_flops if selection_flops is None else selection_flops
+        affordable = (np.asarray(budgets_flops, float) - sel) / self.train_flops_full
+        idx = np.searchsorted(self.fractions, affordable, side="right") - 1
+        run_arg = _running_argmax(self.metric)
+        ok = idx >= 0
+        pos = run_arg[np.clip(idx, 0, None)]
+        return np.where(ok, self.metric[pos], np.nan), np.where(ok, self.fractions[pos], np.nan)
+
+
+def _running_argmax(values: np.ndarray) -> np.ndarray:
+    best = np.maximum.accumulate(values)
+    idx = np.arange(len(values))
+    return np.maximum.accumulate(np.where(values >= best, idx, 0))
+
+
+def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fraction_range=None) -> list[MethodCurve]:
+    """Dense curves of every (panel, method) in ``runs`` (default: the fitted runs) from a ``CurveFit``.
+
+    Each method is charged its median observed selection_flops in the panel; the fraction grid is log-spaced
+    over the panel's observed fractions (or ``fraction_range``).
+    """
+    runs = fit.runs_ if runs is None else runs
+    out = []
+    for (task, model), panel in runs.groupby(PANEL, sort=False):
+        lo, hi = fraction_range or (panel.fraction.min(), panel.fraction.max())
+        fractions = np.unique(np.concatenate([np.geomspace(lo, hi, n_grid), panel.fraction.unique()]))
+        full = float(np.median(panel.train_flops / panel.fraction))
+        for method, g in panel.groupby("method", sort=False):
+            sel = float(np.median(g.selection_flops))
+            grid = pd.DataFrame({"task": task, "train_model": model, "method": method,
+                                 "train_params": float(g.train_params.iloc[0]), "fraction": fractions,
+                                 "train_flops": fractions * full, "selection_flops": sel,
+                                 "total_flops": sel + fractions * full})
+            out.append(MethodCurve(task, model, float(g.train_params.iloc[0]), method, sel, full, fractions,
+                                   fit.predict(grid)))
+    return out
+
+
+def budget_grid(curves: list[MethodCurve], n: int = 400) -> np.ndarray:
+    """Log-spaced budgets (FLOPs) from the cheapest to the most expensive point of the curves."""
+    lo = min(c.total_flops()[0] for c in curves)
+    hi = max(c.total_flops()[-1] for c in curves)
+    return np.geomspace(lo, hi, n)
+
+
+def frontier(curves: list[MethodCurve], budgets_flops: np.ndarray | None = None,
+             selection_flops: dict | None = None) -> pd.DataFrame:
+    """Compute-optimal frontier of one panel's curves: budget_flops, best_method, best_fraction, metric_pred.
+
+    ``selection_flops`` overrides a method's selection cost (FLOPs), e.g. to amortise it or try a smaller
+    selector. Budgets no method can afford are left out.
+    """
+    selection_flops = selection_flops or {}
+    # ties (e.g. every method at the full pool) go to the cheaper selector
+    curves = sorted(curves, key=lambda c: selection_flops.get(c.method, c.selection_flops))
+    budgets = budget_grid(curves) if budgets_flops is None else np.asarray(budgets_flops, float)
+    metric = np.full((len(curves), len(budgets)), -np.inf)
+    frac = np.full((len(curves), len(budgets)), np.nan)
+    for i, c in enumerate(curves):
+        m, f = c.best_at(budgets, selection_flops.get(c.method))
+        metric[i] = np.where(np.isnan(m), -np.inf, m)
+        frac[i] = f
+    best = np.argmax(metric, axis=0)
+    cols = np.arange(len(budgets))
+    ok = np.isfinite(metric[best, cols])
+    return pd.DataFrame({
+        "task": curves[0].task, "train_model": curves[0].train_model, "budget_flops": budgets[ok],
+        "best_method": np.array([c.method for c in curves])[best[ok]], "best_fraction": frac[best, cols][ok],
+        "metric_pred": metric[best, cols][ok],
+    })
+
+
+def panel_curves(curves: list[MethodCurve]) -> dict:
+    """Group MethodCurves by (task, train_model)."""
+    out: dict = {}
+    for c in curves:
+        out.setdefault((c.task, c.train_model), []).append(c)
+    return out

@@ -1,0 +1,90 @@
+"""Tokenised examples and length-bucketed batches (little padding, so measured FLOPs match analytic ones)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One example as token ids: prompt + response + eos; the loss is on the response and eos."""
+
+    input_ids: tuple[int, ...]
+    prompt_tokens: int
+
+    @property
+    def tokens(self) -> int:
+        return len(self.input_ids)
+
+
+def encode(tokenizer, examples, max_tokens: int = 256, response_override=None) -> list[Encoded]:
+    """Tokenise ``examples`` (prompt and response separately, so the boundary is exact), truncating to max_tokens."""
+    prompts = tokenizer([ex.prompt_text for ex in examples], add_special_tokens=False)["input_ids"]
+    responses = response_override if response_override is not None else [ex.response for ex in examples]
+    answers = tokenizer(list(responses), add_special_tokens=False)["input_ids"]
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    out = []
+    for p, a in zip(prompts, answers):
+        ids = (list(p) + list(a) + eos)[:max_tokens]
+        out.append(Encoded(tuple(ids), min(len(p), max_tokens - 1)))
+    return out
+
+
+def lengths(encoded) -> np.ndarray:
+    """Tokens per example (count)."""
+    return np.array([e.tokens for e in encoded], dtype=np.int64)
+
+
+def length_buckets(token_lengths, batch_size: int, seed: int | None = None, group: int = 32) -> list[np.ndarray]:
+    """Batches of indices with similar lengths.
+
+    ``seed=None``: sorted by length (scoring). With a seed: shuffled, sorted within mega-batches of
+    ``group`` batches, and the batches shuffled (training; what HF's group_by_length does).
+    """
+    token_lengths = np.asarray(token_lengths)
+    n = len(token_lengths)
+    if seed is None:
+        order = np.argsort(token_lengths, kind="stable")
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    mega = batch_size * group
+    batches = []
+    for i in range(0, n, mega):
+        chunk = perm[i:i + mega]
+        chunk = chunk[np.argsort(token_lengths[chunk], kind="stable")]
+        batches.extend(chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(encoded, pad_id: int):
+    """Right-padded tensors: input_ids, attention_mask, labels (-100 outside the response)."""
+    import torch
+
+    width = max(e.tokens for e in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    labels = torch.full((len(encoded), width), -100, dtype=torch.long)
+    for i, e in enumerate(encoded):
+        row = torch.tensor(e.input_ids, dtype=torch.long)
+        ids[i, :e.tokens] = row
+        mask[i, :e.tokens] = 1
+        labels[i, e.prompt_tokens:e.tokens] = row[e.prompt_tokens:]
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def token_logprobs(model, batch):
+    """Per-example (sum of response log-probs in nats, response tokens, all-argmax-correct) from one forward."""
+    import torch
+
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    logits = logits[:, :-1].float()
+    target = batch["labels"][:, 1:]
+    valid = target != -100
+    safe = target.clamp(min=0)
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+    logp = torch.where(valid, logp, torch.zeros_like(logp))
+    correct = (logits.argmax(-1) == safe) | ~valid
+    return logp.sum(1), valid.sum(1), correct.all(1)

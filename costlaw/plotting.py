@@ -1,0 +1,87 @@
+"""Figures in the spirit of the paper's: runs, fitted curves and the compute-optimal frontier per panel."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+METHOD_COLORS = {"random": "#7f7f7f", "bm25": "#1f77b4", "embed": "#2ca02c", "ppl": "#ff7f0e", "less": "#d62728"}
+
+
+def color(method: str) -> str:
+    if method in METHOD_COLORS:
+        return METHOD_COLORS[method]
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return palette[hash(method) % len(palette)]
+
+
+def draw_panel(ax, runs: pd.DataFrame, curves: pd.DataFrame, frontier: pd.DataFrame | None = None,
+               reference: pd.DataFrame | None = None, title: str = "") -> None:
+    """Runs as dots, ``curves`` (total_flops, metric_pred per method) as lines, the frontier as a black band."""
+    for method, g in runs.groupby("method", sort=False):
+        ax.scatter(g.total_flops, g.metric, s=18, color=color(method), zorder=3, label=method)
+    for method, g in curves.groupby("method", sort=False):
+        ax.plot(g.total_flops, g.metric_pred, color=color(method), lw=1.4)
+    if reference is not None:
+        for method, g in reference.groupby("method", sort=False):
+            ax.plot(g.total_flops, g.metric_pred, color=color(method), lw=0.8, ls=":", alpha=0.8)
+    if frontier is not None and len(frontier):
+        ax.plot(frontier.budget_flops, frontier.metric_pred, color="black", lw=3, alpha=0.25, zorder=1,
+                label="frontier")
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("total compute (FLOPs)")
+    ax.set_ylabel("metric")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both", lw=0.4)
+
+
+def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_form: str | None = "paper") -> list[Path]:
+    """One PNG per (task, train_model) panel plus ``panels.png`` with all of them; returns the paths written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keys = runs.sort_values(["task", "train_params"])[["task", "train_model"]].drop_duplicates()
+    keys = list(keys.itertuples(index=False, name=None))
+    ncols = min(3, len(keys))
+    nrows = int(np.ceil(len(keys) / ncols))
+    grid_fig, grid_axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.8 * nrows), squeeze=False)
+    written = []
+
+    def select(df, task, model, form_name):
+        if df is None or not len(df):
+            return None
+        sel = (df.task == task) & (df.train_model == model)
+        if "form" in df.columns:
+            sel &= df.form == form_name
+        return df[sel]
+
+    for i, (task, model) in enumerate(keys):
+        parts = dict(runs=select(runs, task, model, None), curves=select(curves, task, model, form),
+                     frontier=select(frontier, task, model, form),
+                     reference=select(curves, task, model, reference_form) if reference_form != form else None)
+        title = f"{task} / {model}: {form} fit" + (f" ({reference_form} dotted)" if parts["reference"] is not None
+                                                   and len(parts["reference"]) else "")
+        fig, ax = plt.subplots(figsize=(6, 4.2))
+        draw_panel(ax, title=title, **parts)
+        ax.legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        path = out_dir / f"{task}_{model}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+        draw_panel(grid_axes.flat[i], title=f"{task} / {model}", **parts)
+    for ax in list(grid_axes.flat)[len(keys):]:
+        ax.set_visible(False)
+    grid_axes.flat[0].legend(fontsize=7, loc="lower right")
+    grid_fig.suptitle(f"runs, '{form}' fits and compute-optimal frontier (black band)", fontsize=11)
+    grid_fig.tight_layout()
+    path = out_dir / "panels.png"
+    grid_fig.savefig(path, dpi=100)
+    plt.close(grid_fig)
+    return written + [path]

@@ -1,0 +1,114 @@
+"""The main job: fit the runs with every requested form, derive frontiers and break-even ratios, write tables and
+figures. ``costlaw reproduce`` runs it on the paper's bundled runs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import breakeven as be
+from .curves import get_form
+from .datasets import PAPER_CLAIMED_RATIO, paper_runs
+from .fitting import CurveFit, fit
+from .frontier import budget_grid, frontier, method_curves, panel_curves
+from .io import write_csv_atomic
+from .schema import PANEL
+
+DEFAULT_FORMS = ("paper", "offset_exp")
+CURVE_POINTS = 60
+
+
+def curve_table(fit_: CurveFit, n_points: int = CURVE_POINTS) -> pd.DataFrame:
+    """Fitted curves over each method's observed fraction range: task, train_model, method, form, total_flops,
+    metric_pred (n_points log-spaced points per curve)."""
+    rows = []
+    for (task, model, method), g in fit_.runs_.groupby(["task", "train_model", "method"], sort=False):
+        fractions = np.geomspace(g.fraction.min(), g.fraction.max(), n_points)
+        full = float(np.median(g.train_flops / g.fraction))
+        sel = float(np.median(g.selection_flops))
+        grid = pd.DataFrame({"task": task, "train_model": model, "method": method,
+                             "train_params": float(g.train_params.iloc[0]), "fraction": fractions,
+                             "train_flops": fractions * full, "selection_flops": sel,
+                             "total_flops": sel + fractions * full})
+        rows.append(grid.assign(form=fit_.form.name, metric_pred=fit_.predict(grid)))
+    cols = ["task", "train_model", "method", "form", "fraction", "total_flops", "metric_pred"]
+    return pd.concat(rows)[cols].reset_index(drop=True)
+
+
+def frontier_table(fit_: CurveFit, n_budgets: int = 200) -> pd.DataFrame:
+    """Compute-optimal frontier of every panel: task, train_model, form, budget_flops, best_method,
+    best_fraction, metric_pred."""
+    out = []
+    for _, curves in panel_curves(method_curves(fit_)).items():
+        out.append(frontier(curves, budget_grid(curves, n_budgets)).assign(form=fit_.form.name))
+    cols = ["task", "train_model", "form", "budget_flops", "best_method", "best_fraction", "metric_pred"]
+    return pd.concat(out)[cols].reset_index(drop=True)
+
+
+@dataclass
+class Reproduction:
+    """What ``reproduce`` made: the fits per form and every table it wrote."""
+
+    runs: pd.DataFrame
+    fits: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+    figures: list = field(default_factory=list)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per form: n_points, n_params, rmse, mae, aic, bic, converged."""
+        return pd.DataFrame([f.stats() for f in self.fits.values()])
+
+
+def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=DEFAULT_FORMS, figures: bool = True,
+              log=print) -> Reproduction:
+    """Fit ``runs`` (default: the paper's 180) with each form and write runs/fits/curves/frontier/breakeven CSVs
+    and per-panel PNGs into ``out_dir``."""
+    runs = paper_runs() if runs is None else runs
+    out = Path(out_dir)
+    forms = list(dict.fromkeys(["paper", *forms]))
+    for name in forms:
+        get_form(name)
+    result = Reproduction(runs)
+    for name in forms:
+        log(f"fitting form '{name}' to {len(runs)} runs")
+        result.fits[name] = fit(runs, name)
+    result.tables["runs"] = result.fits[forms[0]].runs_[list(runs.columns)]
+    result.tables["fits"] = pd.concat([f.summary() for f in result.fits.values()], ignore_index=True)
+    result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
+    result.tables["frontier"] = pd.concat([frontier_table(f) for f in result.fits.values()], ignore_index=True)
+    log("break-even budgets and train-to-selector ratios")
+    per_panel = pd.concat([be.breakeven_table(f) for f in result.fits.values()], ignore_index=True)
+    pooled = be.pooled_ratios(per_panel)
+    breakeven = pd.concat([per_panel, pooled], ignore_index=True)
+    breakeven["paper_claim"] = breakeven.method.map(PAPER_CLAIMED_RATIO)
+    lead = ["task", "train_model", "method", "ratio"]
+    result.tables["breakeven"] = breakeven[lead + [c for c in breakeven.columns if c not in lead]]
+    result.tables["stats"] = result.summary()
+    for name, table in result.tables.items():
+        write_csv_atomic(out / f"{name}.csv", table)
+    if figures:
+        from .plotting import panel_figures
+        main_form = forms[-1] if len(forms) > 1 else forms[0]
+        result.figures = panel_figures(runs, result.tables["curves"], result.tables["frontier"], out / "figures",
+                                       form=main_form)
+    return result
+
+
+def format_report(result: Reproduction) -> str:
+    """The tables ``costlaw reproduce`` prints."""
+    lines = []
+    stats = result.summary()
+    lines.append("Fits (all panels):")
+    lines.append(stats.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    rmse = result.tables["fits"].pivot_table(index=["task", "train_model"], columns="form", values="rmse",
+                                             aggfunc=lambda r: float(np.sqrt(np.mean(np.square(r)))), sort=False)
+    lines.append("\nRMSE per panel (metric points):")
+    lines.append(rmse.to_string(float_format=lambda v: f"{v:.3f}"))
+    b = result.tables["breakeven"]
+    ratio = b.pivot_table(index=["task", "train_model"], columns=["method", "form"], values="ratio", sort=False)
+    lines.append("\nBreak-even train-to-selector size ratio N_train / N_sel (inf = never compute-optimal):")
+    lines.append(ratio.to_string(float_format=lambda v: f"{v:.1f}"))
+    lines.append("  paper's claim: " + ", ".join(f"{m} ~{v:g}x" for m, v in PAPER_CLAIMED_RATIO.items()))
+    return "\n".join(lines)

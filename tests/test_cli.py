@@ -1,0 +1,75 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from costlaw.cli import main
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    out = tmp_path_factory.mktemp("paper")
+    assert main(["reproduce", "--out", str(out)]) == 0
+    return out
+
+
+def test_reproduce_writes_every_table(reproduced):
+    runs = pd.read_csv(reproduced / "runs.csv")
+    assert len(runs) == 180
+    fits = pd.read_csv(reproduced / "fits.csv")
+    assert {"task", "train_model", "method", "form", "n_points", "rmse"} <= set(fits.columns)
+    assert set(fits.form) == {"paper", "offset_exp"} and len(fits) == 60
+    curves = pd.read_csv(reproduced / "curves.csv")
+    assert curves.groupby(["task", "train_model", "method", "form"]).size().min() >= 50
+    assert set(curves.form) >= {"paper"}
+    frontier = pd.read_csv(reproduced / "frontier.csv")
+    assert list(frontier.columns) == ["task", "train_model", "form", "budget_flops", "best_method",
+                                      "best_fraction", "metric_pred"]
+    breakeven = pd.read_csv(reproduced / "breakeven.csv")
+    assert {"task", "train_model", "method", "ratio"} <= set(breakeven.columns)
+    assert (breakeven.train_model == "pooled").sum() == 4  # ppl and less, two forms
+    figures = list((reproduced / "figures").glob("*.png"))
+    assert len(figures) == 7
+
+
+def test_reproduce_prints_ratios_beside_claim(capsys, tmp_path):
+    assert main(["reproduce", "--out", str(tmp_path), "--no-figures"]) == 0
+    out = capsys.readouterr().out
+    assert "Break-even train-to-selector" in out and "paper's claim" in out and "pooled" in out
+
+
+def test_reproduce_on_user_runs(tmp_path, paper_runs):
+    path = tmp_path / "mine.csv"
+    paper_runs[paper_runs.task == "bbh"].to_csv(path, index=False)
+    assert main(["reproduce", "--runs", str(path), "--out", str(tmp_path / "o"), "--no-figures"]) == 0
+    assert set(pd.read_csv(tmp_path / "o" / "runs.csv").task) == {"bbh"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["reproduce", "--bogus"], "unrecognized arguments: --bogus"),
+    (["reproduce", "--runs", "/nonexistent/runs.csv"], "no such runs file"),
+    (["reproduce", "--form", "cubic", "--no-figures"], "unknown form 'cubic'"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(argv, message, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "costlaw.cli", *argv, "--out", str(tmp_path)] if argv[0] == "reproduce"
+                          else [sys.executable, "-m", "costlaw.cli", *argv], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_schema_exits_2(tmp_path, paper_runs):
+    path = tmp_path / "bad.csv"
+    paper_runs.drop(columns=["metric"]).to_csv(path, index=False)
+    proc = subprocess.run([sys.executable, "-m", "costlaw.cli", "reproduce", "--runs", str(path), "--out",
+                           str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "missing required column: metric" in proc.stderr
+
+
+def test_core_import_stays_light():
+    code = "import sys, costlaw, costlaw.reproduce, costlaw.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

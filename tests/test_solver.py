@@ -1,0 +1,73 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from costlaw import fit
+from costlaw.breakeven import breakeven_table, wins
+from costlaw.frontier import budget_grid, frontier, method_curves, panel_curves, pareto_set
+
+
+@pytest.fixture(scope="module")
+def fitted(paper_runs):
+    return fit(paper_runs, "offset_exp")
+
+
+def test_pareto_set_is_undominated(paper_runs):
+    front = pareto_set(paper_runs)
+    for (task, model), g in front.groupby(["task", "train_model"]):
+        panel = paper_runs[(paper_runs.task == task) & (paper_runs.train_model == model)]
+        for row in g.itertuples():
+            better = panel[(panel.total_flops <= row.total_flops) & (panel.metric > row.metric)]
+            assert better.empty
+        # sorted by compute, a Pareto set never decreases in metric (exact ties all stay)
+        assert np.all(np.diff(g.metric.to_numpy()) >= 0)
+    assert 0 < len(front) < len(paper_runs)
+
+
+def test_frontier_monotone_and_above_every_curve(fitted):
+    for key, curves in panel_curves(method_curves(fitted)).items():
+        budgets = budget_grid(curves, 300)
+        front = frontier(curves, budgets)
+        assert np.all(np.diff(front.metric_pred.to_numpy()) >= -1e-12), key
+        spend = front.budget_flops.to_numpy()
+        for c in curves:
+            mine, _ = c.best_at(spend)
+            assert np.all(np.nan_to_num(mine, nan=-np.inf) <= front.metric_pred.to_numpy() + 1e-9)
+        # plans never exceed their budget
+        cost = np.array([next(c for c in curves if c.method == m).selection_flops for m in front.best_method])
+        cost = cost + front.best_fraction.to_numpy() * curves[0].train_flops_full
+        assert np.all(cost <= spend * (1 + 1e-9))
+
+
+def test_free_selector_with_better_curve_dominates(fitted):
+    curves = panel_curves(method_curves(fitted))[("mmlu", "llama2-7b")]
+    best = curves[0]
+    free = [c for c in curves] + [type(best)(**{**best.__dict__, "method": "free", "selection_flops": 0.0,
+                                                "metric": np.maximum.reduce([c.metric for c in curves]) + 0.01})]
+    front = frontier(free)
+    assert (front.best_method == "free").all()
+    assert wins(free[-1], curves, 0.0)
+
+
+def test_cheaper_never_hurts(fitted):
+    curves = panel_curves(method_curves(fitted))[("mmlu", "llama2-70b")]
+    less = next(c for c in curves if c.method == "less")
+    others = [c for c in curves if c.method != "less"]
+    costs = np.geomspace(1e15, 1e20, 12)
+    results = [wins(less, others, c) for c in costs]
+    # winning is monotone: once a cost is too high, every higher cost is too
+    assert results == sorted(results, reverse=True)
+
+
+def test_breakeven_table(fitted):
+    table = breakeven_table(fitted)
+    assert set(table.method) == {"ppl", "less"} and len(table) == 12
+    assert (table.ratio > 0).all()
+    assert np.allclose(table.actual_ratio, table.train_params if "train_params" in table else
+                       table.train_model.map({"llama2-7b": 1, "llama2-13b": 13 / 7, "llama2-70b": 10}))
+    # the break-even ratio is below the actual one exactly where the method wins at its actual cost
+    curves = panel_curves(method_curves(fitted))
+    for row in table.itertuples():
+        mine = next(c for c in curves[(row.task, row.train_model)] if c.method == row.method)
+        others = [c for c in curves[(row.task, row.train_model)] if c.method != row.method]
+        assert wins(mine, others, mine.selection_flops) == (row.ratio < row.actual_ratio)
