@@ -33,32 +33,41 @@ def _best(curves: list[MethodCurve], budgets: np.ndarray, overrides: dict) -> np
     return best
 
 
-def wins(curve: MethodCurve, others: list[MethodCurve], selection_flops: float, n_budgets: int = 600) -> bool:
-    """Whether ``curve``, charged ``selection_flops``, strictly beats every curve of ``others`` at some budget."""
-    lo = min([selection_flops + curve.fractions[0] * curve.train_flops_full]
-             + [o.total_flops()[0] for o in others])
-    hi = min(selection_flops + curve.fractions[-1] * curve.train_flops_full,
-             max(o.total_flops()[-1] for o in others))
-    if hi <= lo:
-        return False
-    budgets = np.geomspace(lo, hi, n_budgets)
-    mine, _ = curve.best_at(budgets, selection_flops)
-    theirs = _best(others, budgets, {})
-    return bool(np.any(np.nan_to_num(mine, nan=-np.inf) > theirs + WIN_MARGIN))
+class _Contest:
+    """One method against the others on a fixed budget grid; the others' best is computed once."""
+
+    def __init__(self, curve: MethodCurve, others: list[MethodCurve], n_budgets: int = 800):
+        self.curve = curve
+        lo = min([curve.fractions[0] * curve.train_flops_full] + [o.total_flops()[0] for o in others])
+        self.hi = max(o.total_flops()[-1] for o in others)  # beyond it the others cannot spend more
+        self.budgets = np.geomspace(lo, self.hi, n_budgets)
+        self.theirs = _best(others, self.budgets, {})
+
+    def wins(self, selection_flops: float) -> bool:
+        mine, _ = self.curve.best_at(self.budgets, selection_flops)
+        return bool(np.any(np.nan_to_num(mine, nan=-np.inf) > self.theirs + WIN_MARGIN))
 
 
-def breakeven_selection_flops(curve: MethodCurve, others: list[MethodCurve], tol: float = 1e-3) -> float:
-    """Largest selection cost (FLOPs) at which ``curve`` still wins at some budget: 0 if it never wins."""
+def wins(curve: MethodCurve, others: list[MethodCurve], selection_flops: float, n_budgets: int = 800) -> bool:
+    """Whether ``curve``, charged ``selection_flops``, strictly beats every curve of ``others`` at some budget
+    no larger than the largest budget the others can spend."""
+    return _Contest(curve, others, n_budgets).wins(selection_flops)
+
+
+def breakeven_selection_flops(curve: MethodCurve, others: list[MethodCurve], tol: float = 0.005) -> float:
+    """Largest selection cost (FLOPs) at which ``curve`` still wins at some budget: 0 if it never wins.
+    Bisection in log10 cost to ``tol`` decades."""
+    contest = _Contest(curve, others)
     full = curve.train_flops_full
     lo, hi = 1e-9 * full, 1e3 * full
-    if not wins(curve, others, lo):
+    if not contest.wins(lo):
         return 0.0
-    if wins(curve, others, hi):
+    if contest.wins(hi):
         return hi
     log_lo, log_hi = np.log10(lo), np.log10(hi)
     while log_hi - log_lo > tol:
         mid = 0.5 * (log_lo + log_hi)
-        if wins(curve, others, 10 ** mid):
+        if contest.wins(10 ** mid):
             log_lo = mid
         else:
             log_hi = mid
@@ -84,14 +93,14 @@ def _cost_per_selector_param(runs: pd.DataFrame, curve: MethodCurve) -> float:
     return selection_flops_per_selector_param(curve.method, pool)
 
 
-def breakeven_table(fit, methods=("ppl", "less"), cheap=CHEAP_METHODS) -> pd.DataFrame:
+def breakeven_table(fit, methods=("ppl", "less"), cheap=CHEAP_METHODS, n_grid: int = 600) -> pd.DataFrame:
     """Per panel and method: break-even budget against the cheap methods, break-even selection FLOPs and ratio.
 
     Columns: task, train_model, method, form, selector_params, actual_ratio, breakeven_budget_flops,
     breakeven_selection_flops, ratio (the break-even N_train / N_sel; inf = never compute-optimal).
     """
     rows = []
-    for (task, model), curves in panel_curves(method_curves(fit)).items():
+    for (task, model), curves in panel_curves(method_curves(fit, n_grid=n_grid)).items():
         by_name = {c.method: c for c in curves}
         baselines = [c for c in curves if c.method in cheap]
         for method in methods:

@@ -26,11 +26,28 @@ def cmd_reproduce(args) -> int:
     start = time.perf_counter()
     runs = _read_runs(args.runs) if args.runs else None
     forms = args.form or ["offset_exp"]
-    result = reproduce(runs, args.out, forms=forms, figures=not args.no_figures,
+    result = reproduce(runs, args.out, forms=forms, figures=not args.no_figures, n_boot=args.n_boot, seed=args.seed,
                        log=lambda m: print(f"[costlaw] {m}", file=sys.stderr))
     print(format_report(result))
     print(f"\nwrote {', '.join(sorted(result.tables))} (.csv) and {len(result.figures)} figures to {args.out} "
           f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import COMPARE_FORMS, PROTOCOLS, compare
+    from .curves import get_form
+    from .datasets import paper_runs
+    from .io import write_csv_atomic
+    runs = paper_runs() if args.runs == "paper" else _read_runs(args.runs)
+    forms = args.form or list(COMPARE_FORMS)
+    for name in forms:
+        get_form(name)
+    table = compare(runs, forms, loss=args.loss, n_boot=args.n_boot, seed=args.seed,
+                    protocols=args.protocol or PROTOCOLS, log=lambda m: print(f"[costlaw] {m}", file=sys.stderr))
+    path = write_csv_atomic(Path(args.out) / "compare.csv", table)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\nwrote {path}")
     return 0
 
 
@@ -42,7 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/paper", help="output folder (default: results/paper)")
     p.add_argument("--form", action="append", help="curve form to fit besides 'paper' (repeatable; default offset_exp)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--n-boot", type=int, default=30, help="bootstrap refits for the ratio intervals (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.set_defaults(handler=cmd_reproduce)
+
+    p = sub.add_parser("compare", help="score every curve form: AIC/BIC and held-out error under three protocols")
+    p.add_argument("runs", help="runs CSV in the costlaw schema ('paper' for the bundled runs)")
+    p.add_argument("--out", default="results/compare", help="output folder for compare.csv")
+    p.add_argument("--form", action="append", help="form to compare (repeatable; default paper, offset_exp, "
+                                                   "power, logistic)")
+    p.add_argument("--loss", choices=["linear", "soft_l1", "huber", "cauchy"], help="fit loss (default: the form's)")
+    p.add_argument("--protocol", action="append", choices=["loo", "extrapolate_fraction", "extrapolate_size"],
+                   help="held-out protocol (repeatable; default all three)")
+    p.add_argument("--n-boot", type=int, default=40, help="bootstrap refits for the prediction intervals")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_compare)
     return parser
 
 

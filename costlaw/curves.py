@@ -202,4 +202,28 @@ LOGISTIC = register_form(Form(
 ))
 
 register_form(OFFSET_EXP.share("offset_exp_pooled", k=("method",)))
-register_form(OFFSET_EXP.share("offset_exp_size", P0="size", Pfull="size", k=("task", "method")))
+
+LEVEL_PARAMS = ("P0", "Pfull", "Pbar")
+"""Parameters that are metric levels; a sized form makes them linear in log10(train_params)."""
+
+
+def sized(form: Form | str, name: str | None = None) -> Form:
+    """The size-aware variant of a form: its levels linear in log10(train_params) per task (fixed levels become
+    fitted), its shape parameters shared across model sizes. Used to forecast sizes nobody has run."""
+    form = get_form(form)
+    params = []
+    for p in form.params:
+        if "train_model" not in p.by:
+            params.append(p)
+        elif p.name in LEVEL_PARAMS:
+            bounds = level_bounds if p.fixed is not None or p.name == "P0" else p.bounds
+            starts = p.starts if p.fixed is None else (lambda r, a: (float(r.metric.max()),))
+            params.append(replace(p, by=tuple(c for c in p.by if c != "train_model"), size=True, fixed=None,
+                                  bounds=bounds, starts=starts or (lambda r, a: (float(r.metric.mean()),))))
+        else:
+            params.append(replace(p, by=tuple(c for c in p.by if c != "train_model")))
+    return replace(form, name=name or f"{form.name}_size", params=tuple(params))
+
+
+for _base in (PAPER, OFFSET_EXP, POWER, LOGISTIC):
+    register_form(sized(_base))

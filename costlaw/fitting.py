@@ -30,6 +30,17 @@ def _key(values) -> str:
     return "|".join(str(v) for v in values)
 
 
+def _keys(rows: pd.DataFrame, cols) -> pd.Series:
+    """Group key per row: the values of ``cols`` joined by '|' ('' when no columns)."""
+    if not cols:
+        return pd.Series("", index=rows.index)
+    values = [rows[c].to_numpy() for c in cols]
+    if all((v == v[0]).all() for v in values):  # a grid of one curve: one key for all rows
+        return pd.Series("|".join(str(v[0]) for v in values), index=rows.index)
+    first = rows[cols[0]].astype(str)
+    return first.str.cat([rows[c].astype(str) for c in cols[1:]], sep="|") if len(cols) > 1 else first
+
+
 def _context(runs: pd.DataFrame) -> pd.DataFrame:
     """Columns every form may read: fraction, total_flops, train_flops_full, log10_params."""
     out = runs.copy()
@@ -58,7 +69,7 @@ class _Design:
     def build(self) -> "_Design":
         self.ref_log10_params = float(self.rows.log10_params.mean())
         for p in self.form.params:
-            keys = self.rows[list(p.by)].astype(str).agg("|".join, axis=1) if p.by else pd.Series("", self.rows.index)
+            keys = _keys(self.rows, list(p.by))
             groups = {k: self.rows[keys == k] for k in pd.unique(keys)}
             if p.fixed is not None:
                 self.fixed[p.name] = {k: float(p.fixed(g, self.all_rows)) for k, g in groups.items()}
@@ -93,6 +104,25 @@ class _Design:
                 v = v + theta[self.slope_index[p.name]] * (self.rows.log10_params.to_numpy() - self.ref_log10_params)
             out[p.name] = v
         return out
+
+    def sparsity(self) -> np.ndarray:
+        """Which free entries each row's prediction depends on (rows x entries), for a sparse Jacobian."""
+        pattern = np.zeros((len(self.rows), len(self.names)), dtype=bool)
+        rows = np.arange(len(self.rows))
+        for p in self.form.params:
+            if p.fixed is None:
+                pattern[rows, self.index[p.name]] = True
+                if p.size:
+                    pattern[rows, self.slope_index[p.name]] = True
+        return pattern
+
+    def warm_start(self, start: "CurveFit") -> np.ndarray:
+        """Starting vector from a previous fit's values (same parameter, group and kind); grid start elsewhere."""
+        table = start.params_.set_index(["param", "group", "kind"]).value
+        x0 = np.array([table.get(name, self.starts[i][0]) for i, name in enumerate(self.names)], float)
+        lo, hi = np.array(self.lower), np.array(self.upper)
+        span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+        return np.clip(x0, lo + 1e-9 * span, hi - 1e-9 * span)
 
     def grid(self, max_starts: int):
         """Starting vectors: the product over parameter names of each name's start list."""
@@ -129,7 +159,7 @@ class CurveFit:
         table = self.params_
         for p in self.form.params:
             sub = table[table.param == p.name]
-            keys = rows[list(p.by)].astype(str).agg("|".join, axis=1) if p.by else pd.Series("", rows.index)
+            keys = _keys(rows, list(p.by))
             base = dict(zip(sub.group[sub.kind == ""], sub.value[sub.kind == ""]))
             missing = sorted(set(keys) - set(base))
             if missing:
@@ -234,19 +264,22 @@ def _blocks(form: Form, runs: pd.DataFrame) -> list[pd.DataFrame]:
 
 
 def fit(runs: pd.DataFrame, form: str | Form = "offset_exp", loss: str | None = None, f_scale: float = 0.5,
-        max_starts: int = 64) -> CurveFit:
+        max_starts: int = 64, start: CurveFit | None = None, validate: bool = True) -> CurveFit:
     """Fit ``form`` to ``runs`` (the runs schema) and return a ``CurveFit``.
 
     loss: ``linear`` (least squares), ``soft_l1`` or ``huber`` (robust, with ``f_scale`` in metric units).
-    Every start of the form's grid is tried (at most ``max_starts``) and the lowest cost kept.
+    Every start of the form's grid is tried (at most ``max_starts``) and the lowest cost kept. With ``start``
+    (a previous fit, e.g. for bootstrap or cross-validation refits), one joint solve from its values instead.
     """
     form = get_form(form)
     loss = loss or form.loss
     if loss not in LOSSES:
         raise ValueError(f"unknown loss '{loss}'; available: {', '.join(LOSSES)}")
-    runs = _context(validate_runs(runs))
+    runs = _context(validate_runs(runs) if validate else runs.reset_index(drop=True))
     rows_out, refs, messages, converged = [], {}, [], True
-    for block in _blocks(form, runs):
+    blocks = _blocks(form, runs)
+    joint = start is not None and len(blocks) > 6  # warm refits: one sparse solve beats many small ones
+    for block in ([runs] if joint else blocks):
         design = _Design(form, block, runs).build()
         y = block.metric.to_numpy(float)
 
@@ -254,11 +287,14 @@ def fit(runs: pd.DataFrame, form: str | Form = "offset_exp", loss: str | None = 
             return form(block, **design.values(theta)) - y
 
         best = None
-        for x0 in design.grid(max_starts):
+        starts = [design.warm_start(start)] if start is not None else design.grid(max_starts)
+        sparsity = design.sparsity() if joint else None
+        for x0 in starts:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 res = least_squares(residuals, x0, bounds=(design.lower, design.upper), loss=loss, f_scale=f_scale,
-                                    x_scale="jac", max_nfev=3000)
+                                    x_scale="jac", max_nfev=3000, jac_sparsity=sparsity,
+                                    tr_solver="lsmr" if sparsity is not None else None)
             if np.all(np.isfinite(res.fun)) and (best is None or res.cost < best.cost):
                 best = res
         label = _key(block[list(PANEL)].iloc[0]) if len(block) else "?"

@@ -15,6 +15,7 @@ from .fitting import CurveFit, fit
 from .frontier import budget_grid, frontier, method_curves, panel_curves
 from .io import write_csv_atomic
 from .schema import PANEL
+from .uncertainty import bootstrap
 
 DEFAULT_FORMS = ("paper", "offset_exp")
 CURVE_POINTS = 60
@@ -61,10 +62,24 @@ class Reproduction:
         return pd.DataFrame([f.stats() for f in self.fits.values()])
 
 
+def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level: float = 0.9) -> pd.DataFrame:
+    """Per-panel break-even table plus pooled rows, with bootstrap percentile intervals (ratio_lo, ratio_hi,
+    breakeven_budget_flops_lo/hi) when ``n_boot`` > 0."""
+    def table(f):
+        per_panel = be.breakeven_table(f)
+        return pd.concat([per_panel, be.pooled_ratios(per_panel)], ignore_index=True)
+    if n_boot <= 0:
+        return table(fitted)
+    boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level)
+    out = boot.interval(lambda f: table(f)[["task", "train_model", "method", "ratio", "breakeven_budget_flops"]])
+    return table(fitted).merge(out, on=["task", "train_model", "method", "ratio", "breakeven_budget_flops"])
+
+
 def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=DEFAULT_FORMS, figures: bool = True,
-              log=print) -> Reproduction:
+              n_boot: int = 30, seed: int = 0, log=print) -> Reproduction:
     """Fit ``runs`` (default: the paper's 180) with each form and write runs/fits/curves/frontier/breakeven CSVs
-    and per-panel PNGs into ``out_dir``."""
+    and per-panel PNGs into ``out_dir``. Break-even ratios of every form but ``paper`` (which has no noise
+    model) get 90% bootstrap intervals from ``n_boot`` seeded resamples."""
     runs = paper_runs() if runs is None else runs
     out = Path(out_dir)
     forms = list(dict.fromkeys(["paper", *forms]))
@@ -78,10 +93,9 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     result.tables["fits"] = pd.concat([f.summary() for f in result.fits.values()], ignore_index=True)
     result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
     result.tables["frontier"] = pd.concat([frontier_table(f) for f in result.fits.values()], ignore_index=True)
-    log("break-even budgets and train-to-selector ratios")
-    per_panel = pd.concat([be.breakeven_table(f) for f in result.fits.values()], ignore_index=True)
-    pooled = be.pooled_ratios(per_panel)
-    breakeven = pd.concat([per_panel, pooled], ignore_index=True)
+    log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form)")
+    breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed)
+                           for name, f in result.fits.items()], ignore_index=True)
     breakeven["paper_claim"] = breakeven.method.map(PAPER_CLAIMED_RATIO)
     lead = ["task", "train_model", "method", "ratio"]
     result.tables["breakeven"] = breakeven[lead + [c for c in breakeven.columns if c not in lead]]
@@ -106,9 +120,18 @@ def format_report(result: Reproduction) -> str:
                                              aggfunc=lambda r: float(np.sqrt(np.mean(np.square(r)))), sort=False)
     lines.append("\nRMSE per panel (metric points):")
     lines.append(rmse.to_string(float_format=lambda v: f"{v:.3f}"))
-    b = result.tables["breakeven"]
-    ratio = b.pivot_table(index=["task", "train_model"], columns=["method", "form"], values="ratio", sort=False)
-    lines.append("\nBreak-even train-to-selector size ratio N_train / N_sel (inf = never compute-optimal):")
-    lines.append(ratio.to_string(float_format=lambda v: f"{v:.1f}"))
+    b = result.tables["breakeven"].copy()
+
+    def cell(row):
+        text = f"{row.ratio:.1f}"
+        if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
+            text += f" [{row.ratio_lo:.1f}, {row.ratio_hi:.1f}]"
+        return text
+    b["cell"] = b.apply(cell, axis=1)
+    ratio = b.pivot_table(index=["task", "train_model"], columns=["form", "method"], values="cell",
+                          aggfunc="first", sort=False)
+    lines.append("\nBreak-even train-to-selector size ratio N_train / N_sel, [90% bootstrap interval] "
+                 "(inf = never compute-optimal):")
+    lines.append(ratio.to_string())
     lines.append("  paper's claim: " + ", ".join(f"{m} ~{v:g}x" for m, v in PAPER_CLAIMED_RATIO.items()))
     return "\n".join(lines)
