@@ -51,6 +51,41 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_fit(args) -> int:
+    from .curves import get_form
+    from .datasets import paper_runs
+    from .forecast import fit_groups, save_fits
+    runs = paper_runs() if args.runs == "paper" else _read_runs(args.runs)
+    get_form(args.form)
+    by = [c.strip() for c in args.by.split(",")] if args.by else []
+    missing = [c for c in by if c not in runs.columns]
+    if missing:
+        raise UsageError(f"costlaw fit: --by names unknown column(s): {', '.join(missing)}")
+    boots = fit_groups(runs, args.form, by, n_boot=args.n_boot, seed=args.seed, loss=args.loss)
+    path = save_fits(boots, args.out)
+    stats = pd_concat([b.fit.stats() for b in boots])
+    print(stats.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\nwrote fits.csv, curves.csv and {path}")
+    return 0
+
+
+def cmd_forecast(args) -> int:
+    from .forecast import forecast, load_fits
+    table = forecast(load_fits(args.fits), args.train_params, args.fraction, method=args.method, task=args.task)
+    cols = ["task", "train_model", "method", "form", "train_params", "fraction", "total_flops", "metric_pred",
+            "lo", "hi", "pred_lo", "pred_hi"]
+    if args.json:
+        print(table[cols].to_json(orient="records"))
+    else:
+        print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def pd_concat(rows):
+    import pandas as pd
+    return pd.DataFrame(rows)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="costlaw", description="Compute-constrained data selection: fits, frontiers, plans.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
@@ -74,6 +109,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boot", type=int, default=40, help="bootstrap refits for the prediction intervals")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=cmd_compare)
+
+    p = sub.add_parser("fit", help="fit a form to runs; write fits.csv, curves.csv and fit.json (loads back)")
+    p.add_argument("runs", help="runs CSV in the costlaw schema ('paper' for the bundled runs)")
+    p.add_argument("--form", default="offset_exp", help="curve form (default offset_exp; *_size forms model size)")
+    p.add_argument("--by", help="comma-separated columns to fit separately, e.g. task")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--loss", choices=["linear", "soft_l1", "huber", "cauchy"])
+    p.add_argument("--n-boot", type=int, default=50, help="bootstrap refits stored for intervals (default 50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_fit)
+
+    p = sub.add_parser("forecast", help="predict the metric of a run with a 90%% interval from `costlaw fit` output")
+    p.add_argument("--fits", required=True, help="folder written by `costlaw fit`")
+    p.add_argument("--train-params", type=float, required=True, help="parameters of the model to train")
+    p.add_argument("--fraction", type=float, required=True, help="share of the pool to train on, in (0, 2]")
+    p.add_argument("--method", help="selection method (default: all fitted)")
+    p.add_argument("--task", help="target task (default: all fitted)")
+    p.add_argument("--json", action="store_true", help="print JSON records")
+    p.set_defaults(handler=cmd_forecast)
     return parser
 
 
