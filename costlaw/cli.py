@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="target task (default: all fitted)")
     p.add_argument("--json", action="store_true", help="print JSON records")
     p.set_defaults(handler=cmd_forecast)
+
+    from .harness.cli import add_sweep_command  # argparse only; torch loads when a sweep runs
+    add_sweep_command(sub).set_defaults(handler=lambda args: args.func(args))
     return parser
 
 

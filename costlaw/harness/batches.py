@@ -36,26 +36,31 @@ def lengths(encoded) -> np.ndarray:
     return np.array([e.tokens for e in encoded], dtype=np.int64)
 
 
-def length_buckets(token_lengths, batch_size: int, seed: int | None = None, group: int = 32) -> list[np.ndarray]:
-    """Batches of indices with similar lengths.
+def length_buckets(token_lengths, batch_size: int, seed: int | None = None,
+                   max_padding: float = 0.0) -> list[np.ndarray]:
+    """Batches of at most ``batch_size`` indices whose padded tokens exceed their real ones by <= max_padding.
 
-    ``seed=None``: sorted by length (scoring). With a seed: shuffled, sorted within mega-batches of
-    ``group`` batches, and the batches shuffled (training; what HF's group_by_length does).
+    Examples are sorted by length (ties in random order with ``seed``) and cut greedily; with a seed the batches
+    are then shuffled (training). ``max_padding=0`` gives equal-length batches (scoring), so the FLOPs the
+    hardware spends equal the analytic count over real tokens; training uses a small tolerance (e.g. 0.03).
     """
     token_lengths = np.asarray(token_lengths)
     n = len(token_lengths)
-    if seed is None:
-        order = np.argsort(token_lengths, kind="stable")
-        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
     rng = np.random.default_rng(seed)
-    perm = rng.permutation(n)
-    mega = batch_size * group
-    batches = []
-    for i in range(0, n, mega):
-        chunk = perm[i:i + mega]
-        chunk = chunk[np.argsort(token_lengths[chunk], kind="stable")]
-        batches.extend(chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
+    perm = rng.permutation(n) if seed is not None else np.arange(n)
+    order = perm[np.argsort(token_lengths[perm], kind="stable")]
+    batches, current, real = [], [], 0
+    for i in order:
+        t = int(token_lengths[i])
+        if current and (len(current) == batch_size or t * (len(current) + 1) > (1 + max_padding) * (real + t)):
+            batches.append(np.array(current))
+            current, real = [], 0
+        current.append(i)
+        real += t
+    if current:
+        batches.append(np.array(current))
+    if seed is not None:
+        rng.shuffle(batches)
     return batches
 
 

@@ -1,0 +1,42 @@
+"""Built-in sweeps: ``smoke`` (CI, under 2 minutes on 2 cores) and ``demo`` (a real selection effect, under 15)."""
+from __future__ import annotations
+
+from .config import ConfigError, SweepConfig
+
+PRESETS = {
+    "smoke": {
+        "name": "smoke",
+        "task": {"generated": {"target": "copy", "pool_examples": 600, "validation_examples": 16,
+                               "test_examples": 32, "pretrain_examples": 1000}},
+        "methods": ["random", "bm25", "embed", "ppl", "gradient"],
+        "fractions": [0.1, 0.3],
+        "train_models": ["tiny-xs"],
+        "selector_models": ["tiny-xs"],
+        "seeds": [0],
+        "pretrain_steps": 60,
+        "train": {"epochs": 2, "batch_size": 16, "lr": 3e-3},
+        "selectors": {"ppl": {"tuning_epochs": 3}, "gradient": {"warmup_epochs": 2, "checkpoints": 2,
+                                                                 "projection_dims": 256}},
+    },
+    "demo": {
+        "name": "demo",
+        "task": {"generated": {"target": "copy", "pool_examples": 3000, "validation_examples": 32,
+                               "test_examples": 100, "pretrain_examples": 4000}},
+        "methods": ["random", "bm25", "embed", "ppl", "gradient"],
+        "fractions": [0.02, 0.05, 0.1, 0.25, 0.5],
+        "train_models": ["tiny-s", "tiny-m"],
+        "selector_models": ["tiny-s"],
+        "seeds": [0, 1],
+        "pretrain_steps": 300,
+        "train": {"epochs": 3, "batch_size": 16, "lr": 2e-3},
+        "selectors": {"ppl": {"tuning_epochs": 10}, "gradient": {"warmup_epochs": 4, "checkpoints": 2,
+                                                                  "projection_dims": 1024}},
+    },
+}
+
+
+def preset(name: str) -> SweepConfig:
+    """A built-in sweep config by name; unknown names raise ConfigError listing the presets."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset '{name}'; available: {', '.join(PRESETS)}")
+    return SweepConfig.from_dict(PRESETS[name])

@@ -1,0 +1,25 @@
+"""Turning selector scores into a training subset: the top ``fraction`` of the pool's tokens."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def select_top_tokens(scores, token_lengths, fraction: float, seed: int = 0) -> np.ndarray:
+    """Indices of the highest-scored examples whose tokens first reach ``fraction`` of the pool's tokens.
+
+    Ties are broken at random with ``seed`` (so a constant score is a random subset). ``fraction`` is a share of
+    tokens in (0, 1]; returned indices are in score order, best first.
+    """
+    scores = np.asarray(scores, dtype=float)
+    token_lengths = np.asarray(token_lengths, dtype=float)
+    if scores.shape != token_lengths.shape:
+        raise ValueError(f"scores {scores.shape} and token_lengths {token_lengths.shape} differ in shape")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN")
+    tiebreak = np.random.default_rng(seed).random(len(scores))
+    order = np.lexsort((tiebreak, -scores))
+    cumulative = np.cumsum(token_lengths[order])
+    k = int(np.searchsorted(cumulative, fraction * cumulative[-1] - 1e-9)) + 1
+    return order[:min(k, len(order))]

@@ -1,0 +1,237 @@
+"""Running a sweep: select, finetune, evaluate and count FLOPs for every configured run; resumable.
+
+Each finished run is appended to ``DIR/runs.csv`` at once and atomically (temp file + ``os.replace``), and its
+per-phase FLOPs to ``DIR/phases.csv``; a restarted sweep skips the runs whose ``run_id`` is already there. Selector
+scores and base checkpoints live in a cache (``DIR/cache`` unless the config's ``cache_dir`` or the environment's
+``COSTLAW_HARNESS_CACHE`` says otherwise) and are reused across runs and sweeps.
+
+Runs table: the schema of ``costlaw.schema`` plus ``metric_name`` (``answer_loglik``), ``answer_loglik``,
+``exact_match``, ``mc_accuracy``, ``base_metric`` (the base model before finetuning), ``measured_selection_flops``,
+``measured_train_flops``, ``selection_seconds``, ``train_seconds``, ``eval_flops``, ``measured_eval_flops``,
+``eval_seconds``, ``epochs``, ``fraction_nominal``, ``target_share`` and ``pool_target_share`` (generated pool),
+``train_params_total`` and ``run_id``. ``train_params`` is the matmul parameter count (lm_head included): what
+6 N per token must use to match FlopCounterMode. ``fraction`` is the share of the pool's tokens selected
+(training runs ``epochs`` passes over them, so ``train_tokens`` = epochs x fraction x pool_tokens).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, replace
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..schema import validate_runs
+from .config import ConfigError, SweepConfig, build_task, load_config
+from .flops import PhaseMeter, PhaseRecord
+from .selectors import SelectionContext, SelectorScores, get_selector
+
+RUNS_FILE = "runs.csv"
+PHASES_FILE = "phases.csv"
+SOURCE = "costlaw harness"
+
+
+def resolve_config(config_or_preset) -> SweepConfig:
+    """A SweepConfig from itself, a dict, a preset name or a TOML/YAML path."""
+    from .presets import PRESETS, preset
+
+    if isinstance(config_or_preset, SweepConfig):
+        return config_or_preset
+    if isinstance(config_or_preset, dict):
+        return SweepConfig.from_dict(config_or_preset)
+    if isinstance(config_or_preset, str) and config_or_preset in PRESETS:
+        return preset(config_or_preset)
+    if isinstance(config_or_preset, (str, os.PathLike)) and Path(config_or_preset).suffix in (".toml", ".yaml", ".yml"):
+        return load_config(config_or_preset)
+    raise ConfigError(f"not a preset ({', '.join(PRESETS)}) nor a .toml/.yaml config: {config_or_preset!r}")
+
+
+def _hash(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def append_rows(path: Path, rows: list[dict]) -> None:
+    """Append ``rows`` to the CSV at ``path`` atomically (write a temp file, then os.replace)."""
+    new = pd.DataFrame(rows)
+    if path.exists() and path.stat().st_size > 0:
+        new = pd.concat([pd.read_csv(path), new], ignore_index=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    new.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def finished_run_ids(out_dir: Path) -> set[str]:
+    path = out_dir / RUNS_FILE
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    return set(pd.read_csv(path, usecols=["run_id"])["run_id"].astype(str))
+
+
+class ScoreCache:
+    """Selector scores on disk: ``scores/KEY.npz`` plus ``scores/KEY.json`` (phases and selector facts)."""
+
+    def __init__(self, cache_dir: Path):
+        self.dir = cache_dir / "scores"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def get(self, key: str) -> SelectorScores | None:
+        meta = self.dir / f"{key}.json"
+        if not meta.exists():
+            return None
+        info = json.loads(meta.read_text())
+        scores = np.load(self.dir / f"{key}.npz")["scores"]
+        return SelectorScores(scores, [PhaseRecord(**p) for p in info["phases"]], info["selector_model"],
+                              info["selector_params"], info.get("extra", {}))
+
+    def put(self, key: str, s: SelectorScores) -> None:
+        tmp = self.dir / f".{key}.tmp{os.getpid()}.npz"
+        np.savez(tmp, scores=s.scores)
+        os.replace(tmp, self.dir / f"{key}.npz")
+        info = {"phases": [p.to_dict() for p in s.phases], "selector_model": s.selector_model,
+                "selector_params": s.selector_params, "extra": s.extra}
+        tmp = self.dir / f".{key}.tmp{os.getpid()}.json"
+        tmp.write_text(json.dumps(info))
+        os.replace(tmp, self.dir / f"{key}.json")
+
+
+def plan_runs(cfg: SweepConfig, task_fingerprint: str) -> list[dict]:
+    """Every run of the sweep as a dict of its coordinates and its ``run_id``."""
+    from .presets import PRESETS  # noqa: F401  (keeps import order stable for the CLI)
+
+    runs = []
+    for seed in cfg.seeds:
+        for method in cfg.methods:
+            sel = get_selector(method)
+            for selector_model in (cfg.selector_models if sel.uses_selector_model else [""]):
+                for train_model in cfg.train_models:
+                    for fraction in cfg.fractions:
+                        coords = dict(seed=int(seed), method=sel.name, selector_model=selector_model,
+                                      train_model=train_model, fraction=float(fraction))
+                        run_id = _hash(task_fingerprint, coords, asdict(cfg.train), cfg.pretrain_steps,
+                                       cfg.selectors.get(sel.name, {}), cfg.n_tasks)
+                        runs.append({**coords, "run_id": run_id})
+    return runs
+
+
+def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = None) -> pd.DataFrame:
+    """Run (or resume) a sweep into ``out_dir``; returns every run in ``out_dir/runs.csv``.
+
+    ``limit`` stops after that many new runs (for tests and for splitting a sweep over sessions).
+    """
+    import torch
+    from accelerate import PartialState
+    from tqdm.auto import tqdm
+
+    from .evaluate import PRIMARY_METRIC, evaluate
+    from .models import ModelSpec, load_model, model_params
+    from .batches import encode, lengths
+    from .subset import select_top_tokens
+    from .train import add_lora, finetune
+
+    cfg = resolve_config(config_or_preset)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(cfg.cache_dir or os.environ.get("COSTLAW_HARNESS_CACHE") or out / "cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    state = PartialState()
+    bars = partial(tqdm, disable=not progress or not state.is_main_process, dynamic_ncols=True)
+    task = build_task(cfg.task)
+    fingerprint = task.fingerprint()
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
+    plan = plan_runs(cfg, fingerprint)
+    done = finished_run_ids(out)
+    todo = [r for r in plan if r["run_id"] not in done]
+    if limit is not None:
+        todo = todo[:limit]
+    scores_cache = ScoreCache(cache)
+    models: dict[str, tuple] = {}
+    base_metrics: dict[str, float] = {}
+    outer = bars(total=len(plan), initial=len(plan) - len([r for r in plan if r["run_id"] not in done]),
+                 desc=f"sweep {cfg.name}", unit="run")
+
+    def train_side(name):
+        """(spec, tokens per pool example, pool tokens, params) of a training model, loaded once per sweep."""
+        if name not in models:
+            spec = ModelSpec.parse(name, cfg.pretrain_steps)
+            model, tok = load_model(spec, task, cache, progress_factory=bars)
+            token_lengths = lengths(encode(tok, task.pool))
+            models[name] = (spec, tok, token_lengths, model_params(model))
+            if cfg.eval_base:
+                key = f"base-{_hash(fingerprint, asdict(spec), cfg.batch_size)}.json"
+                path = cache / key
+                if path.exists():
+                    base_metrics[name] = json.loads(path.read_text())[PRIMARY_METRIC]
+                else:
+                    metrics = evaluate(model, tok, task.test, cfg.batch_size)
+                    path.write_text(json.dumps(metrics))
+                    base_metrics[name] = metrics[PRIMARY_METRIC]
+        return models[name]
+
+    def selector_scores(method, selector_model, seed):
+        sel = get_selector(method)
+        options = cfg.selectors.get(sel.name, {})
+        spec = ModelSpec.parse(selector_model, cfg.pretrain_steps) if selector_model else None
+        key = _hash(fingerprint, sel.name, asdict(spec) if spec else None, seed if sel.seeded else None,
+                    options, cfg.batch_size)
+        cached = scores_cache.get(key)
+        if cached is None:
+            outer.set_postfix_str(f"selecting: {sel.name} {selector_model}".strip())
+            ctx = SelectionContext(task, int(seed), cache, spec, options, cfg.batch_size, bars)
+            cached = sel.score(ctx)
+            if state.is_main_process:
+                scores_cache.put(key, cached)
+        return sel, cached
+
+    for run in todo:
+        sel, scores = selector_scores(run["method"], run["selector_model"], run["seed"])
+        spec, tok, token_lengths, params = train_side(run["train_model"])
+        outer.set_postfix_str(f"{run['method']} {run['train_model']} f={run['fraction']:g} seed={run['seed']}")
+        idx = select_top_tokens(scores.scores, token_lengths, run["fraction"], seed=run["seed"])
+        subset = [task.pool[i] for i in idx]
+        model, _ = load_model(spec, task, cache)
+        if cfg.train.lora:
+            model = add_lora(model, cfg.train.lora_rank)
+        train_meter, eval_meter = PhaseMeter("training"), PhaseMeter("evaluation")
+        torch.manual_seed(run["seed"])
+        model = finetune(model, tok, subset, cfg.train, seed=run["seed"], meter=train_meter,
+                         progress_factory=bars, desc=f"train {run['train_model']}")
+        metrics = evaluate(model, tok, task.test, cfg.batch_size, eval_meter)
+        pool_tokens = float(token_lengths.sum())
+        selected_tokens = float(token_lengths[idx].sum())
+        selection_flops = scores.flops() / cfg.n_tasks
+        train = train_meter.record
+        row = {
+            "task": task.name, "train_model": run["train_model"], "train_params": float(params["matmul_params"]),
+            "method": sel.method, "selector_params": float(scores.selector_params),
+            "selector_model": scores.selector_model or "", "fraction": selected_tokens / pool_tokens,
+            "pool_tokens": pool_tokens, "train_tokens": selected_tokens * cfg.train.epochs,
+            "selection_flops": selection_flops, "train_flops": train.analytic_flops,
+            "total_flops": selection_flops + train.analytic_flops, "metric": metrics[PRIMARY_METRIC],
+            "seed": run["seed"], "n_tasks": cfg.n_tasks, "source": SOURCE,
+            "metric_name": PRIMARY_METRIC, **metrics, "base_metric": base_metrics.get(run["train_model"], np.nan),
+            "measured_selection_flops": scores.flops(measured=True) / cfg.n_tasks,
+            "measured_train_flops": train.measured_flops,
+            "selection_seconds": scores.seconds, "train_seconds": train.seconds,
+            "eval_flops": eval_meter.record.analytic_flops, "measured_eval_flops": eval_meter.record.measured_flops,
+            "eval_seconds": eval_meter.record.seconds, "epochs": cfg.train.epochs,
+            "fraction_nominal": run["fraction"], "selected_examples": len(idx),
+            "target_share": (float(np.mean([task.pool[i].family == task.target_family for i in idx]))
+                             if task.target_family else np.nan),
+            "pool_target_share": task.pool_target_share,
+            "train_params_total": float(params["total_params"]), "lora": cfg.train.lora, "run_id": run["run_id"],
+        }
+        validate_runs(pd.DataFrame([row]))
+        phases = [{"run_id": run["run_id"], "method": sel.method, "train_model": run["train_model"],
+                   "selector_model": scores.selector_model, **p.to_dict()} for p in scores.phases + [train, eval_meter.record]]
+        if state.is_main_process:
+            append_rows(out / PHASES_FILE, phases)
+            append_rows(out / RUNS_FILE, [row])
+        outer.update(1)
+    outer.close()
+    path = out / RUNS_FILE
+    return pd.read_csv(path) if path.exists() else pd.DataFrame()
