@@ -31,11 +31,11 @@ def run_sweep(args) -> int:
     if bool(args.config) == bool(args.preset):
         return fail("give either CONFIG or --preset (smoke, demo)")
     try:
-        from .sweep import resolve_config, sweep
+        from .config import load_config
+        from .presets import preset
+        from .runner import sweep
 
-        cfg = resolve_config(args.preset if args.preset else args.config)
-        if args.preset is None and not str(args.config).endswith((".toml", ".yaml", ".yml")):
-            return fail(f"config must end in .toml, .yaml or .yml: {args.config}")
+        cfg = preset(args.preset) if args.preset else load_config(args.config)
         runs = sweep(cfg, args.out, progress=not args.no_progress, limit=args.limit)
     except ConfigError as err:
         return fail(str(err))

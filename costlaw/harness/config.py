@@ -46,8 +46,8 @@ class SweepConfig:
     selectors: dict = field(default_factory=dict)
     """Per-selector options, e.g. {"gradient": {"checkpoints": 2}, "ppl": {"tuning_epochs": 25}}."""
     pretrain_steps: int = 300
-    batch_size: int = 32
-    """Scoring and evaluation batch size (examples)."""
+    batch_size: int = 128
+    """Scoring, gradient and evaluation batch size (examples; buckets of equal length may be smaller)."""
     n_tasks: int = 1
     name: str = "sweep"
     cache_dir: str | None = None
@@ -114,7 +114,10 @@ def load_config(path) -> SweepConfig:
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix == ".toml":
-            import tomllib
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib
 
             raw = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):

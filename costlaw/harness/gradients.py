@@ -128,15 +128,17 @@ def projected_gradients(model, tokenizer, examples, projector: Projector, batch_
     token_lengths = lengths(encoded)
     shape = model_shape(model)
     out = np.zeros((len(encoded), projector.projection_dims), dtype=np.float32)
+    device = next(model.parameters()).device
+    projector.matrix = projector.matrix.to(device)
     for idx in length_buckets(token_lengths, batch_size):
-        batch = collate([encoded[i] for i in idx], tokenizer.pad_token_id)
+        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in idx], tokenizer.pad_token_id).items()}
         key = tuple(batch["input_ids"].shape)
         grads = grad_meter.step(key, lambda: batch_gradients(model, batch),
                                 shape.per_example_gradient_flops(token_lengths[idx])) \
             if grad_meter else batch_gradients(model, batch)
         with torch.no_grad():
             if adam is not None:
-                grads = adam_precondition(grads, adam)
+                grads = adam_precondition(grads, tuple(t.to(device) for t in adam))
             proj = proj_meter.step(len(idx), lambda: projector(grads), projector.flops(len(idx))) \
                 if proj_meter else projector(grads)
             proj = torch.nn.functional.normalize(proj, dim=1)

@@ -12,6 +12,14 @@ from .flops import PhaseMeter
 from .models import model_shape
 
 
+def process_state():
+    """accelerate's PartialState; on a machine without CUDA it joins a torchrun/accelerate group over gloo."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def _gather_meter(meter: PhaseMeter, state) -> None:
     """Sum a meter's FLOPs over processes (wall seconds: the slowest process)."""
     if state.num_processes == 1:
@@ -29,9 +37,8 @@ def score_encoded(model, encoded, pad_id: int, batch_size: int = 32, meter: Phas
                   progress=None):
     """(sum of response log-probs in nats, response tokens, greedy-exact) per encoded example, in input order."""
     import torch
-    from accelerate import PartialState
 
-    state = PartialState()
+    state = process_state()
     shape = model_shape(model)
     token_lengths = lengths(encoded)
     batches = length_buckets(token_lengths, batch_size)

@@ -193,7 +193,8 @@ class EmbedSelector(Selector):
         centroid = val_emb.mean(0)
         centroid /= np.linalg.norm(centroid) + 1e-12
         cost = costs.EmbedCost(validation_tokens=val_tokens).cost(shape.matmul_params, pool_tokens)
-        return SelectorScores(pool_emb @ centroid, [meter.record], Path(path).name or "minilm",
+        name = "all-MiniLM-L6-v2" if "model" not in ctx.options else Path(path).name
+        return SelectorScores(pool_emb @ centroid, [meter.record], name,
                               shape.matmul_params, {"embed_cost_model_flops": cost.flops(1)})
 
 

@@ -5,7 +5,8 @@ per-phase FLOPs to ``DIR/phases.csv``; a restarted sweep skips the runs whose ``
 scores and base checkpoints live in a cache (``DIR/cache`` unless the config's ``cache_dir`` or the environment's
 ``COSTLAW_HARNESS_CACHE`` says otherwise) and are reused across runs and sweeps.
 
-Runs table: the schema of ``costlaw.schema`` plus ``metric_name`` (``answer_loglik``), ``answer_loglik``,
+Runs table: the schema of ``costlaw.schema`` (``metric`` is ``answer_prob``, see ``evaluate``) plus
+``metric_name``, ``answer_prob``, ``answer_loglik``,
 ``exact_match``, ``mc_accuracy``, ``base_metric`` (the base model before finetuning), ``measured_selection_flops``,
 ``measured_train_flops``, ``selection_seconds``, ``train_seconds``, ``eval_flops``, ``measured_eval_flops``,
 ``eval_seconds``, ``epochs``, ``fraction_nominal``, ``target_share`` and ``pool_target_share`` (generated pool),
@@ -18,8 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -29,6 +29,7 @@ import pandas as pd
 from ..schema import validate_runs
 from .config import ConfigError, SweepConfig, build_task, load_config
 from .flops import PhaseMeter, PhaseRecord
+from .scoring import process_state
 from .selectors import SelectionContext, SelectorScores, get_selector
 
 RUNS_FILE = "runs.csv"
@@ -101,8 +102,6 @@ class ScoreCache:
 
 def plan_runs(cfg: SweepConfig, task_fingerprint: str) -> list[dict]:
     """Every run of the sweep as a dict of its coordinates and its ``run_id``."""
-    from .presets import PRESETS  # noqa: F401  (keeps import order stable for the CLI)
-
     runs = []
     for seed in cfg.seeds:
         for method in cfg.methods:
@@ -124,7 +123,6 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
     ``limit`` stops after that many new runs (for tests and for splitting a sweep over sessions).
     """
     import torch
-    from accelerate import PartialState
     from tqdm.auto import tqdm
 
     from .evaluate import PRIMARY_METRIC, evaluate
@@ -138,7 +136,7 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cfg.cache_dir or os.environ.get("COSTLAW_HARNESS_CACHE") or out / "cache")
     cache.mkdir(parents=True, exist_ok=True)
-    state = PartialState()
+    state = process_state()
     bars = partial(tqdm, disable=not progress or not state.is_main_process, dynamic_ncols=True)
     task = build_task(cfg.task)
     fingerprint = task.fingerprint()
@@ -233,5 +231,6 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
             append_rows(out / RUNS_FILE, [row])
         outer.update(1)
     outer.close()
+    state.wait_for_everyone()
     path = out / RUNS_FILE
     return pd.read_csv(path) if path.exists() else pd.DataFrame()
