@@ -81,6 +81,11 @@ def cmd_forecast(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    from .planner import run_plan_command
+    return run_plan_command(args)
+
+
 def pd_concat(rows):
     import pandas as pd
     return pd.DataFrame(rows)
@@ -128,6 +133,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="target task (default: all fitted)")
     p.add_argument("--json", action="store_true", help="print JSON records")
     p.set_defaults(handler=cmd_forecast)
+
+    p = sub.add_parser("plan", help="best selector, selector size and training tokens for a FLOP budget, "
+                                    "with 90%% intervals; sweeps over budgets and break-even maps")
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--budget", type=float, help="FLOPs for selection + training of one task")
+    budget.add_argument("--budgets", help="a:b:n: n log-spaced budgets (FLOPs) from a to b, the best plan at each")
+    p.add_argument("--train-params", type=float, required=True, help="parameters of the model to finetune")
+    p.add_argument("--pool-tokens", type=float, required=True, help="tokens in the pool to select from")
+    p.add_argument("--task", help="target task of the fits (default: the first fitted)")
+    p.add_argument("--selectors", help="candidates, e.g. 'ppl:1e9,7e9 less:1e9,7e9 embed bm25 random' (the default)")
+    p.add_argument("--n-tasks", type=float, default=1, help="tasks sharing the target-independent selection work")
+    p.add_argument("--lora", action="store_true", help="charge LoRA training at 4N FLOPs per token (default 6N)")
+    p.add_argument("--fits", help="folder written by `costlaw fit` (default: bundled paper offset_exp_size fits)")
+    p.add_argument("--gain", type=float, default=0.1, help="tipping point: metric gain per decade of compute")
+    p.add_argument("--map", action="store_true", help="also the break-even ratio map of PPL and LESS over the "
+                                                      "budgets and n_tasks 1, 5, 10, 20")
+    p.add_argument("--out", help="folder for plan.csv/json, or plan_sweep.csv/png and breakeven_map.csv/png")
+    p.add_argument("--json", action="store_true", help="print one JSON object (best, alternatives, ...)")
+    p.set_defaults(handler=cmd_plan)
 
     from .harness.cli import add_sweep_command  # argparse only; torch loads when a sweep runs
     add_sweep_command(sub).set_defaults(handler=lambda args: args.func(args))

@@ -48,8 +48,17 @@ class Param:
     fixed: Callable | None = None
     """Function (group rows, all rows) -> value: the parameter is set from data, not fitted."""
     size: bool = False
-    """Linear in log10(train_params) within its groups (adds a ``<name>_per_decade`` slope)."""
+    """Linear in log10(train_params) within its groups (adds a slope per decade, kind ``slope``)."""
+    selector_size: bool = False
+    """Linear in log10(selector_params) within its groups: selection quality as a function of selector size.
+    Where a group's runs all use one selector size the slope is not identifiable: it is fixed at 0 and the fit
+    says so."""
     doc: str = ""
+
+    @property
+    def slope_column(self) -> str | None:
+        """The covariate of the parameter's slope, or None when it has none."""
+        return "log10_params" if self.size else "log10_selector_params" if self.selector_size else None
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,8 @@ class Form:
     def share(self, name: str | None = None, **scopes) -> "Form":
         """A copy with parameter scopes changed: ``share(k=("method",))`` shares k across panels.
 
-        A scope is a tuple of columns, or ``"size"`` for linear in log10(train_params) across sizes.
+        A scope is a tuple of columns, ``"size"`` for linear in log10(train_params) across sizes, or
+        ``"selector_size"`` for linear in log10(selector_params) within the current groups.
         """
         params = []
         for p in self.params:
@@ -92,6 +102,8 @@ class Form:
                 params.append(p)
             elif scope == "size":
                 params.append(replace(p, by=tuple(c for c in p.by if c != "train_model"), size=True))
+            elif scope == "selector_size":
+                params.append(replace(p, selector_size=True, size=False))
             else:
                 params.append(replace(p, by=tuple(scope), size=False))
         if scopes:
@@ -155,10 +167,19 @@ LEVELS = (
           doc="metric after training on the whole pool, metric units"),
 )
 
+def _paper_p0_bounds(rows: pd.DataFrame, all_rows: pd.DataFrame) -> tuple[float, float]:
+    """[0, Pbar] as in the paper for non-negative metrics; for others (e.g. log-likelihoods) the level bounds
+    below Pbar."""
+    top = _panel_max(rows, all_rows)
+    if top > 0 and rows.metric.min() >= 0:
+        return 0.0, top
+    return min(level_bounds(rows, all_rows)[0], top - 1.0), top
+
+
 PAPER = register_form(Form(
     name="paper",
     params=(
-        Param("P0", lambda r, a: (0.0, _panel_max(r, a)), lambda r, a: (float(r.metric.min()), 0.5 * float(r.metric.min())),
+        Param("P0", _paper_p0_bounds, lambda r, a: (float(r.metric.min()), 0.5 * float(r.metric.min())),
               by=CURVE, doc="level at zero compute, bounded in [0, Pbar] as in the paper"),
         Param("Pbar", fixed=_panel_max, doc="asymptote, fixed per panel to its best observed metric (paper)"),
         Param("rate", (0.0, 1e4), (0.1, 1.0, 10.0, 100.0), by=CURVE,
@@ -202,6 +223,9 @@ LOGISTIC = register_form(Form(
 ))
 
 register_form(OFFSET_EXP.share("offset_exp_pooled", k=("method",)))
+register_form(replace(OFFSET_EXP.share("offset_exp_selector", k="selector_size"), selector_size_dependence=True,
+                      doc="offset_exp with each method's rate k linear in log10(selector_params): a smaller, "
+                          "cheaper selector may rank worse. Needs runs that vary the selector's size."))
 
 LEVEL_PARAMS = ("P0", "Pfull", "Pbar")
 """Parameters that are metric levels; a sized form makes them linear in log10(train_params)."""

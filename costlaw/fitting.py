@@ -47,6 +47,8 @@ def _context(runs: pd.DataFrame) -> pd.DataFrame:
     if "train_flops_full" not in out.columns:
         out["train_flops_full"] = out.train_flops / out.fraction
     out["log10_params"] = np.log10(out.train_params)
+    selector = out["selector_params"].to_numpy(float) if "selector_params" in out.columns else np.zeros(len(out))
+    out["log10_selector_params"] = np.log10(np.maximum(selector, 1.0))
     return out
 
 
@@ -62,12 +64,13 @@ class _Design:
     upper: list = field(default_factory=list)
     starts: list = field(default_factory=list)   # per free entry: tuple of starting values
     index: dict = field(default_factory=dict)    # param name -> per-row index into theta (or fixed values)
-    slope_index: dict = field(default_factory=dict)
-    fixed: dict = field(default_factory=dict)    # param name -> {group key: value}
-    ref_log10_params: float = 0.0
+    slope_index: dict = field(default_factory=dict)  # param -> per-row entry index (len(names): fixed at 0)
+    slope_ref: dict = field(default_factory=dict)    # param -> per-row reference covariate value
+    refs: dict = field(default_factory=dict)         # (param, group) -> reference covariate value
+    fixed: dict = field(default_factory=dict)        # param name -> {group key: value}
+    unidentified: list = field(default_factory=list)  # (param, group) whose slope cannot be fitted
 
     def build(self) -> "_Design":
-        self.ref_log10_params = float(self.rows.log10_params.mean())
         for p in self.form.params:
             keys = _keys(self.rows, list(p.by))
             groups = {k: self.rows[keys == k] for k in pd.unique(keys)}
@@ -83,25 +86,35 @@ class _Design:
                 self.names.append((p.name, k, ""))
                 self.lower.append(lo), self.upper.append(hi), self.starts.append(starts)
             self.index[p.name] = keys.map(slot).to_numpy(int)
-            if p.size:
+            if p.slope_column:
                 sslot = {}
-                for k in groups:
+                for k, g in groups.items():
+                    self.refs[(p.name, k)] = float(g[p.slope_column].mean())
+                    if g[p.slope_column].nunique() < 2:
+                        self.unidentified.append((p.name, k))
+                        sslot[k] = -1
+                        continue
                     sslot[k] = len(self.names)
                     self.names.append((p.name, k, "slope"))
                     self.lower.append(-100.0), self.upper.append(100.0), self.starts.append((0.0,))
-                self.slope_index[p.name] = keys.map(sslot).to_numpy(int)
+                self.slope_index[p.name] = np.array(keys.map(sslot).to_numpy(int))
+                self.slope_ref[p.name] = keys.map({k: self.refs[(p.name, k)] for k in groups}).to_numpy(float)
+        for name, idx in self.slope_index.items():  # unidentified slopes read a 0 appended to theta
+            idx[idx < 0] = len(self.names)
         return self
 
     def values(self, theta: np.ndarray) -> dict:
         out = {}
+        padded = np.append(theta, 0.0)
         for p in self.form.params:
             idx = self.index[p.name]
             if p.fixed is not None:
                 out[p.name] = idx
                 continue
             v = theta[idx]
-            if p.size:
-                v = v + theta[self.slope_index[p.name]] * (self.rows.log10_params.to_numpy() - self.ref_log10_params)
+            if p.slope_column:
+                covariate = self.rows[p.slope_column].to_numpy()
+                v = v + padded[self.slope_index[p.name]] * (covariate - self.slope_ref[p.name])
             out[p.name] = v
         return out
 
@@ -112,8 +125,9 @@ class _Design:
         for p in self.form.params:
             if p.fixed is None:
                 pattern[rows, self.index[p.name]] = True
-                if p.size:
-                    pattern[rows, self.slope_index[p.name]] = True
+                if p.slope_column:
+                    fitted = self.slope_index[p.name] < len(self.names)
+                    pattern[rows[fitted], self.slope_index[p.name][fitted]] = True
         return pattern
 
     def warm_start(self, start: "CurveFit") -> np.ndarray:
@@ -168,10 +182,10 @@ class CurveFit:
                         if "train_model" in p.by else "")
                 raise KeyError(f"form '{self.form.name}' has no fitted '{p.name}' for {what} = {missing[0]}{hint}")
             v = keys.map(base).to_numpy(float)
-            if p.size:
+            if p.slope_column:
                 slope = dict(zip(sub.group[sub.kind == "slope"], sub.value[sub.kind == "slope"]))
-                ref = dict(zip(sub.group[sub.kind == "slope"], sub.ref_log10_params[sub.kind == "slope"]))
-                v = v + keys.map(slope).to_numpy(float) * (rows.log10_params.to_numpy() - keys.map(ref).to_numpy(float))
+                ref = dict(zip(sub.group[sub.kind == "slope"], sub.ref[sub.kind == "slope"]))
+                v = v + keys.map(slope).to_numpy(float) * (rows[p.slope_column].to_numpy() - keys.map(ref).to_numpy(float))
             out[p.name] = v
         return out
 
@@ -232,18 +246,20 @@ class CurveFit:
     def to_json(self) -> str:
         return json.dumps({
             "form": self.form.name, "loss": self.loss, "converged": self.converged_, "messages": self.messages_,
-            "scopes": {p.name: {"by": list(p.by), "size": p.size} for p in self.form.params},
+            "scopes": {p.name: {"by": list(p.by), "size": p.size, "selector_size": p.selector_size}
+                       for p in self.form.params},
             "params": self.params_.to_dict(orient="records"),
             "ref_log10_params": self.ref_log10_params_,
-            "runs": self.runs_.drop(columns=["train_flops_full", "log10_params"], errors="ignore").to_dict(orient="list"),
+            "runs": self.runs_.drop(columns=["train_flops_full", "log10_params", "log10_selector_params"], errors="ignore").to_dict(orient="list"),
         }, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> "CurveFit":
         data = json.loads(text)
         form = get_form(data["form"])
-        scopes = {n: ("size" if s["size"] else tuple(s["by"])) for n, s in data["scopes"].items()}
-        form = form.share(form.name, **scopes)
+        form = form.share(form.name, **{n: tuple(s["by"]) for n, s in data["scopes"].items()})
+        form = form.share(form.name, **{n: "size" if s["size"] else "selector_size"
+                                        for n, s in data["scopes"].items() if s["size"] or s.get("selector_size")})
         runs = pd.DataFrame(data["runs"])
         return cls(form, data["loss"], pd.DataFrame(data["params"]), data["ref_log10_params"], _context(runs),
                    data["converged"], data["messages"])
@@ -304,18 +320,25 @@ def fit(runs: pd.DataFrame, form: str | Form = "offset_exp", loss: str | None = 
             converged = False
             messages.append(f"{label}: did not converge ({best.message}); try loss='linear', more starts, or a "
                             f"form with fewer parameters")
-        refs[label] = design.ref_log10_params
+        refs[label] = float(block.log10_params.mean())
+        for name, group in design.unidentified:
+            messages.append(f"{label}: the selector-size slope of '{name}' for {group} is not identifiable (its runs "
+                            f"use one selector size); fixed at 0")
         lo, hi = np.array(design.lower), np.array(design.upper)
         span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
         at_bound = (np.abs(best.x - lo) < 1e-6 * span) | (np.abs(best.x - hi) < 1e-6 * span)
         for (name, group, kind), value, l, h, b in zip(design.names, best.x, lo, hi, at_bound):
             rows_out.append({"param": name, "group": group, "kind": kind, "value": float(value), "lo_bound": l,
-                             "hi_bound": h, "at_bound": bool(b), "fixed": False, "ref_log10_params":
-                             design.ref_log10_params, "by": ",".join(form.param(name).by)})
+                             "hi_bound": h, "at_bound": bool(b), "fixed": False,
+                             "ref": design.refs.get((name, group), np.nan), "by": ",".join(form.param(name).by)})
+        for name, group in design.unidentified:
+            rows_out.append({"param": name, "group": group, "kind": "slope", "value": 0.0, "lo_bound": 0.0,
+                             "hi_bound": 0.0, "at_bound": False, "fixed": True, "ref": design.refs[(name, group)],
+                             "by": ",".join(form.param(name).by)})
         for name, groups in design.fixed.items():
             for group, value in groups.items():
                 rows_out.append({"param": name, "group": group, "kind": "", "value": value, "lo_bound": value,
                                  "hi_bound": value, "at_bound": False, "fixed": True,
-                                 "ref_log10_params": design.ref_log10_params, "by": ",".join(form.param(name).by)})
+                                 "ref": np.nan, "by": ",".join(form.param(name).by)})
     params = pd.DataFrame(rows_out).drop_duplicates(subset=["param", "group", "kind"])
     return CurveFit(form, loss, params.reset_index(drop=True), refs, runs, converged, messages)

@@ -81,6 +81,7 @@ def forecast(boots: list, train_params: float, fraction: float, method: str | No
             sel = float(np.median(rows.selection_flops))
             full = per_param * train_params
             query = pd.DataFrame({"task": [t], "train_model": [model], "method": [m], "train_params": [train_params],
+                                  "selector_params": [float(np.median(rows.selector_params))],
                                   "fraction": [fraction], "selection_flops": [sel], "train_flops": [fraction * full],
                                   "total_flops": [sel + fraction * full]})
             band = boot.predict(query)

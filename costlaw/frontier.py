@@ -79,6 +79,7 @@ def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fra
             sel = float(np.median(g.selection_flops))
             grid = pd.DataFrame({"task": task, "train_model": model, "method": method,
                                  "train_params": float(g.train_params.iloc[0]), "fraction": fractions,
+                                 "selector_params": float(np.median(g.selector_params)),
                                  "train_flops": fractions * full, "selection_flops": sel,
                                  "total_flops": sel + fractions * full})
             out.append(MethodCurve(task, model, float(g.train_params.iloc[0]), method, sel, full, fractions,

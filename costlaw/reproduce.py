@@ -31,6 +31,7 @@ def curve_table(fit_: CurveFit, n_points: int = CURVE_POINTS) -> pd.DataFrame:
         sel = float(np.median(g.selection_flops))
         grid = pd.DataFrame({"task": task, "train_model": model, "method": method,
                              "train_params": float(g.train_params.iloc[0]), "fraction": fractions,
+                             "selector_params": float(np.median(g.selector_params)),
                              "train_flops": fractions * full, "selection_flops": sel,
                              "total_flops": sel + fractions * full})
         rows.append(grid.assign(form=fit_.form.name, metric_pred=fit_.predict(grid)))
@@ -110,6 +111,18 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     return result
 
 
+def selector_size_note(runs: pd.DataFrame) -> str:
+    """Whether the runs can tell how selection quality depends on the selector's size."""
+    model_based = runs[runs.selector_params > 0]
+    sizes = model_based.groupby("method").selector_params.nunique()
+    varied = sorted(sizes[sizes > 1].index)
+    if varied:
+        return (f"Selector size varies for {', '.join(varied)}: fit form 'offset_exp_selector' to model selection "
+                f"quality against selector size.")
+    return ("Selection quality vs selector size: not identifiable from these runs (each selector method uses one "
+            "selector size); ratios assume a method's curve does not depend on its selector's size.")
+
+
 def format_report(result: Reproduction) -> str:
     """The tables ``costlaw reproduce`` prints."""
     lines = []
@@ -134,4 +147,5 @@ def format_report(result: Reproduction) -> str:
                  "(inf = never compute-optimal):")
     lines.append(ratio.to_string())
     lines.append("  paper's claim: " + ", ".join(f"{m} ~{v:g}x" for m, v in PAPER_CLAIMED_RATIO.items()))
+    lines.append(selector_size_note(result.runs))
     return "\n".join(lines)

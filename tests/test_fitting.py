@@ -73,3 +73,41 @@ def test_every_registered_form_fits(paper_runs):
     for name in available_forms():
         fitted = fit(sub, name)
         assert fitted.converged_ and fitted.rmse < 1.5, name
+
+
+@pytest.mark.parametrize("form", ["paper", "offset_exp"])
+def test_negative_metrics_fit(paper_runs, form):
+    """Log-likelihood metrics are negative: every form must still fit (the paper's P0 >= 0 bound cannot hold)."""
+    runs = paper_runs[paper_runs.task == "mmlu"].assign(metric=lambda d: d.metric - 100.0)
+    fitted = fit(runs, form)
+    shifted = fit(paper_runs[paper_runs.task == "mmlu"], "offset_exp")
+    assert fitted.rmse < 1.0
+    if form == "offset_exp":
+        assert fitted.rmse == pytest.approx(shifted.rmse, rel=1e-3)
+
+
+def _selector_runs(slope):
+    rows = []
+    for selector_params, k in ((1e8, 8.0 - slope), (1e9, 8.0), (1e10, 8.0 + slope)):
+        for f in (0.025, 0.05, 0.1, 0.25, 0.5, 1.0):
+            sel_flops = 2 * selector_params * 1e6
+            rows.append(dict(task="t", train_model="m", train_params=1e9, method="ppl", selector_params=selector_params,
+                             fraction=f, pool_tokens=1e6, selection_flops=sel_flops, train_flops=6e15 * f,
+                             total_flops=sel_flops + 6e15 * f, metric=40 + 5 * exp_shape(f, k)))
+    return pd.DataFrame(rows)
+
+
+def test_selector_size_form_recovers_quality_slope():
+    fitted = fit(_selector_runs(5.0), "offset_exp_selector")
+    slope = fitted.params_[(fitted.params_.param == "k") & (fitted.params_.kind == "slope")].value.iloc[0]
+    assert slope == pytest.approx(5.0, rel=1e-3) and not fitted.messages_
+    grid = _selector_runs(5.0).iloc[:6].assign(selector_params=3e9)
+    smaller = grid.assign(selector_params=3e8)
+    assert (fitted.predict(grid)[:3] > fitted.predict(smaller)[:3]).all()  # a smaller selector ranks worse
+
+
+def test_selector_size_not_identifiable_on_paper_runs(paper_runs):
+    fitted = fit(paper_runs, "offset_exp_selector")
+    assert len(fitted.messages_) == 30 and all("not identifiable" in m for m in fitted.messages_)
+    assert fitted.n_params == fit(paper_runs, "offset_exp").n_params
+    assert fitted.rmse == pytest.approx(fit(paper_runs, "offset_exp").rmse, rel=1e-6)
