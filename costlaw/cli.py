@@ -26,7 +26,9 @@ def cmd_reproduce(args) -> int:
     start = time.perf_counter()
     runs = _read_runs(args.runs) if args.runs else None
     forms = args.form or ["offset_exp"]
+    protocols = ["extrapolate_fraction", "extrapolate_size"] + (["loo"] if args.loo else [])
     result = reproduce(runs, args.out, forms=forms, figures=not args.no_figures, n_boot=args.n_boot, seed=args.seed,
+                       protocols=protocols,
                        log=lambda m: print(f"[costlaw] {m}", file=sys.stderr))
     print(format_report(result))
     print(f"\nwrote {', '.join(sorted(result.tables))} (.csv) and {len(result.figures)} figures to {args.out} "
@@ -101,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--n-boot", type=int, default=30, help="bootstrap refits for the ratio intervals (default 30)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--loo", action="store_true", help="add leave-one-out to the held-out comparison (slower)")
     p.set_defaults(handler=cmd_reproduce)
 
     p = sub.add_parser("compare", help="score every curve form: AIC/BIC and held-out error under three protocols")
@@ -159,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    import matplotlib
+    matplotlib.use("Agg")  # the command line writes files; it never opens a window
     from .fitting import FitError
     from .schema import SchemaError
     try:

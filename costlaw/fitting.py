@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 from statsmodels.tools import eval_measures
 
-from .curves import CURVE, PANEL, Form, Param, get_form
+from .curves import CURVE, PANEL, Form, Param, columns, get_form
 from .schema import validate_runs
 
 LOSSES = ("linear", "soft_l1", "huber", "cauchy")
@@ -65,7 +65,7 @@ class _Design:
     starts: list = field(default_factory=list)   # per free entry: tuple of starting values
     index: dict = field(default_factory=dict)    # param name -> per-row index into theta (or fixed values)
     slope_index: dict = field(default_factory=dict)  # param -> per-row entry index (len(names): fixed at 0)
-    slope_ref: dict = field(default_factory=dict)    # param -> per-row reference covariate value
+    slope_offset: dict = field(default_factory=dict)  # param -> per-row covariate minus its group's reference
     refs: dict = field(default_factory=dict)         # (param, group) -> reference covariate value
     fixed: dict = field(default_factory=dict)        # param name -> {group key: value}
     unidentified: list = field(default_factory=list)  # (param, group) whose slope cannot be fitted
@@ -98,7 +98,8 @@ class _Design:
                     self.names.append((p.name, k, "slope"))
                     self.lower.append(-100.0), self.upper.append(100.0), self.starts.append((0.0,))
                 self.slope_index[p.name] = np.array(keys.map(sslot).to_numpy(int))
-                self.slope_ref[p.name] = keys.map({k: self.refs[(p.name, k)] for k in groups}).to_numpy(float)
+                ref = keys.map({k: self.refs[(p.name, k)] for k in groups}).to_numpy(float)
+                self.slope_offset[p.name] = self.rows[p.slope_column].to_numpy(float) - ref
         for name, idx in self.slope_index.items():  # unidentified slopes read a 0 appended to theta
             idx[idx < 0] = len(self.names)
         return self
@@ -113,8 +114,7 @@ class _Design:
                 continue
             v = theta[idx]
             if p.slope_column:
-                covariate = self.rows[p.slope_column].to_numpy()
-                v = v + padded[self.slope_index[p.name]] * (covariate - self.slope_ref[p.name])
+                v = v + padded[self.slope_index[p.name]] * self.slope_offset[p.name]
             out[p.name] = v
         return out
 
@@ -298,9 +298,10 @@ def fit(runs: pd.DataFrame, form: str | Form = "offset_exp", loss: str | None = 
     for block in ([runs] if joint else blocks):
         design = _Design(form, block, runs).build()
         y = block.metric.to_numpy(float)
+        arrays = columns(block)
 
         def residuals(theta):
-            return form(block, **design.values(theta)) - y
+            return form(arrays, **design.values(theta)) - y
 
         best = None
         starts = [design.warm_start(start)] if start is not None else design.grid(max_starts)

@@ -529,8 +529,6 @@ class BudgetSweep:
 
     def plot(self, path=None):
         """The frontier of best plans against budget, each region coloured by the winning method; PNG if path."""
-        import matplotlib
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         from .plotting import color
         table = self.summary().dropna(subset=["method"])
@@ -593,8 +591,6 @@ class BreakevenMap:
         return json.dumps({"breakeven_map": _records(self.table)}, indent=1)
 
     def plot(self, path=None):
-        import matplotlib
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         methods = list(pd.unique(self.table.method))
         fig, axes = plt.subplots(1, len(methods), figsize=(5.5 * len(methods), 4), squeeze=False)

@@ -4,12 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
 import matplotlib.ticker
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 METHOD_COLORS = {"random": "#7f7f7f", "bm25": "#1f77b4", "embed": "#2ca02c", "ppl": "#ff7f0e", "less": "#d62728"}
 

@@ -16,6 +16,7 @@ from .frontier import budget_grid, frontier, method_curves, panel_curves
 from .io import write_csv_atomic
 from .schema import PANEL
 from .uncertainty import bootstrap
+from .compare import compare
 
 DEFAULT_FORMS = ("paper", "offset_exp")
 CURVE_POINTS = 60
@@ -77,10 +78,12 @@ def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level
 
 
 def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=DEFAULT_FORMS, figures: bool = True,
-              n_boot: int = 30, seed: int = 0, log=print) -> Reproduction:
+              n_boot: int = 30, seed: int = 0, protocols=("extrapolate_fraction", "extrapolate_size"),
+              log=print) -> Reproduction:
     """Fit ``runs`` (default: the paper's 180) with each form and write runs/fits/curves/frontier/breakeven CSVs
     and per-panel PNGs into ``out_dir``. Break-even ratios of every form but ``paper`` (which has no noise
-    model) get 90% bootstrap intervals from ``n_boot`` seeded resamples."""
+    model) get 90% bootstrap intervals from ``n_boot`` seeded resamples. ``compare.csv`` scores the forms
+    under ``protocols`` (add ``"loo"`` for leave-one-out, about 10 s per form more)."""
     runs = paper_runs() if runs is None else runs
     out = Path(out_dir)
     forms = list(dict.fromkeys(["paper", *forms]))
@@ -101,6 +104,9 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     lead = ["task", "train_model", "method", "ratio"]
     result.tables["breakeven"] = breakeven[lead + [c for c in breakeven.columns if c not in lead]]
     result.tables["stats"] = result.summary()
+    if protocols:
+        log(f"held-out comparison: {', '.join(protocols)}")
+        result.tables["compare"] = compare(runs, forms, n_boot=min(n_boot, 20) or 20, seed=seed, protocols=protocols)
     for name, table in result.tables.items():
         write_csv_atomic(out / f"{name}.csv", table)
     if figures:
@@ -148,4 +154,10 @@ def format_report(result: Reproduction) -> str:
     lines.append(ratio.to_string())
     lines.append("  paper's claim: " + ", ".join(f"{m} ~{v:g}x" for m, v in PAPER_CLAIMED_RATIO.items()))
     lines.append(selector_size_note(result.runs))
+    if "compare" in result.tables:
+        table = result.tables["compare"]
+        table = table[table.protocol != "in_sample"]
+        lines.append("\nHeld-out error (metric points) and coverage of 90% prediction intervals:")
+        lines.append(table.pivot_table(index="protocol", columns="form", values=["heldout_rmse", "coverage"],
+                                       sort=False).to_string(float_format=lambda v: f"{v:.3f}"))
     return "\n".join(lines)

@@ -11,6 +11,8 @@ TASKS = st.sampled_from(["mmlu", "bbh"])
 LOG_BUDGETS = st.floats(15.0, 21.5)
 POOLS = st.sampled_from([2e7, 1.0938e8])
 SPECS = st.sampled_from([None, "bm25 ppl:1e8,3e9 less:5e8,2e10"])
+ROUNDING = 1e-9
+"""Metric units: plateaus at the full pool agree only to floating-point rounding."""
 SETTINGS = settings(max_examples=30, deadline=None)
 
 
@@ -25,7 +27,7 @@ def test_more_budget_never_gives_a_worse_best_plan(size, pool, task, spec, b1, b
     prob = problem(size, pool, task, spec)
     lo, hi = sorted((10 ** b1, 10 ** b2))
     best = prob.solve([lo, hi])["value"].max(axis=1)  # samples x 2: the point fit and every replicate
-    assert np.all(best[:, 1] >= best[:, 0])
+    assert np.all(best[:, 1] >= best[:, 0] - ROUNDING)
 
 
 @SETTINGS
@@ -54,7 +56,7 @@ def test_a_free_selector_that_is_never_worse_cannot_lose(size, pool, log_budget,
     table = prob.rows(budget, prob.solve([budget]), 0)
     free = table[table.method.isin([k[0] for k in dominant]) & (table.selection_flops == 0)]
     if table.affordable.any():
-        assert np.isclose(free.metric_pred.max(), table.metric_pred.max(), rtol=0, atol=1e-9)
+        assert np.isclose(free.metric_pred.max(), table.metric_pred.max(), rtol=0, atol=ROUNDING)
 
 
 @SETTINGS
@@ -69,4 +71,4 @@ def test_amortising_over_more_tasks_never_makes_selection_dearer(size, pool, tas
     budget = np.array([10 ** log_budget])
     best_few = prob.best_given(keys, sel_few, budget)[0].max(axis=1)
     best_many = prob.best_given(keys, sel_many, budget)[0].max(axis=1)
-    assert np.all(best_many >= best_few)
+    assert np.all(best_many >= best_few - ROUNDING)
