@@ -22,6 +22,8 @@ def _read_runs(path):
 
 
 def cmd_reproduce(args) -> int:
+    import matplotlib
+    matplotlib.use("Agg")  # the command writes PNG files; it never opens a window
     from .reproduce import format_report, reproduce
     start = time.perf_counter()
     runs = _read_runs(args.runs) if args.runs else None
@@ -162,8 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    import matplotlib
-    matplotlib.use("Agg")  # the command line writes files; it never opens a window
     from .fitting import FitError
     from .schema import SchemaError
     try:

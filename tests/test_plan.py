@@ -24,7 +24,7 @@ def test_parse_selectors():
     assert cands[:2] == [Candidate("ppl", 1e9), Candidate("ppl", 7e9)]
     assert Candidate("less", costs.PAPER_SELECTOR_PARAMS) in cands
     assert Candidate("embed", costs.EMBED_PARAMS) in cands
-    assert len(parse_selectors(None)) == 7
+    assert len(parse_selectors(None)) == 5  # the measured 7B sizes only; 1B is opt-in
     for bad, message in [("foo", "unknown selector 'foo'"), ("ppl:x", "bad selector size"),
                          ("bm25:1e9", "uses no selector model"), ("", "no selectors")]:
         with pytest.raises(ValueError, match=message):
@@ -52,7 +52,7 @@ def test_goal_70b_expensive_selector():
 
 
 def test_plan_object():
-    result = plan(2e18, 7e9, POOL, task="mmlu")
+    result = plan(2e18, 7e9, POOL, task="mmlu", selectors="random bm25 embed ppl:1e9,7e9 less:1e9,7e9")
     assert KEYS <= set(result.best) and result.alternatives and KEYS <= set(result.alternatives[0])
     summary = result.summary()
     assert len(summary) == 7 and summary.metric_pred.iloc[0] == result.best["metric_pred"]
