@@ -17,7 +17,6 @@ import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from costlaw.harness.batches import collate, encode, length_buckets, lengths, token_logprobs  # noqa: E402

@@ -10,7 +10,7 @@ gradient features) that ``n_tasks`` target tasks can share, and a target-specifi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, asdict
 
 FORWARD_FLOPS_PER_PARAM_TOKEN = 2.0
 """Forward pass: one multiply-add per parameter per token (Kaplan et al. 2020)."""

@@ -11,7 +11,7 @@ becomes linear in log10(train_params) instead, so the form can forecast sizes it
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Callable
 

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 from statsmodels.tools import eval_measures
 
-from .curves import CURVE, PANEL, Form, Param, columns, get_form
+from .curves import CURVE, PANEL, Form, columns, get_form
 from .schema import validate_runs
 
 LOSSES = ("linear", "soft_l1", "huber", "cauchy")

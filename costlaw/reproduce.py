@@ -14,7 +14,6 @@ from .datasets import PAPER_CLAIMED_RATIO, paper_runs
 from .fitting import CurveFit, fit
 from .frontier import budget_grid, frontier, method_curves, panel_curves
 from .io import write_csv_atomic
-from .schema import PANEL
 from .uncertainty import bootstrap
 from .compare import compare
 

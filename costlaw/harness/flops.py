@@ -13,7 +13,7 @@ each distinct shape and reuses that count for repeats (counting every step costs
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 
 import numpy as np
 

@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
-import numpy as np
 
 from .flops import ModelShape
 
@@ -140,7 +139,7 @@ def smollm2_folder() -> tuple[str, str]:
 def load_model(spec: ModelSpec, task, cache_dir, seed: int = 0, progress_factory=None):
     """(model, tokenizer) for ``spec``: a cached pre-trained tiny base, SmolLM2, or ``from_pretrained``."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
     if spec.source == "smollm2":
         folder, gguf = smollm2_folder()

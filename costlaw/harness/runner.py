@@ -123,7 +123,11 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
     ``limit`` stops after that many new runs (for tests and for splitting a sweep over sessions).
     """
     import torch
+    import transformers
     from tqdm.auto import tqdm
+
+    # costlaw's own bars say what runs and what is left; the library's per-load bars only add noise
+    transformers.utils.logging.disable_progress_bar()
 
     from .evaluate import PRIMARY_METRIC, evaluate
     from .models import ModelSpec, load_model, model_params

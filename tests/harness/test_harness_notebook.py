@@ -1,5 +1,4 @@
 """notebooks/harness.ipynb runs (on the session's smoke sweep, which it resumes instead of rerunning)."""
-import os
 from pathlib import Path
 
 import pytest

@@ -1,5 +1,4 @@
 """The smoke sweep end to end: schema, measured columns, FLOP agreement, selection effect, resume, atomic writes."""
-import shutil
 
 import numpy as np
 import pandas as pd

@@ -1,0 +1,43 @@
+"""Plan a budget: which selector, how large a selector, how many training tokens, with bootstrap intervals.
+
+A plan for one target task trains a model of ``train_params`` parameters on a fraction f of a pool of
+``pool_tokens`` tokens chosen by a selector (method, selector_params). It pays
+
+    selection_flops(method, selector_params, pool_tokens, n_tasks) + train_flops(train_params, f x pool_tokens)
+
+from ``budget_flops`` and is scored by fitted utility curves (metric as a function of f, per task and method),
+transferred to ``train_params`` by a size-aware fit (default: the bundled ``offset_exp_size`` paper fits). For
+each candidate the best fraction is the argmax of the predicted metric over the fractions the budget affords
+(curves may be non-monotone); the best plan is the candidate with the highest predicted metric, ties going to the
+cheaper selector. Every bootstrap replicate of the fit is re-solved, which gives 90% intervals and ``p_best``,
+the share of replicates in which a candidate is the best plan.
+
+Assumptions (stated in every plan's notes): the curves in f transfer from the fitted pool to the user's pool;
+they are trusted within the fitted fractions (0.025..1 for the paper) and extrapolated below; and unless the
+form models it (``Form.selector_size_dependence``), selection quality does not depend on the selector's size,
+so a smaller selector only saves cost (the paper's runs all use a 7B selector and cannot identify it).
+"""
+from __future__ import annotations
+
+from .candidates import (
+    DEFAULT_FITS,
+    DEFAULT_SELECTORS,
+    MAP_TASKS,
+    MIN_FRACTION,
+    N_GRID,
+    PLAN_COLUMNS,
+    Candidate,
+    parse_selectors,
+)
+from .command import run_plan_command
+from .problem import Problem
+from .results import Plan, Tipping, plan, tipping_point
+from .sweeps import (
+    BreakevenMap,
+    BudgetSweep,
+    breakeven_map,
+    parse_budgets,
+    plan_budgets,
+)
+
+__all__ = ['BreakevenMap', 'BudgetSweep', 'Candidate', 'DEFAULT_FITS', 'DEFAULT_SELECTORS', 'MAP_TASKS', 'MIN_FRACTION', 'N_GRID', 'PLAN_COLUMNS', 'Plan', 'Problem', 'Tipping', 'breakeven_map', 'parse_budgets', 'parse_selectors', 'plan', 'plan_budgets', 'run_plan_command', 'tipping_point']

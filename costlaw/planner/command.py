@@ -1,0 +1,92 @@
+"""The ``costlaw plan`` command: argument handling, printed tables, CSV/JSON/PNG outputs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import costs
+from .candidates import Candidate
+from .problem import Problem
+from .results import _clean, _records, plan, tipping_point
+from .sweeps import breakeven_map, parse_budgets, plan_budgets
+
+
+def _table_text(table: pd.DataFrame) -> str:
+    def fmt(v):
+        return "{:.4g}".format(v) if isinstance(v, (float, np.floating)) else str(v)
+    return table.to_string(index=False, formatters={c: fmt for c in table.columns if table[c].dtype.kind == "f"})
+
+
+def run_plan_command(args) -> int:
+    """Handler of `costlaw plan` (args from argparse): prints a plan, or a sweep over budgets and a break-even
+    map; with --out writes CSV, JSON and PNG files. A budget too small for any candidate is an answer: exit 0."""
+    from ..io import write_csv_atomic, write_text_atomic
+    problem = Problem(args.train_params, args.pool_tokens, args.task, args.selectors, args.n_tasks, args.lora,
+                      args.fits)
+    out = Path(args.out) if args.out else None
+    written = []
+    if args.budgets is None:
+        result = plan(args.budget, args.train_params, gain=args.gain, problem=problem)
+        payload = result.to_dict()
+        text = [result.format()]
+        budgets = np.array([args.budget])
+        if out is not None:
+            written += [write_csv_atomic(out / "plan.csv", result.summary()),
+                        write_text_atomic(out / "plan.json", result.to_json())]
+    else:
+        budgets = parse_budgets(args.budgets)
+        sweep = plan_budgets(budgets, args.train_params, problem=problem)
+        table = sweep.summary()
+        tip = tipping_point(problem, args.gain) if args.gain else None
+        payload = {"plans": _records(table), "notes": problem.notes(),
+                   "tipping": None if tip is None else {k: _clean(v) for k, v in vars(tip).items()}}
+        cols = ["budget_flops", "method", "selector_params", "fraction", "train_tokens", "selection_flops",
+                "train_flops", "total_flops", "metric_pred", "metric_lo", "metric_hi", "p_best", "runner_up"]
+        text = [f"costlaw plan: task {problem.task}, {problem.train_params:.3g}-parameter model, pool "
+                f"{problem.pool_tokens:.4g} tokens, n_tasks {problem.n_tasks:g}, {len(budgets)} budgets; form "
+                f"{problem.form.name}, {100 * problem.level:.0f}% intervals", _table_text(table[cols])]
+        if table.method.isna().any():
+            text.append(f"budgets below {problem.cheapest_flops():.3g} FLOPs cannot pay for even the cheapest "
+                        f"candidate (no plan)")
+        text += [f"note: {n}" for n in problem.notes()] + ([tip.describe()] if tip else [])
+        if out is not None:
+            written += [write_csv_atomic(out / "plan_sweep.csv", table), _save(sweep, out / "plan_sweep.png")]
+    if args.map:
+        bmap = breakeven_map(budgets, args.train_params, problem=_with_map_methods(problem))
+        payload["breakeven_map"] = _records(bmap.table)
+        text += ["break-even train-to-selector ratio (N_train / N_selector; the method gives the best plan when its "
+                 "selector is smaller than N_train / ratio; inf: never, even free):",
+                 _table_text(bmap.table)]
+        if out is not None:
+            written += [write_csv_atomic(out / "breakeven_map.csv", bmap.table)]
+            if len(budgets) > 1:
+                written.append(_save(bmap, out / "breakeven_map.png"))
+    if args.json:
+        print(json.dumps(payload, indent=1))
+    else:
+        print("\n".join(text))
+        if written:
+            print(f"\nwrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _save(result, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig = result.plot()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _with_map_methods(problem: Problem, methods=("ppl", "less")) -> Problem:
+    """The problem, with PPL and LESS (default selectors) added when the spec left them out."""
+    have = {c.method for c in problem.candidates}
+    extra = [Candidate(m, costs.DEFAULT_SELECTOR_PARAMS[m]) for m in methods if m not in have]
+    if not extra:
+        return problem
+    return Problem(problem.train_params, problem.pool_tokens, problem.task, problem.candidates + extra, 1,
+                   problem.lora, [problem.boot], problem.min_fraction, len(problem.grid))

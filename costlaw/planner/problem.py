@@ -1,0 +1,226 @@
+"""The planning problem: candidates costed by the cost model and scored by fitted curves (point fit and every bootstrap refit) on a fraction grid."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import costs
+from ..fitting import _context
+from ..uncertainty import _quantiles
+from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, Candidate, parse_selectors
+
+
+def _load(fits):
+    from .._paths import bundled_dir
+    from ..forecast import load_fits
+    if fits is None:
+        return load_fits(bundled_dir("fits") / DEFAULT_FITS), f"bundled fits/{DEFAULT_FITS}"
+    if isinstance(fits, (str, Path)):
+        return load_fits(fits), str(fits)
+    boots = list(fits) if isinstance(fits, (list, tuple)) else [fits]
+    return boots, "given fits"
+
+
+class Problem:
+    """A task, training size, pool, cost settings and candidates, with every candidate's curve evaluated on a
+    fraction grid for the point fit and each bootstrap replicate (``curves``: samples x curve keys x grid)."""
+
+    def __init__(self, train_params: float, pool_tokens: float, task: str | None = None, selectors=None,
+                 n_tasks: float = 1, lora: bool = False, fits=None, min_fraction: float = MIN_FRACTION,
+                 n_grid: int = N_GRID):
+        if not train_params > 0:
+            raise ValueError(f"train_params must be positive, got {train_params}")
+        if not pool_tokens > 0:
+            raise ValueError(f"pool_tokens must be positive, got {pool_tokens}")
+        if not n_tasks >= 1:
+            raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
+        if not 0 < min_fraction < 1:
+            raise ValueError(f"min_fraction must be in (0, 1), got {min_fraction}")
+        self.train_params, self.pool_tokens = float(train_params), float(pool_tokens)
+        self.n_tasks, self.lora, self.min_fraction = float(n_tasks), bool(lora), float(min_fraction)
+        self.candidates = parse_selectors(selectors)
+        boots, self.fits_source = _load(fits)
+        tasks = [t for b in boots for t in pd.unique(b.fit.runs_.task)]
+        if task is None:
+            task = tasks[0]
+        if task not in tasks:
+            raise ValueError(f"no fitted curves for task '{task}'; fitted: {', '.join(tasks)}")
+        self.task, self.other_tasks = task, [t for t in tasks if t != task]
+        self.boot = next(b for b in boots if task in set(b.fit.runs_.task))
+        self.form = self.boot.fit.form
+        runs = self.boot.fit.runs_[self.boot.fit.runs_.task == task]
+        self.runs = runs
+        missing = sorted({c.method for c in self.candidates} - set(runs.method))
+        if missing:
+            raise ValueError(f"no fitted curve for method(s) {', '.join(missing)} on task '{task}'; fitted: "
+                             f"{', '.join(pd.unique(runs.method))}")
+        same = runs[np.isclose(runs.train_params, self.train_params, rtol=1e-3)]
+        self.train_model = str(same.train_model.iloc[0]) if len(same) else f"{self.train_params:.3g}"
+        self.full_train_flops = costs.train_flops(self.train_params, self.pool_tokens, lora=self.lora)
+        self.fitted_fractions = (float(runs.fraction.min()), float(runs.fraction.max()))
+        self.fitted_sizes = (float(runs.train_params.min()), float(runs.train_params.max()))
+        self.fitted_pool_tokens = float(np.median(runs.pool_tokens))
+        self.level = self.boot.level
+        self._curve_depends_on_cost = (not self.form.models_selection_offset) or self.form.selector_size_dependence
+        self._evaluate_curves(n_grid)
+
+    # the curves ------------------------------------------------------------------------------------------
+    def selection_flops(self, candidate: Candidate, n_tasks: float | None = None) -> float:
+        return costs.selection_flops(candidate.method, candidate.selector_params, self.pool_tokens,
+                                     self.n_tasks if n_tasks is None else n_tasks)
+
+    def _key(self, c: Candidate):
+        return (c.method, c.selector_params) if self._curve_depends_on_cost else (c.method, None)
+
+    def _evaluate_curves(self, n_grid: int) -> None:
+        self.log_grid = np.linspace(np.log(self.min_fraction), 0.0, max(int(n_grid), 2))
+        self.grid = np.exp(self.log_grid)
+        self.grid[-1] = 1.0
+        keys = list(dict.fromkeys(self._key(c) for c in self.candidates))
+        self.key_index = {k: i for i, k in enumerate(keys)}
+        self.sel = np.array([self.selection_flops(c) for c in self.candidates])
+        first = {}
+        for c, s in zip(self.candidates, self.sel):
+            first.setdefault(self._key(c), (c, s))
+        heads = pd.DataFrame([{"task": self.task, "train_model": self.train_model, "method": c.method,
+                               "train_params": self.train_params, "selector_params": c.selector_params,
+                               "pool_tokens": self.pool_tokens, "n_tasks": self.n_tasks, "selection_flops": s}
+                              for c, s in (first[k] for k in keys)])
+        grid_rows = heads.loc[heads.index.repeat(len(self.grid))].reset_index(drop=True)
+        grid_rows["fraction"] = np.tile(self.grid, len(keys))
+        grid_rows["train_flops"] = grid_rows.fraction * self.full_train_flops
+        grid_rows["total_flops"] = grid_rows.selection_flops + grid_rows.train_flops
+        grid_rows = _context(grid_rows)
+        head_rows = _context(heads.assign(fraction=1.0, train_flops=self.full_train_flops,
+                                          total_flops=heads.selection_flops + self.full_train_flops))
+        samples = []
+        for fit in [self.boot.fit] + list(self.boot.replicates):
+            params = fit._lookup(head_rows)  # one value per curve key, broadcast along the grid
+            values = self.form(grid_rows, **{n: np.repeat(v, len(self.grid)) for n, v in params.items()})
+            samples.append(values.reshape(len(keys), len(self.grid)))
+        self.curves = np.stack(samples)                                     # samples x keys x grid
+        self.run_max = np.maximum.accumulate(self.curves, axis=2)
+        idx = np.arange(len(self.grid))
+        self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
+        sd = self.boot.noise_sd()
+        default = float(np.sqrt(np.mean(np.square(sd.to_numpy())))) if len(sd) else 0.0
+        self.noise_sd = float(sd.get((self.task, self.train_model), default))
+
+    # the solver ------------------------------------------------------------------------------------------
+    def train_flops(self, fraction):
+        """Training FLOPs of ``fraction`` of the pool (costs.train_flops, vectorised with the same rounding)."""
+        per_token = costs.LORA_TRAIN_FLOPS_PER_PARAM_TOKEN if self.lora else costs.TRAIN_FLOPS_PER_PARAM_TOKEN
+        return per_token * self.train_params * (np.asarray(fraction, float) * self.pool_tokens)
+
+    def max_fraction(self, sel: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+        """Largest fraction (<= 1) each budget affords after selection; never lets total_flops exceed it."""
+        frac = np.minimum((budgets[None, :] - sel[:, None]) / self.full_train_flops, 1.0)
+        for _ in range(8):
+            over = sel[:, None] + self.train_flops(frac) > budgets[None, :]
+            frac = np.where(over, np.nextafter(frac, -np.inf), frac)
+        return frac
+
+    def _interp(self, keys: np.ndarray, frac: np.ndarray) -> np.ndarray:
+        """Curves (all samples) at fractions ``frac`` (shape of keys), linear in log f: samples x shape."""
+        step = self.log_grid[1] - self.log_grid[0]
+        pos = (np.log(np.clip(frac, self.min_fraction, 1.0)) - self.log_grid[0]) / step
+        lo = np.clip(np.floor(pos).astype(int), 0, len(self.grid) - 2)
+        w = np.clip(pos - lo, 0.0, 1.0)
+        return self.curves[:, keys, lo] * (1 - w) + self.curves[:, keys, lo + 1] * w
+
+    def best_given(self, keys: np.ndarray, sel: np.ndarray, budgets: np.ndarray):
+        """For curve keys and selection costs (length C) and budgets (B): the best metric of each candidate at
+        each budget for every sample (samples x C x B; -inf where unaffordable) and the point fit's fraction."""
+        frac_max = self.max_fraction(sel, budgets)
+        ok = frac_max >= self.min_fraction
+        kk = np.broadcast_to(keys[:, None], frac_max.shape)
+        gi = np.clip(np.searchsorted(self.grid, frac_max, side="right") - 1, 0, None)
+        on_grid = self.run_max[:, kk, gi]
+        at_max = self._interp(kk, frac_max)
+        use_max = at_max >= on_grid
+        value = np.where(ok[None], np.where(use_max, at_max, on_grid), -np.inf)
+        frac = np.where(use_max[0], frac_max, self.grid[self.run_arg[0, kk, gi]])
+        return value, np.where(ok, frac, np.nan)
+
+    def solve(self, budgets_flops) -> dict:
+        """Every candidate at every budget: value (samples x C x B), fraction (C x B, point fit), order."""
+        budgets = np.atleast_1d(np.asarray(budgets_flops, float))
+        if not np.all(budgets > 0):
+            raise ValueError("budgets must be positive FLOPs")
+        keys = np.array([self.key_index[self._key(c)] for c in self.candidates])
+        value, frac = self.best_given(keys, self.sel, budgets)
+        return {"budgets": budgets, "value": value, "fraction": frac}
+
+    def cheapest_flops(self) -> float:
+        """Smallest budget any candidate can plan with (selection plus the minimum fraction)."""
+        return float(np.min(self.sel) + self.min_fraction * self.full_train_flops)
+
+    # plans -----------------------------------------------------------------------------------------------
+    def rows(self, budget: float, solved: dict, b: int) -> pd.DataFrame:
+        """One row per candidate at budget b of ``solved``, ranked best first (unaffordable last)."""
+        value, frac = solved["value"][:, :, b], solved["fraction"][:, b]
+        order = np.lexsort((self.sel, -np.where(np.isfinite(value[0]), value[0], -np.inf)))
+        # p_best: re-solved per replicate; ties go to the cheaper selector
+        by_cost = np.argsort(self.sel, kind="stable")
+        winners = by_cost[np.argmax(value[1:][:, by_cost], axis=1)] if len(value) > 1 else by_cost[:0]
+        feasible = np.isfinite(value[1:]).any(axis=1) if len(value) > 1 else np.array([], bool)
+        counts = np.bincount(winners[feasible], minlength=len(self.candidates))
+        p_best = counts / max(len(value) - 1, 1)
+        keys = np.array([self.key_index[self._key(c)] for c in self.candidates])
+        at = self._interp(keys, np.nan_to_num(frac, nan=self.min_fraction))  # samples x C, at the point's f
+        lo, hi = _quantiles(at[1:], self.level) if len(at) > 1 else (at[0], at[0])
+        rng = np.random.default_rng(self.boot.seed)
+        noisy = at[1:] + rng.normal(size=at[1:].shape) * self.noise_sd if len(at) > 1 else at
+        pred_lo, pred_hi = _quantiles(noisy, self.level)
+        out = []
+        for i in order:
+            c, f = self.candidates[i], frac[i]
+            affordable = bool(np.isfinite(value[0, i]))
+            train = float(self.train_flops(f)) if affordable else np.nan
+            out.append({
+                "method": c.method, "selector_params": c.selector_params,
+                "fraction": f if affordable else np.nan,
+                "train_tokens": f * self.pool_tokens if affordable else np.nan,
+                "selection_flops": self.sel[i], "train_flops": train,
+                "total_flops": self.sel[i] + train if affordable else np.nan,
+                "metric_pred": at[0, i] if affordable else np.nan,
+                "metric_lo": lo[i] if affordable else np.nan, "metric_hi": hi[i] if affordable else np.nan,
+                "pred_lo": pred_lo[i] if affordable else np.nan, "pred_hi": pred_hi[i] if affordable else np.nan,
+                "p_best": p_best[i], "affordable": affordable,
+                "min_total_flops": self.sel[i] + self.min_fraction * self.full_train_flops,
+                "extrapolated": bool(affordable and (f < self.fitted_fractions[0] * (1 - 1e-9)
+                                                     or not self._size_in_range())),
+                "selector_measured": self._selector_measured(c),
+            })
+        return pd.DataFrame(out)
+
+    def _size_in_range(self) -> bool:
+        lo, hi = self.fitted_sizes
+        return lo * (1 - 1e-3) <= self.train_params <= hi * (1 + 1e-3)
+
+    def _selector_measured(self, c: Candidate) -> bool:
+        if not costs.selector_cost(c.method).uses_selector_model:
+            return True
+        seen = self.runs.selector_params[self.runs.method == c.method].unique()
+        return bool(np.any(np.isclose(seen, c.selector_params, rtol=1e-3)))
+
+    def notes(self) -> list[str]:
+        out = []
+        if not self.form.selector_size_dependence:
+            sizes = sorted({float(s) for m, s in zip(self.runs.method, self.runs.selector_params)
+                            if costs.selector_cost(m).uses_selector_model and m not in ("embed",)})
+            seen = ", ".join(f"{s:.3g}" for s in sizes) or "none"
+            out.append(f"selection quality is assumed independent of selector size (the fits saw {seen} "
+                       f"selectors): a smaller selector only saves cost; unmeasured sizes are marked *")
+        lo, hi = self.fitted_fractions
+        out.append(f"curves are trusted within the fitted fractions {lo:g}..{hi:g} of the pool; "
+                   f"plans below {lo:g} are extrapolated (marked !)")
+        if not self._size_in_range():
+            out.append(f"train_params {self.train_params:.3g} is outside the fitted sizes "
+                       f"{self.fitted_sizes[0]:.3g}..{self.fitted_sizes[1]:.3g}: the size model extrapolates (!)")
+        if not np.isclose(self.pool_tokens, self.fitted_pool_tokens, rtol=0.01):
+            out.append(f"curves in the fraction of the pool are assumed to transfer from the fitted pool "
+                       f"({self.fitted_pool_tokens:.4g} tokens) to this one ({self.pool_tokens:.4g})")
+        return out

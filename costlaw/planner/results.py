@@ -1,0 +1,187 @@
+"""A single plan: ``plan()`` returns the best candidate, the runners-up and their intervals; the tipping point of diminishing returns."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .. import costs
+from ..uncertainty import _quantiles
+from .candidates import MIN_FRACTION, PLAN_COLUMNS
+from .problem import Problem
+
+
+def _clean(value):
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    return [{k: _clean(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+
+
+@dataclass
+class Tipping:
+    """Smallest budget beyond which one more decade of compute buys less than ``gain`` (metric units)."""
+
+    gain: float
+    budget_flops: float
+    budget_lo: float
+    budget_hi: float
+    gain_at_budget: float
+    """Predicted gain of the best plan from the plan's budget to ten times it (metric units), with interval."""
+    gain_at_budget_lo: float
+    gain_at_budget_hi: float
+
+    def describe(self, budget: float | None = None) -> str:
+        text = (f"tipping point: beyond {self.budget_flops:.3g} FLOPs [{self.budget_lo:.3g}, {self.budget_hi:.3g}] "
+                f"one more decade of compute buys less than {self.gain:g} points")
+        if budget is not None and np.isfinite(self.gain_at_budget):
+            side = "beyond" if budget >= self.budget_flops else "below"
+            text += (f"; this budget is {side} it (10x it would add {self.gain_at_budget:.3g} "
+                     f"[{self.gain_at_budget_lo:.3g}, {self.gain_at_budget_hi:.3g}] points)")
+        return text
+
+
+@dataclass
+class Plan:
+    """The best plan at one budget and its runners-up; ``summary()`` ranks every candidate."""
+
+    budget_flops: float
+    train_params: float
+    pool_tokens: float
+    task: str
+    n_tasks: float
+    lora: bool
+    form: str
+    level: float
+    table: pd.DataFrame
+    notes: list = field(default_factory=list)
+    cheapest_flops: float = float("nan")
+    tipping: Tipping | None = None
+
+    @property
+    def best(self) -> dict | None:
+        ok = self.table[self.table.affordable]
+        return _records(ok.iloc[[0]][PLAN_COLUMNS])[0] if len(ok) else None
+
+    @property
+    def alternatives(self) -> list[dict]:
+        return _records(self.table[self.table.affordable].iloc[1:][PLAN_COLUMNS])
+
+    @property
+    def unaffordable(self) -> list[dict]:
+        return _records(self.table[~self.table.affordable][["method", "selector_params", "selection_flops",
+                                                             "min_total_flops"]])
+
+    def summary(self) -> pd.DataFrame:
+        """Every candidate, best first, with its fraction, tokens, FLOPs, predicted metric and intervals."""
+        return self.table.reset_index(drop=True)
+
+    def message(self) -> str | None:
+        """Why there is no plan, or None."""
+        if self.best is not None:
+            return None
+        return (f"budget {self.budget_flops:.3g} FLOPs cannot pay for even the cheapest candidate: it needs at "
+                f"least {self.cheapest_flops:.3g} FLOPs (selection plus {MIN_FRACTION:g} of the pool)")
+
+    def to_dict(self) -> dict:
+        return {"best": self.best, "alternatives": self.alternatives, "unaffordable": self.unaffordable,
+                "message": self.message(), "budget_flops": self.budget_flops, "train_params": self.train_params,
+                "pool_tokens": self.pool_tokens, "task": self.task, "n_tasks": self.n_tasks, "lora": self.lora,
+                "form": self.form, "level": self.level, "notes": self.notes,
+                "tipping": None if self.tipping is None else {k: _clean(v) for k, v in vars(self.tipping).items()}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    def format(self) -> str:
+        """The plan as text: context, the best plan in words, the ranked candidates, notes and tipping point."""
+        pct = f"{100 * self.level:.0f}%"
+        lines = [f"costlaw plan: task {self.task}, {self.train_params:.3g}-parameter model, pool "
+                 f"{self.pool_tokens:.4g} tokens, budget {self.budget_flops:.3g} FLOPs, n_tasks {self.n_tasks:g}, "
+                 f"training {'LoRA 4N' if self.lora else '6N'} FLOPs per token; form {self.form}, {pct} intervals"]
+        best = self.best
+        if best is None:
+            lines.append(self.message())
+        else:
+            sel = "no selector model" if best["selector_params"] == 0 else f"a {best['selector_params']:.3g} selector"
+            lines.append(
+                f"best: {best['method']} ({sel}) on {best['fraction']:.3g} of the pool = {best['train_tokens']:.3g} "
+                f"tokens; {best['selection_flops']:.3g} selection + {best['train_flops']:.3g} training = "
+                f"{best['total_flops']:.3g} FLOPs; {self.task} {best['metric_pred']:.2f} [{best['metric_lo']:.2f}, "
+                f"{best['metric_hi']:.2f}] ({pct} CI of the curve; a new run {best['pred_lo']:.2f}..{best['pred_hi']:.2f})"
+                f"; best in {100 * best['p_best']:.0f}% of bootstrap refits")
+            shown = self.table[self.table.affordable].copy()
+            shown.insert(0, "rank", np.arange(1, len(shown) + 1))
+            shown["flag"] = ["".join(("*" if not m else "", "!" if e else ""))
+                             for m, e in zip(shown.selector_measured, shown.extrapolated)]
+            cols = ["rank", "method", "selector_params", "fraction", "train_tokens", "selection_flops",
+                    "train_flops", "total_flops", "metric_pred", "metric_lo", "metric_hi", "p_best", "flag"]
+            lines.append(shown[cols].to_string(index=False, formatters={
+                "selector_params": "{:.3g}".format, "fraction": "{:.4f}".format, "train_tokens": "{:.4g}".format,
+                "selection_flops": "{:.4g}".format, "train_flops": "{:.4g}".format, "total_flops": "{:.4g}".format,
+                "metric_pred": "{:.2f}".format, "metric_lo": "{:.2f}".format, "metric_hi": "{:.2f}".format,
+                "p_best": "{:.2f}".format}))
+        for u in self.unaffordable:
+            lines.append(f"unaffordable: {u['method']} (selector {u['selector_params']:.3g}) needs at least "
+                         f"{u['min_total_flops']:.3g} FLOPs ({u['selection_flops']:.3g} selection)")
+        lines += [f"note: {n}" for n in self.notes]
+        if self.tipping is not None:
+            lines.append(self.tipping.describe(self.budget_flops))
+        return "\n".join(lines)
+
+
+def tipping_point(problem: Problem, gain: float = 0.1, budget: float | None = None, steps_per_decade: int = 20,
+                  max_budget_flops: float | None = None) -> Tipping:
+    """Smallest budget B such that for every budget from B on, the best plan at 10 B beats the best plan at B
+    by less than ``gain`` metric units; with a bootstrap interval (each replicate re-solved)."""
+    if not gain > 0:
+        raise ValueError(f"gain must be positive, got {gain}")
+    lo = problem.cheapest_flops()
+    hi = max_budget_flops or 100 * (float(np.max(problem.sel)) + problem.full_train_flops)
+    n = int(np.ceil(np.log10(hi / lo) * steps_per_decade)) + steps_per_decade + 1
+    budgets = lo * 10 ** (np.arange(n) / steps_per_decade)
+    frontier = problem.solve(budgets)["value"].max(axis=1)           # samples x budgets
+    decade = frontier[:, steps_per_decade:] - frontier[:, :-steps_per_decade]
+    small = decade < gain
+    # all later budgets small too: reverse cumulative AND
+    tail = np.flip(np.logical_and.accumulate(np.flip(small, axis=1), axis=1), axis=1)
+    first = np.where(tail.any(axis=1), np.argmax(tail, axis=1), tail.shape[1] - 1)
+    tips = budgets[first]
+    t_lo, t_hi = _quantiles(tips[1:], problem.level) if len(tips) > 1 else (tips[0], tips[0])
+    if budget is None:
+        g = g_lo = g_hi = float("nan")
+    else:
+        pair = problem.solve([budget, 10 * budget])["value"].max(axis=1)
+        with np.errstate(invalid="ignore"):
+            gains = pair[:, 1] - pair[:, 0]
+        g = float(gains[0])
+        g_lo, g_hi = _quantiles(gains[1:], problem.level) if len(gains) > 1 else (g, g)
+    return Tipping(gain, float(tips[0]), float(t_lo), float(t_hi), g, float(g_lo), float(g_hi))
+
+
+def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
+         task: str | None = None, selectors=None, n_tasks: float = 1, lora: bool = False, fits=None,
+         gain: float | None = 0.1, problem: Problem | None = None) -> Plan:
+    """The best (method, selector_params, fraction) for ``budget_flops`` and its runners-up, with intervals.
+
+    ``selectors``: a spec like ``"ppl:1e9,7e9 less:7e9 embed bm25 random"`` (default DEFAULT_SELECTORS);
+    ``fits``: a `costlaw fit` folder or loaded Bootstraps (default: the bundled offset_exp_size paper fits);
+    ``gain``: metric units per decade for the tipping point (None skips it).
+    """
+    if not budget_flops > 0:
+        raise ValueError(f"budget_flops must be positive, got {budget_flops}")
+    problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits)
+    solved = problem.solve([budget_flops])
+    table = problem.rows(budget_flops, solved, 0)
+    tip = tipping_point(problem, gain, budget_flops) if gain is not None else None
+    return Plan(float(budget_flops), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
+                problem.lora, problem.form.name, problem.level, table, problem.notes(), problem.cheapest_flops(), tip)

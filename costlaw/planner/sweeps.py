@@ -1,0 +1,210 @@
+"""Plans across budgets (``plan_budgets``) and the break-even map over budgets and ``n_tasks`` (``breakeven_map``)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import costs
+from ..uncertainty import _quantiles
+from .candidates import MAP_TASKS, PLAN_COLUMNS, Candidate, parse_selectors
+from .problem import Problem
+from .results import Plan, _records
+
+
+def parse_budgets(spec: str) -> np.ndarray:
+    """``a:b:n`` -> n log-spaced budgets (FLOPs) from a to b inclusive."""
+    parts = str(spec).split(":")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise ValueError(f"--budgets wants a:b:n (e.g. 1e17:1e20:31), got '{spec}'") from None
+    if not (0 < a <= b and n >= 1 and np.isfinite(b)):
+        raise ValueError(f"--budgets a:b:n needs 0 < a <= b and n >= 1, got '{spec}'")
+    return np.geomspace(a, b, n) if n > 1 else np.array([a])
+
+
+@dataclass
+class BudgetSweep:
+    """The best plan at each budget (``summary()``: one row per budget; ``plans``: full Plans)."""
+
+    plans: list
+
+    def summary(self) -> pd.DataFrame:
+        rows = []
+        for p in self.plans:
+            best = p.best or {c: np.nan for c in PLAN_COLUMNS}
+            rows.append({"budget_flops": p.budget_flops, **best, "runner_up": (p.alternatives[0]["method"]
+                         if p.alternatives else None)})
+        return pd.DataFrame(rows)
+
+    def to_json(self) -> str:
+        return json.dumps({"plans": _records(self.summary())}, indent=1)
+
+    def plot(self, path=None):
+        """The frontier of best plans against budget, each region coloured by the winning method; PNG if path."""
+        import matplotlib.pyplot as plt
+
+        from ..plotting import color
+        table = self.summary().dropna(subset=["method"])
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        budgets = table.budget_flops.to_numpy()
+        edges = np.sqrt(budgets[1:] * budgets[:-1]) if len(budgets) > 1 else budgets
+        left = np.concatenate([[budgets[0]], edges]) if len(budgets) else budgets
+        right = np.concatenate([edges, [budgets[-1]]]) if len(budgets) else budgets
+        seen = set()
+        for (m, s), a, b in zip(zip(table.method, table.selector_params), left, right):
+            label = m if s == 0 else f"{m} ({s:.2g})"
+            ax.axvspan(a, b, color=color(m), alpha=0.18 if s <= 1.5e9 else 0.32, lw=0,
+                       label=None if label in seen else label)
+            seen.add(label)
+        ax.fill_between(budgets, table.metric_lo, table.metric_hi, color="black", alpha=0.15, lw=0,
+                        label=f"{100 * self.plans[0].level:.0f}% CI")
+        ax.plot(budgets, table.metric_pred, color="black", lw=1.6)
+        ax.set_xscale("log")
+        ax.set_xlabel("budget (FLOPs)")
+        ax.set_ylabel(f"{self.plans[0].task} (predicted)")
+        p = self.plans[0]
+        ax.set_title(f"best plan per budget: {p.train_params:.3g}-param model, pool {p.pool_tokens:.3g} tokens, "
+                     f"n_tasks {p.n_tasks:g}", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(alpha=0.3, which="both", lw=0.4)
+        fig.tight_layout()
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+        return fig
+
+
+def plan_budgets(budgets_flops, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
+                 task: str | None = None, selectors=None, n_tasks: float = 1, lora: bool = False, fits=None,
+                 problem: Problem | None = None) -> BudgetSweep:
+    """The best plan at each of ``budgets_flops`` (one solve for all budgets)."""
+    problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits)
+    budgets = np.atleast_1d(np.asarray(budgets_flops, float))
+    solved = problem.solve(budgets)
+    notes, cheapest = problem.notes(), problem.cheapest_flops()
+    return BudgetSweep([Plan(float(b), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
+                             problem.lora, problem.form.name, problem.level, problem.rows(b, solved, i), notes,
+                             cheapest) for i, b in enumerate(budgets)])
+
+
+@dataclass
+class BreakevenMap:
+    """Per method, budget and n_tasks: the largest selection cost and selector at which the method still gives
+    the best plan, and the break-even train-to-selector ratio N_train / N_sel* (inf: never, even free)."""
+
+    table: pd.DataFrame
+    train_params: float
+    task: str
+
+    def summary(self) -> pd.DataFrame:
+        return self.table.reset_index(drop=True)
+
+    def to_json(self) -> str:
+        return json.dumps({"breakeven_map": _records(self.table)}, indent=1)
+
+    def plot(self, path=None):
+        import matplotlib.pyplot as plt
+        methods = list(pd.unique(self.table.method))
+        fig, axes = plt.subplots(1, len(methods), figsize=(5.5 * len(methods), 4), squeeze=False)
+        for ax, m in zip(axes.flat, methods):
+            g = self.table[self.table.method == m]
+            for n, h in g.groupby("n_tasks"):
+                line, = ax.plot(h.budget_flops, h.ratio.replace(np.inf, np.nan), label=f"{n:g} task(s)")
+                ax.fill_between(h.budget_flops, h.ratio_lo.replace(np.inf, np.nan),
+                                h.ratio_hi.replace(np.inf, np.nan), color=line.get_color(), alpha=0.12, lw=0)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("budget (FLOPs)")
+            ax.set_ylabel("break-even N_train / N_selector")
+            ax.set_title(f"{m}: wins when the selector is smaller than N_train / ratio", fontsize=9)
+            ax.grid(alpha=0.3, which="both", lw=0.4)
+            ax.legend(fontsize=7)
+        fig.suptitle(f"{self.task}, {self.train_params:.3g}-parameter model (gaps: never wins, even free)",
+                     fontsize=10)
+        fig.tight_layout()
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+        return fig
+
+
+def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
+                  task: str | None = None, selectors=None, n_tasks_values=MAP_TASKS, methods=("ppl", "less"),
+                  lora: bool = False, fits=None, tol_decades: float = 0.005,
+                  problem: Problem | None = None) -> BreakevenMap:
+    """Break-even train-to-selector ratio of each of ``methods`` on a grid of budgets x n_tasks.
+
+    As in costlaw.breakeven, the method's curve is kept fixed and its selection cost C varied: it gives the best
+    plan at budget B (strictly, by WIN_MARGIN) for every C below a threshold C*(B, n_tasks), found by
+    bisection in log C for the point fit and every replicate. With a FLOPs per selector parameter a(n_tasks)
+    (shared work divided over n_tasks), N_sel* = C* / a and ratio = N_train / N_sel*. The competitors are the
+    other methods' candidates at their own costs with the same n_tasks.
+    """
+    from ..breakeven import WIN_MARGIN
+    if problem is None:
+        cands = parse_selectors(selectors)
+        cands += [Candidate(m, costs.DEFAULT_SELECTOR_PARAMS.get(m, 0.0)) for m in methods
+                  if m not in {c.method for c in cands}]
+        problem = Problem(train_params, pool_tokens, task, cands, 1, lora, fits)
+    if problem._curve_depends_on_cost:
+        raise ValueError(f"form '{problem.form.name}' makes the curve depend on the selection cost; the "
+                         f"break-even map needs a form with the selection cost as an offset")
+    budgets = np.atleast_1d(np.asarray(budgets_flops, float))
+    rows = []
+    for method in methods:
+        mine_key = problem.key_index.get((method, None))
+        if mine_key is None:
+            raise ValueError(f"break-even map: '{method}' is not among the selectors; add it to the spec")
+        others = [i for i, c in enumerate(problem.candidates) if c.method != method]
+        other_keys = np.array([problem.key_index[problem._key(problem.candidates[i])] for i in others])
+        for n in n_tasks_values:
+            other_sel = np.array([problem.selection_flops(problem.candidates[i], n) for i in others])
+            theirs = (problem.best_given(other_keys, other_sel, budgets)[0].max(axis=1) if len(others)
+                      else np.full((len(problem.curves), len(budgets)), -np.inf))
+
+            def wins(sel_flops):  # sel_flops: samples x budgets
+                frac_max = np.minimum((budgets[None, :] - sel_flops) / problem.full_train_flops, 1.0)
+                ok = frac_max >= problem.min_fraction
+                gi = np.clip(np.searchsorted(problem.grid, frac_max, side="right") - 1, 0, None)
+                s_idx = np.arange(len(problem.curves))[:, None]
+                on_grid = problem.run_max[s_idx, mine_key, gi]
+                step = problem.log_grid[1] - problem.log_grid[0]
+                pos = (np.log(np.clip(frac_max, problem.min_fraction, 1.0)) - problem.log_grid[0]) / step
+                lo = np.clip(np.floor(pos).astype(int), 0, len(problem.grid) - 2)
+                w = np.clip(pos - lo, 0.0, 1.0)
+                curve = problem.curves[:, mine_key, :]
+                at_max = curve[s_idx, lo] * (1 - w) + curve[s_idx, lo + 1] * w
+                mine = np.where(ok, np.maximum(on_grid, at_max), -np.inf)
+                return mine > theirs + WIN_MARGIN
+
+            shape = theirs.shape
+            free = wins(np.zeros(shape))
+            log_lo = np.full(shape, np.log10(problem.full_train_flops) - 9.0)
+            log_hi = np.broadcast_to(np.log10(budgets), shape).copy()
+            free &= wins(10 ** log_lo)
+            while np.max(log_hi - log_lo) > tol_decades:
+                mid = 0.5 * (log_lo + log_hi)
+                w = wins(10 ** mid)
+                log_lo = np.where(w, mid, log_lo)
+                log_hi = np.where(w, log_hi, mid)
+            sel_star = np.where(free, 10 ** log_lo, 0.0)
+            per_param = costs.selection_flops_per_selector_param(method, problem.pool_tokens, n)
+            with np.errstate(divide="ignore"):
+                ratio = np.where(sel_star > 0, problem.train_params * per_param / np.where(sel_star > 0, sel_star, 1),
+                                 np.inf)
+            r_lo, r_hi = _quantiles(ratio[1:], problem.level) if len(ratio) > 1 else (ratio[0], ratio[0])
+            for b, budget in enumerate(budgets):
+                rows.append({"method": method, "n_tasks": n, "budget_flops": budget,
+                             "breakeven_selection_flops": sel_star[0, b],
+                             "breakeven_selector_params": sel_star[0, b] / per_param, "ratio": ratio[0, b],
+                             "ratio_lo": r_lo[b], "ratio_hi": r_hi[b]})
+    return BreakevenMap(pd.DataFrame(rows), problem.train_params, problem.task)
