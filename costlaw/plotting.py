@@ -19,6 +19,14 @@ def color(method: str) -> str:
     return palette[hash(method) % len(palette)]
 
 
+def save_figure(fig, path, dpi: int = 110):
+    """Write ``fig`` to ``path`` (folders created) and close it; returns the figure."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return fig
+
+
 def draw_panel(ax, runs: pd.DataFrame, curves: pd.DataFrame, frontier: pd.DataFrame | None = None,
                reference: pd.DataFrame | None = None, title: str = "") -> None:
     """Runs as dots, ``curves`` (total_flops, metric_pred per method) as lines, the frontier as a black band."""

@@ -76,9 +76,8 @@ class BudgetSweep:
         ax.grid(alpha=0.3, which="both", lw=0.4)
         fig.tight_layout()
         if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
+            from ..plotting import save_figure
+            save_figure(fig, path)
         return fig
 
 
@@ -131,9 +130,8 @@ class BreakevenMap:
                      fontsize=10)
         fig.tight_layout()
         if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
+            from ..plotting import save_figure
+            save_figure(fig, path)
         return fig
 
 
