@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .curves import get_form, sized
+from .curves import available_forms, get_form, sized
 from .fitting import _blocks, _context, fit
 from .uncertainty import bootstrap
 
@@ -83,7 +83,7 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
                                     band.pred_lo, band.pred_hi, stats))
         if "extrapolate_size" in protocols and len(sizes) >= 3:  # two to fit, one to predict
             big = runs.train_params == sizes[-1]
-            size_form = get_form(f"{name}_size") if f"{name}_size" in _registered() else sized(form)
+            size_form = get_form(f"{name}_size") if f"{name}_size" in available_forms() else sized(form)
             band = _heldout(runs[~big], runs[big], size_form, loss, n_boot, seed)
             size_fit = fit(runs[~big], size_form, loss=loss)
             rows.append(_scores(name, "extrapolate_size", runs.metric[big], band.metric_pred, band.pred_lo,
@@ -94,8 +94,3 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
                 rows.append(_scores(name, f"extrapolate_size:{task}", runs.metric[big][sel],
                                     band.metric_pred[sel], band.pred_lo[sel], band.pred_hi[sel]))
     return pd.DataFrame(rows)
-
-
-def _registered():
-    from .curves import available_forms
-    return set(available_forms())

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, asdict
 
 import numpy as np
+import pandas as pd
 
 from .. import costs
 
@@ -117,9 +118,7 @@ class PhaseMeter:
         self.record.seconds += seconds
 
 
-def phase_table(records) -> "pd.DataFrame":
+def phase_table(records) -> pd.DataFrame:
     """Phases as a DataFrame with the measured/analytic ratio, for reports."""
-    import pandas as pd
-
     rows = [{**r.to_dict(), "ratio": r.ratio} for r in records]
     return pd.DataFrame(rows, columns=["phase", "analytic_flops", "measured_flops", "seconds", "ratio"])
