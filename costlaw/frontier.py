@@ -127,3 +127,27 @@ def panel_curves(curves: list[MethodCurve]) -> dict:
     for c in curves:
         out.setdefault((c.task, c.train_model), []).append(c)
     return out
+
+
+def loglinear_front(runs: pd.DataFrame, methods=CHEAP_METHODS, level: float = 0.9) -> pd.DataFrame:
+    """The paper's dashed "Pareto front": per panel, an OLS line of the best of ``methods`` at each fraction
+    against log10(total_flops) (statsmodels), with its slope's confidence interval.
+
+    Columns task, train_model, intercept, slope_per_decade, slope_lo, slope_hi, r2, x0, y0, x1, y1 (the line's
+    ends at the smallest and largest compute). Not a frontier in the Pareto sense; kept to compare with the paper.
+    """
+    import statsmodels.api as sm
+
+    rows = []
+    for (task, model), panel in runs.groupby(PANEL, sort=False):
+        cheap = panel[panel.method.isin(methods)]
+        best = cheap.loc[cheap.groupby("fraction").metric.idxmax()]
+        x = np.log10(best.total_flops.to_numpy())
+        ols = sm.OLS(best.metric.to_numpy(), sm.add_constant(x)).fit()
+        lo, hi = ols.conf_int(alpha=1 - level)[1]
+        ends = np.array([x.min(), x.max()])
+        y = ols.params[0] + ols.params[1] * ends
+        rows.append({"task": task, "train_model": model, "intercept": ols.params[0], "slope_per_decade": ols.params[1],
+                     "slope_lo": lo, "slope_hi": hi, "r2": ols.rsquared, "x0": 10 ** ends[0], "y0": y[0],
+                     "x1": 10 ** ends[1], "y1": y[1]})
+    return pd.DataFrame(rows)

@@ -12,7 +12,7 @@ from . import breakeven as be
 from .curves import get_form
 from .datasets import PAPER_CLAIMED_RATIO, paper_runs
 from .fitting import CurveFit, fit
-from .frontier import budget_grid, frontier, method_curves, panel_curves
+from .frontier import budget_grid, frontier, loglinear_front, method_curves, panel_curves
 from .io import write_csv_atomic
 from .uncertainty import bootstrap
 from .compare import compare
@@ -103,6 +103,7 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     lead = ["task", "train_model", "method", "ratio"]
     result.tables["breakeven"] = breakeven[lead + [c for c in breakeven.columns if c not in lead]]
     result.tables["stats"] = result.summary()
+    result.tables["front_line"] = loglinear_front(runs)
     if protocols:
         log(f"held-out comparison: {', '.join(protocols)}")
         result.tables["compare"] = compare(runs, forms, n_boot=min(n_boot, 20) or 20, seed=seed, protocols=protocols)

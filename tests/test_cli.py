@@ -29,6 +29,10 @@ def test_reproduce_writes_every_table(reproduced):
     breakeven = pd.read_csv(reproduced / "breakeven.csv")
     assert {"task", "train_model", "method", "ratio"} <= set(breakeven.columns)
     assert (breakeven.train_model == "pooled").sum() == 4  # ppl and less, two forms
+    compare = pd.read_csv(reproduced / "compare.csv")
+    assert {"form", "protocol", "n_heldout", "heldout_rmse", "heldout_mae", "coverage"} <= set(compare.columns)
+    assert {"extrapolate_fraction", "extrapolate_size"} <= set(compare.protocol)
+    assert len(pd.read_csv(reproduced / "front_line.csv")) == 6
     figures = list((reproduced / "figures").glob("*.png"))
     assert len(figures) == 7
 

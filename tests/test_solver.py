@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from costlaw import fit
@@ -70,3 +71,17 @@ def test_breakeven_table(fitted):
         mine = next(c for c in curves[(row.task, row.train_model)] if c.method == row.method)
         others = [c for c in curves[(row.task, row.train_model)] if c.method != row.method]
         assert wins(mine, others, mine.selection_flops) == (row.ratio < row.actual_ratio)
+
+
+def test_loglinear_front_reproduces_the_papers_dashed_lines(paper_runs):
+    """The paper's "Pareto front" lines of MMLU 7B, MMLU 13B and BBH 7B are OLS fits of the best cheap run per
+    fraction against log10 FLOPs (the other three follow no rule we found)."""
+    from costlaw.datasets import _data_dir
+    from costlaw.frontier import loglinear_front
+
+    lines = loglinear_front(paper_runs).set_index(["task", "train_model"])
+    paper = pd.read_csv(_data_dir() / "source" / "pareto_lines.csv").set_index(["task", "model"])
+    for key in [("mmlu", "llama2-7b"), ("mmlu", "llama2-13b"), ("bbh", "llama2-7b")]:
+        assert lines.loc[key, "y0"] == pytest.approx(paper.loc[key, "y0"], abs=1e-3)
+        assert lines.loc[key, "y1"] == pytest.approx(paper.loc[key, "y1"], abs=1e-3)
+    assert (lines.slope_lo < lines.slope_per_decade).all() and (lines.slope_per_decade < lines.slope_hi).all()
