@@ -67,7 +67,8 @@ def cmd_fit(args) -> int:
         raise UsageError(f"costlaw fit: --by names unknown column(s): {', '.join(missing)}")
     boots = fit_groups(runs, args.form, by, n_boot=args.n_boot, seed=args.seed, loss=args.loss)
     path = save_fits(boots, args.out)
-    stats = pd_concat([b.fit.stats() for b in boots])
+    import pandas as pd
+    stats = pd.DataFrame([b.fit.stats() for b in boots])
     print(stats.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"\nwrote fits.csv, curves.csv and {path}")
     return 0
@@ -88,11 +89,6 @@ def cmd_forecast(args) -> int:
 def cmd_plan(args) -> int:
     from .planner import run_plan_command
     return run_plan_command(args)
-
-
-def pd_concat(rows):
-    import pandas as pd
-    return pd.DataFrame(rows)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,10 +51,9 @@ def leave_one_out(fitted, boot=None, level: float = 0.9) -> pd.DataFrame:
 
 
 def _heldout(train, test, form, loss, n_boot, seed):
+    """Fit ``train``; return the fit and its prediction band for ``test``."""
     fitted = fit(train, form, loss=loss)
-    boot = bootstrap(fitted, n_boot=n_boot, seed=seed)
-    band = boot.predict(_context(test))
-    return band
+    return fitted, bootstrap(fitted, n_boot=n_boot, seed=seed).predict(_context(test))
 
 
 def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_boot: int = 40, seed: int = 0,
@@ -78,14 +77,13 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
         if "extrapolate_fraction" in protocols:
             small = runs.fraction <= FRACTION_CUTOFF
             if small.any() and (~small).any():
-                band = _heldout(runs[small], runs[~small], form, loss, n_boot, seed)
+                _, band = _heldout(runs[small], runs[~small], form, loss, n_boot, seed)
                 rows.append(_scores(name, "extrapolate_fraction", runs.metric[~small], band.metric_pred,
                                     band.pred_lo, band.pred_hi, stats))
         if "extrapolate_size" in protocols and len(sizes) >= 3:  # two to fit, one to predict
             big = runs.train_params == sizes[-1]
             size_form = get_form(f"{name}_size") if f"{name}_size" in available_forms() else sized(form)
-            band = _heldout(runs[~big], runs[big], size_form, loss, n_boot, seed)
-            size_fit = fit(runs[~big], size_form, loss=loss)
+            size_fit, band = _heldout(runs[~big], runs[big], size_form, loss, n_boot, seed)
             rows.append(_scores(name, "extrapolate_size", runs.metric[big], band.metric_pred, band.pred_lo,
                                 band.pred_hi, {"n_params": size_fit.n_params, "aic": size_fit.aic,
                                                "bic": size_fit.bic}))

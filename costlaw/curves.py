@@ -76,6 +76,8 @@ class Form:
     """True when selection compute is a known offset, False when it enters the curve as if it were training."""
     selector_size_dependence: bool = False
     """True when the form models selection quality as a function of the selector's size."""
+    derived: Callable | None = None
+    """Optional (curve's parameter values, its train_flops_full) -> extra summary columns, e.g. in other units."""
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -199,6 +201,7 @@ PAPER = register_form(Form(
     function=lambda rows, P0, Pbar, rate: P0 + (Pbar - P0) * -np.expm1(-rate * rows.total_flops / rows.train_flops_full),
     doc="Yin & Rush (2025): P0 + (Pbar - P0)(1 - exp(-g C)) with C the TOTAL compute, per method; Pbar fixed.",
     models_selection_offset=False,
+    derived=lambda values, train_flops_full: {"g_per_flop": values["rate"] / train_flops_full},
 ))
 
 OFFSET_EXP = register_form(Form(

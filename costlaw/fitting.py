@@ -161,9 +161,8 @@ class CurveFit:
 
     form: Form
     loss: str
-    params_: pd.DataFrame           # param, group, kind, value, lo_bound, hi_bound, at_bound, by
-    ref_log10_params_: dict          # block key -> reference log10(train_params) of size-linear params
-    runs_: pd.DataFrame              # the runs fitted, with a ``block`` column
+    params_: pd.DataFrame           # param, group, kind, value, bounds, at_bound, fixed, ref (slope covariate), by
+    runs_: pd.DataFrame              # the runs fitted, with the context columns of ``_context``
     converged_: bool
     messages_: list
 
@@ -232,8 +231,8 @@ class CurveFit:
             row = {"task": task, "train_model": model, "method": method, "form": self.form.name,
                    "n_points": len(g), "rmse": float(np.sqrt(np.mean(g._resid ** 2)))}
             row.update({name: float(v[0]) for name, v in values.items()})
-            if "rate" in row:
-                row["g_per_flop"] = row["rate"] / float(first.train_flops.iloc[0] / first.fraction.iloc[0])
+            if self.form.derived is not None:
+                row.update(self.form.derived(row, float(first.train_flops.iloc[0] / first.fraction.iloc[0])))
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -249,7 +248,6 @@ class CurveFit:
             "scopes": {p.name: {"by": list(p.by), "size": p.size, "selector_size": p.selector_size}
                        for p in self.form.params},
             "params": self.params_.to_dict(orient="records"),
-            "ref_log10_params": self.ref_log10_params_,
             "runs": self.runs_.drop(columns=["train_flops_full", "log10_params", "log10_selector_params"], errors="ignore").to_dict(orient="list"),
         }, indent=1)
 
@@ -261,8 +259,8 @@ class CurveFit:
         form = form.share(form.name, **{n: "size" if s["size"] else "selector_size"
                                         for n, s in data["scopes"].items() if s["size"] or s.get("selector_size")})
         runs = pd.DataFrame(data["runs"])
-        return cls(form, data["loss"], pd.DataFrame(data["params"]), data["ref_log10_params"], _context(runs),
-                   data["converged"], data["messages"])
+        return cls(form, data["loss"], pd.DataFrame(data["params"]), _context(runs), data["converged"],
+                   data["messages"])
 
 
 def _blocks(form: Form, runs: pd.DataFrame) -> list[pd.DataFrame]:
@@ -292,7 +290,7 @@ def fit(runs: pd.DataFrame, form: str | Form = "offset_exp", loss: str | None = 
     if loss not in LOSSES:
         raise ValueError(f"unknown loss '{loss}'; available: {', '.join(LOSSES)}")
     runs = _context(validate_runs(runs) if validate else runs.reset_index(drop=True))
-    rows_out, refs, messages, converged = [], {}, [], True
+    rows_out, messages, converged = [], [], True
     blocks = _blocks(form, runs)
     joint = start is not None and len(blocks) > 6  # warm refits: one sparse solve beats many small ones
     for block in ([runs] if joint else blocks):
@@ -321,7 +319,6 @@ def fit(runs: pd.DataFrame, form: str | Form = "offset_exp", loss: str | None = 
             converged = False
             messages.append(f"{label}: did not converge ({best.message}); try loss='linear', more starts, or a "
                             f"form with fewer parameters")
-        refs[label] = float(block.log10_params.mean())
         for name, group in design.unidentified:
             messages.append(f"{label}: the selector-size slope of '{name}' for {group} is not identifiable (its runs "
                             f"use one selector size); fixed at 0")
@@ -342,4 +339,4 @@ def fit(runs: pd.DataFrame, form: str | Form = "offset_exp", loss: str | None = 
                                  "hi_bound": value, "at_bound": False, "fixed": True,
                                  "ref": np.nan, "by": ",".join(form.param(name).by)})
     params = pd.DataFrame(rows_out).drop_duplicates(subset=["param", "group", "kind"])
-    return CurveFit(form, loss, params.reset_index(drop=True), refs, runs, converged, messages)
+    return CurveFit(form, loss, params.reset_index(drop=True), runs, converged, messages)

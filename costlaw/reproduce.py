@@ -72,8 +72,11 @@ def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level
     if n_boot <= 0:
         return table(fitted)
     boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level)
-    out = boot.interval(lambda f: table(f)[["task", "train_model", "method", "ratio", "breakeven_budget_flops"]])
-    return table(fitted).merge(out, on=["task", "train_model", "method", "ratio", "breakeven_budget_flops"])
+    with_intervals = boot.interval(lambda f: table(f)[["ratio", "breakeven_budget_flops"]])
+    point = table(fitted)
+    for col in ("ratio", "breakeven_budget_flops"):
+        point[f"{col}_lo"], point[f"{col}_hi"] = with_intervals[f"{col}_lo"], with_intervals[f"{col}_hi"]
+    return point
 
 
 def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=DEFAULT_FORMS, figures: bool = True,
