@@ -160,15 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from .fitting import FitError
-    from .schema import SchemaError
+    from .errors import CostlawError
     try:
         args = build_parser().parse_args(argv)
         return args.handler(args)
     except UsageError as err:
         print(str(err), file=sys.stderr)
         return 2
-    except (SchemaError, FitError, FileNotFoundError, KeyError, ValueError) as err:
+    except (CostlawError, FileNotFoundError, KeyError, ValueError) as err:  # narrowed to CostlawError in issue 11
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         print(f"costlaw: error: {message}", file=sys.stderr)
         return 2

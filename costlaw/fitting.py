@@ -16,14 +16,13 @@ import pandas as pd
 from scipy.optimize import least_squares
 from statsmodels.tools import eval_measures
 
+from .errors import FitError
 from .curves import CURVE, PANEL, Form, columns, get_form
 from .schema import validate_runs
 
 LOSSES = ("linear", "soft_l1", "huber", "cauchy")
 
 
-class FitError(RuntimeError):
-    """A fit could not be made; the message says why and what to try."""
 
 
 def _key(values) -> str:

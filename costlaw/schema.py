@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .errors import CostlawError
+
 REQUIRED = (
     "task", "train_model", "train_params", "method", "selector_params", "fraction", "pool_tokens",
     "selection_flops", "train_flops", "total_flops", "metric",
@@ -41,7 +43,7 @@ TOTAL_RTOL = 1e-3
 PANEL = ["task", "train_model"]
 
 
-class SchemaError(ValueError):
+class SchemaError(CostlawError, ValueError):
     """A runs table does not follow the schema; the message names the column and the offending rows."""
 
 

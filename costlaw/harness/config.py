@@ -21,10 +21,11 @@ import json
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
+from ..errors import CostlawError
 from .train import TrainConfig
 
 
-class ConfigError(ValueError):
+class ConfigError(CostlawError, ValueError):
     """A sweep configuration is missing, unreadable or names something unknown; the message says what."""
 
 

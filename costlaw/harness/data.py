@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import CostlawError
+
 PROMPT_TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
 """How a prompt is laid out before its response (the format of offline.md's synthetic task)."""
 
@@ -66,7 +68,7 @@ class Task:
         return sum(ex.family == self.target_family for ex in self.pool) / len(self.pool)
 
 
-class DataError(ValueError):
+class DataError(CostlawError, ValueError):
     """A pool or task file cannot be read; the message names the file and the line."""
 
 
