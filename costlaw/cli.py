@@ -58,7 +58,8 @@ def cmd_compare(args) -> int:
 def cmd_fit(args) -> int:
     from .curves import get_form
     from .datasets import paper_runs
-    from .forecast import fit_groups, save_fits
+    from .forecast import fit_groups
+    from .store import save_fits
     runs = paper_runs() if args.runs == "paper" else _read_runs(args.runs)
     get_form(args.form)
     by = [c.strip() for c in args.by.split(",")] if args.by else []
@@ -75,7 +76,8 @@ def cmd_fit(args) -> int:
 
 
 def cmd_forecast(args) -> int:
-    from .forecast import forecast, load_fits
+    from .forecast import forecast
+    from .store import load_fits
     table = forecast(load_fits(args.fits), args.train_params, args.fraction, method=args.method, task=args.task)
     cols = ["task", "train_model", "method", "form", "train_params", "fraction", "total_flops", "metric_pred",
             "lo", "hi", "pred_lo", "pred_hi"]

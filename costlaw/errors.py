@@ -13,3 +13,8 @@ class InputError(CostlawError, ValueError):
 
 class FitError(CostlawError, RuntimeError):
     """A fit cannot be made from the given runs (too few points, no finite start)."""
+
+
+class CostlawWarning(UserWarning):
+    """Something the user should know about a result that is still returned (a parameter at a bound, an
+    underdetermined fit); filter it with ``warnings.simplefilter("ignore", CostlawWarning)``."""
