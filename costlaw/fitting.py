@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 from statsmodels.tools import eval_measures
 
-from .errors import FitError
+from .errors import FitError, InputError, UnknownName
 from .curves import CURVE, PANEL, Form, columns, get_form
 from .schema import validate_runs
 
@@ -178,7 +178,7 @@ class CurveFit:
                 what = ", ".join(f"{c}" for c in p.by)
                 hint = (" (this form does not model size; fit a size-aware form such as 'offset_exp_size')"
                         if "train_model" in p.by else "")
-                raise KeyError(f"form '{self.form.name}' has no fitted '{p.name}' for {what} = {missing[0]}{hint}")
+                raise UnknownName(f"form '{self.form.name}' has no fitted '{p.name}' for {what} = {missing[0]}{hint}")
             v = keys.map(base).to_numpy(float)
             if p.slope_column:
                 slope = dict(zip(sub.group[sub.kind == "slope"], sub.value[sub.kind == "slope"]))
@@ -287,7 +287,7 @@ def fit(runs: pd.DataFrame, form: str | Form = "offset_exp", loss: str | None = 
     form = get_form(form)
     loss = loss or form.loss
     if loss not in LOSSES:
-        raise ValueError(f"unknown loss '{loss}'; available: {', '.join(LOSSES)}")
+        raise InputError(f"unknown loss '{loss}'; available: {', '.join(LOSSES)}")
     runs = _context(validate_runs(runs) if validate else runs.reset_index(drop=True))
     rows_out, messages, converged = [], [], True
     blocks = _blocks(form, runs)

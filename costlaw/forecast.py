@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .checks import check_number
+from .errors import InputError, UnknownName
 from .fitting import CurveFit, fit
 from .io import write_csv_atomic, write_text_atomic
 from .reproduce import curve_table
@@ -43,12 +45,12 @@ def load_fits(path) -> list:
     path = Path(path)
     path = path / FIT_FILE if path.is_dir() else path
     if not path.exists():
-        raise FileNotFoundError(f"no fitted results at {path}; make them with `costlaw fit RUNS --out DIR`")
+        raise InputError(f"no fitted results at {path}; make them with `costlaw fit RUNS --out DIR`")
     try:
         data = json.loads(path.read_text())
         groups = data["groups"]
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise ValueError(f"{path} is not a costlaw fit file") from None
+        raise InputError(f"{path} is not a costlaw fit file") from None
     boots = []
     for g in groups:
         point = CurveFit.from_json(json.dumps(g["fit"]))
@@ -61,10 +63,8 @@ def forecast(boots: list, train_params: float, fraction: float, method: str | No
              task: str | None = None, train_model: str | None = None) -> pd.DataFrame:
     """Predicted metric (with lo/hi of the curve and pred_lo/pred_hi for a new run) for every fitted
     (task, method), or the ones named, at ``train_params`` and ``fraction`` of the pool."""
-    if not 0 < fraction <= 2:
-        raise ValueError(f"fraction must be in (0, 2], got {fraction}")
-    if train_params <= 0:
-        raise ValueError(f"train_params must be positive, got {train_params}")
+    fraction = check_number(fraction, "fraction", low=0, low_open=True, high=2)
+    train_params = check_number(train_params, "train_params", low=0, low_open=True)
     out = []
     for boot in boots:
         runs = boot.fit.runs_
@@ -87,5 +87,5 @@ def forecast(boots: list, train_params: float, fraction: float, method: str | No
             band = boot.predict(query)
             out.append(pd.concat([query, band.assign(form=boot.fit.form.name)], axis=1))
     if not out:
-        raise KeyError(f"no fitted curve for task={task!r} method={method!r}")
+        raise UnknownName(f"no fitted curve for task={task!r} method={method!r}")
     return pd.concat(out, ignore_index=True)
