@@ -18,6 +18,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .errors import CostlawError
+from .registry import Registry
+
 PANEL = ("task", "train_model")
 CURVE = ("task", "train_model", "method")
 
@@ -151,27 +154,53 @@ def columns(rows: pd.DataFrame) -> SimpleNamespace:
                               if isinstance(c, str) and pd.api.types.is_numeric_dtype(rows[c])})
 
 
-_FORMS: dict[str, Form] = {}
+def check_signature(name: str, form: Form) -> None:
+    """Refuse a form whose function does not take ``rows`` and exactly its declared parameters (by keyword).
+
+    Run by the form registry on ``register_form``, so a typo fails when the form is declared, not at fit time."""
+    import inspect
+
+    try:
+        sig = inspect.signature(form.function)
+    except (TypeError, ValueError):  # builtins without a signature: nothing to check
+        return
+    params = list(sig.parameters.values())
+    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        raise CostlawError(f"form '{name}': its function must take the rows as its first argument")
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in params)
+    named = {p.name: p for p in params[1:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    declared = form.param_names
+    if len(set(declared)) != len(declared):
+        raise CostlawError(f"form '{name}' declares a parameter twice: {', '.join(declared)}")
+    missing = [n for n in declared if n not in named and not takes_any]
+    extra = [n for n, p in named.items() if n not in declared and p.default is p.empty]
+    if missing or extra:
+        raise CostlawError(f"form '{name}': parameters {declared} do not match its function's arguments "
+                           f"{list(named)}" + (f" (not taken: {', '.join(missing)})" if missing else "")
+                           + (f" (not declared: {', '.join(extra)})" if extra else ""))
 
 
-def register_form(form: Form) -> Form:
-    """Register ``form`` under ``form.name`` (replacing one of the same name)."""
-    _FORMS[form.name] = form
-    return form
+FORMS: Registry[Form] = Registry("form", check=check_signature)
+"""Every registered form by name (``register_form`` adds, ``get_form`` looks up)."""
+
+
+def register_form(form: Form, replace: bool = False) -> Form:
+    """Register ``form`` under ``form.name``. A taken name is refused unless ``replace=True`` (the bundled fits
+    load forms by name, so silently replacing a built-in would change what they evaluate); the form's function
+    must take exactly its declared parameters."""
+    return FORMS.register(form.name, form, replace=replace)
 
 
 def get_form(name: str | Form) -> Form:
-    """The registered form ``name``; an unknown name fails with the list of registered forms."""
+    """The registered form ``name``; an unknown name fails (``UnknownName``) with near names and the list."""
     if isinstance(name, Form):
         return name
-    try:
-        return _FORMS[name]
-    except KeyError:
-        raise KeyError(f"unknown form '{name}'; available: {', '.join(available_forms())}") from None
+    return FORMS.get(name)
 
 
 def available_forms() -> list[str]:
-    return list(_FORMS)
+    """Names of the registered forms, in registration order."""
+    return FORMS.names()
 
 
 # ----------------------------------------------------------------------------------------------------------

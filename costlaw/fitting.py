@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import levmar
 from .curves import CURVE, PANEL, Form, columns, get_form
-from .errors import CostlawWarning, FitError
+from .errors import CostlawWarning, FitError, InputError, UnknownName
 from .schema import validate_runs
 
 LOSSES = ("linear", "soft_l1", "huber", "cauchy")
@@ -117,7 +117,7 @@ class Layout:
             missing = keys[int(np.flatnonzero(found < 0)[0])]
             hint = (" (this form does not model size; fit a size-aware form such as 'offset_exp_size')"
                     if "train_model" in p.by else "")
-            raise KeyError(f"form '{self.form.name}' has no fitted '{name}' for {', '.join(p.by)} = "
+            raise UnknownName(f"form '{self.form.name}' has no fitted '{name}' for {', '.join(p.by)} = "
                            f"{'|'.join(missing)}{hint}")
         return found[codes]
 
@@ -181,12 +181,6 @@ def blocks(form: Form, runs: pd.DataFrame) -> tuple[np.ndarray, list]:
             common = set(p.by) if common is None else common & set(p.by)
     cols = [c for c in CURVE if c in (common or set())]
     return group_codes(runs, cols)
-
-
-def _blocks(form: Form, runs: pd.DataFrame) -> list[pd.DataFrame]:
-    """The runs of each independent block (former private helper)."""
-    codes, keys = blocks(form, runs)
-    return [runs.iloc[ix] for ix in _split(codes, len(keys))]
 
 
 def build_layout(form: Form, runs: pd.DataFrame) -> tuple[Layout, dict]:
@@ -606,7 +600,7 @@ def fit(runs: pd.DataFrame, form: str | Form = "offset_exp", loss: str | None = 
     form = get_form(form)
     loss = loss or form.loss
     if loss not in LOSSES:
-        raise ValueError(f"unknown loss '{loss}'; available: {', '.join(LOSSES)}")
+        raise InputError(f"unknown loss '{loss}'; available: {', '.join(LOSSES)}")
     max_starts = max_starts or form.max_starts or MAX_STARTS
     runs = context(validate_runs(runs) if validate else runs.reset_index(drop=True))
     layout, maps = build_layout(form, runs)
@@ -622,7 +616,7 @@ def fit(runs: pd.DataFrame, form: str | Form = "offset_exp", loss: str | None = 
             problems.append((b, _clip_inside(x0, lo, hi), None))
             owner.append(b)
     if method not in ("lm", "trf"):
-        raise ValueError(f"unknown method '{method}'; available: lm, trf")
+        raise InputError(f"unknown method '{method}'; available: lm, trf")
     solved = design.solve(problems, loss, f_scale, method=method)
     best: dict = {}
     for b, (xb, cost, conv, msg) in zip(owner, solved):

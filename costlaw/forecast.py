@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .checks import check_number
+from .errors import UnknownName
 from .fitting import fit
 from .store import FIT_FILE, load_fits, save_fits  # noqa: F401  (their former home)
 from .uncertainty import bootstrap
@@ -27,10 +29,8 @@ def forecast(boots: list, train_params: float, fraction: float, method: str | No
              task: str | None = None, train_model: str | None = None) -> pd.DataFrame:
     """Predicted metric (with lo/hi of the curve and pred_lo/pred_hi for a new run) for every fitted
     (task, method), or the ones named, at ``train_params`` and ``fraction`` of the pool."""
-    if not 0 < fraction <= 2:
-        raise ValueError(f"fraction must be in (0, 2], got {fraction}")
-    if train_params <= 0:
-        raise ValueError(f"train_params must be positive, got {train_params}")
+    fraction = check_number(fraction, "fraction", low=0, low_open=True, high=2)
+    train_params = check_number(train_params, "train_params", low=0, low_open=True)
     out = []
     for boot in boots:
         runs = boot.fit.runs_
@@ -53,5 +53,5 @@ def forecast(boots: list, train_params: float, fraction: float, method: str | No
             band = boot.predict(query)
             out.append(pd.concat([query, band.assign(form=boot.fit.form.name)], axis=1))
     if not out:
-        raise KeyError(f"no fitted curve for task={task!r} method={method!r}")
+        raise UnknownName(f"no fitted curve for task={task!r} method={method!r}")
     return pd.concat(out, ignore_index=True)

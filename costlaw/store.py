@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import CostlawError
+from .errors import CostlawError, InputError
 from .fitting import CurveFit, replicate
 from .io import write_csv_atomic, write_text_atomic
 from .uncertainty import Bootstrap
@@ -40,13 +40,13 @@ def load_fits(path) -> list:
     path = Path(path)
     path = path / FIT_FILE if path.is_dir() else path
     if not path.exists():
-        raise CostlawError(f"no fitted results at {path}; make them with `costlaw fit RUNS --out DIR`")
+        raise InputError(f"no fitted results at {path}; make them with `costlaw fit RUNS --out DIR`")
     try:
         data = json.loads(path.read_text())
         version = data.get("costlaw_fit_version")
         groups = data["groups"]
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-        raise CostlawError(f"{path} is not a costlaw fit file") from None
+        raise InputError(f"{path} is not a costlaw fit file") from None
     if version != FORMAT_VERSION:
         raise CostlawError(f"{path} has fit format version {version}, this costlaw reads version {FORMAT_VERSION}; "
                            f"refit with `costlaw fit RUNS --out DIR` to regenerate it")
