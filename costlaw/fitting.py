@@ -16,6 +16,7 @@ import json
 import warnings
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -364,10 +365,13 @@ class _Design:
             for j, i in enumerate(ids):
                 if out[i] is None or not out[i][2]:
                     start_x = x0[j] if out[i] is None or not np.isfinite(out[i][1]) else out[i][0]
-                    out[i] = self._least_squares(start_x, rows[j], sqrt_w[j], lo[j], hi[j], loss, f_scale)
+                    out[i] = self._least_squares(start_x, rows[j], sqrt_w[j], lo[j], hi[j], loss, f_scale,
+                                                 tight=method == "trf")
         return out
 
-    def _least_squares(self, x0, rows, sqrt_w, lo, hi, loss, f_scale):
+    def _least_squares(self, x0, rows, sqrt_w, lo, hi, loss, f_scale, tight=False):
+        """One problem by scipy's trf: to 1e-12 tolerances as the reference (``tight``), else scipy's defaults
+        (the fallback for robust losses and for problems the batch left unconverged, often flat directions)."""
         from scipy.optimize import least_squares
         R, W = rows[None], sqrt_w[None]
 
@@ -380,9 +384,10 @@ class _Design:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
+                tol = 1e-12 if tight else 1e-8
                 res = least_squares(fun, _clip_inside(x0, lo, hi), jac=jac, bounds=(lo, hi), loss=loss,
-                                    f_scale=f_scale, x_scale="jac", max_nfev=3000, ftol=1e-12, xtol=1e-12,
-                                    gtol=1e-12)
+                                    f_scale=f_scale, x_scale="jac", max_nfev=3000 if tight else None, ftol=tol,
+                                    xtol=tol, gtol=tol)
             except ValueError as err:  # e.g. a residual that is not finite at the start
                 return x0, np.inf, False, str(err)
         cost = float(res.cost) if np.all(np.isfinite(res.fun)) else np.inf
@@ -444,6 +449,22 @@ class CurveFit:
         params = self.param_values(rows, values)
         out = self.form(rows, **params)
         return np.broadcast_to(out, next(iter(params.values())).shape).copy() if params else out
+
+    def predict_grid(self, heads: pd.DataFrame, fractions: list, values: np.ndarray | None = None) -> np.ndarray:
+        """Predicted metric along a grid of fractions for each curve of ``heads`` (one row per curve: task,
+        train_model, method, train_params, selector_params, selection_flops and train_flops_full, FLOPs of training
+        on the whole pool). Parameters are looked up once per curve. Returns the predictions of every curve's
+        grid, concatenated in head order (shape (sum of grid lengths,), or (R, ...) with ``values``)."""
+        heads = context(heads.reset_index(drop=True).assign(fraction=1.0, train_flops=lambda h: h.train_flops_full))
+        lengths = np.array([len(f) for f in fractions], dtype=np.intp)
+        params = self.param_values(heads, values)
+        frac = np.concatenate([np.asarray(f, float) for f in fractions]) if len(fractions) else np.empty(0)
+        cols = {c: np.repeat(heads[c].to_numpy(), lengths) for c in heads.columns
+                if isinstance(c, str) and pd.api.types.is_numeric_dtype(heads[c])}
+        cols["fraction"] = frac
+        cols["train_flops"] = frac * cols["train_flops_full"]
+        cols["total_flops"] = cols["selection_flops"] + cols["train_flops"]
+        return self.form(SimpleNamespace(**cols), **{n: np.repeat(v, lengths, axis=-1) for n, v in params.items()})
 
     # ---- statistics -----------------------------------------------------------------------------------------
     @cached_property
@@ -520,17 +541,16 @@ class CurveFit:
         t = np.linspace(0.0, 1.0, n_points)
         fractions = np.exp(np.log(agg.lo.to_numpy())[:, None] * (1 - t) + np.log(agg.hi.to_numpy())[:, None] * t)
         fractions[:, 0], fractions[:, -1] = agg.lo.to_numpy(), agg.hi.to_numpy()
-        rep = lambda col: np.repeat(agg[col].to_numpy(), n_points)
         key = np.array(keys, dtype=object).reshape(len(keys), len(CURVE))
-        grid = pd.DataFrame({"task": np.repeat(key[:, 0], n_points), "train_model": np.repeat(key[:, 1], n_points),
-                             "method": np.repeat(key[:, 2], n_points), "train_params": rep("train_params"),
-                             "fraction": fractions.ravel(), "selector_params": rep("selector_params"),
-                             "selection_flops": rep("sel")})
-        grid["train_flops"] = grid.fraction * rep("full")
-        grid["total_flops"] = grid.selection_flops + grid.train_flops
-        grid["form"] = self.form.name
-        grid["metric_pred"] = self.predict(grid)
-        return grid[["task", "train_model", "method", "form", "fraction", "total_flops", "metric_pred"]]
+        heads = pd.DataFrame({"task": key[:, 0], "train_model": key[:, 1], "method": key[:, 2],
+                              "train_params": agg.train_params.to_numpy(), "selector_params": agg.selector_params.to_numpy(),
+                              "selection_flops": agg.sel.to_numpy(), "train_flops_full": agg.full.to_numpy()})
+        metric = self.predict_grid(heads, list(fractions))
+        rep = lambda col: np.repeat(heads[col].to_numpy(), n_points)
+        return pd.DataFrame({"task": rep("task"), "train_model": rep("train_model"), "method": rep("method"),
+                             "form": self.form.name, "fraction": fractions.ravel(),
+                             "total_flops": rep("selection_flops") + fractions.ravel() * rep("train_flops_full"),
+                             "metric_pred": metric})
 
     def stats(self) -> dict:
         resid = self.residuals_
