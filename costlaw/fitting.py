@@ -198,21 +198,29 @@ def build_layout(form: Form, runs: pd.DataFrame) -> tuple[Layout, dict]:
         free.append(is_free), starts.append(start), entry_block.append(blk if is_free else -1)
         return len(lower) - 1
 
+    # the callables (bounds, starts, fixed values) read a group's rows: numeric and key columns, sliced from a
+    # copy sorted by group (contiguous slices, not a take per group)
+    keep = [c for c in runs.columns if c in CURVE or any(c in p.by for p in form.params)
+            or pd.api.types.is_numeric_dtype(runs[c])]
+    slim = runs[keep]
     for p in form.params:
         codes, pkeys = group_codes(runs, p.by)
         codes_by[p.name] = codes
         keys[p.name] = pkeys
         parts = _split(codes, len(pkeys))
-        groups = [runs.iloc[ix] for ix in parts]
+        order = np.concatenate(parts) if parts else np.empty(0, np.intp)
+        ordered = slim.iloc[order]
+        ends = np.cumsum([len(ix) for ix in parts])
+        groups = [ordered.iloc[e - len(ix):e] for ix, e in zip(parts, ends)]
         first_block = [int(block[ix[0]]) for ix in parts]
         b = np.empty(len(pkeys), np.intp)
         for g, rows in enumerate(groups):
             if p.fixed is not None:
-                value = float(p.fixed(rows, runs))
+                value = float(p.fixed(rows, slim))
                 b[g] = add(p.name, g, "", value, value, False, (value,), -1)
                 continue
-            lo, hi = p.bounds(rows, runs) if callable(p.bounds) else p.bounds
-            st = tuple(p.starts(rows, runs)) if callable(p.starts) else tuple(p.starts)
+            lo, hi = p.bounds(rows, slim) if callable(p.bounds) else p.bounds
+            st = tuple(p.starts(rows, slim)) if callable(p.starts) else tuple(p.starts)
             b[g] = add(p.name, g, "", float(lo), float(hi), True, st or (0.5 * (lo + hi),), first_block[g])
         base[p.name] = b
         s = np.full(len(pkeys), -1, np.intp)
@@ -502,6 +510,64 @@ class CurveFit:
     def n_at_bound(self) -> int:
         """Free entries at a bound of their range (a bound that binds: the estimate is a bound, not an optimum)."""
         return int(self.layout_.at_bound(self.x_).sum())
+
+    @cached_property
+    def stderr_(self) -> np.ndarray:
+        """Asymptotic standard error of every entry from the Jacobian at the optimum (per block:
+        s^2 (J^T J)^-1 with s^2 = RSS / (n - k)); NaN for fixed entries, entries at a bound and blocks with no
+        residual degrees of freedom."""
+        layout, runs = self.layout_, self.runs_
+        design = _Design(layout, runs, _row_maps(layout, runs))
+        out = np.full(layout.n_entries, np.nan)
+        at = layout.at_bound(self.x_)
+        for rows, entries in zip(design.block_rows, design.block_entries):
+            n, k = len(rows), len(entries)
+            if not k or n <= k:
+                continue
+            r, J = design.evaluate(self.x_[entries][None], rows[None], np.ones((1, n)))
+            inner = ~at[entries]
+            Jf = J[0][:, inner]
+            cov = np.linalg.pinv(Jf.T @ Jf) * float(np.sum(r[0] ** 2)) / (n - k)
+            out[entries[inner]] = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        return out
+
+    def __repr__(self) -> str:
+        return (f"CurveFit(form={self.form.name!r}, loss={self.loss!r}, runs={len(self.runs_)}, "
+                f"params={self.n_params}, rmse={self.rmse:.4g}, converged={self.converged_}, "
+                f"at_bound={self.n_at_bound})")
+
+    def report(self, max_params: int = 60) -> str:
+        """A readable fit report in the spirit of lmfit's: statistics, every free parameter with its standard
+        error and bounds (``*`` at a bound), warnings (at-bound, underdetermined) and the fitter's messages."""
+        st = self.stats()
+        n_blocks = len(blocks(self.form, self.runs_)[1])
+        lines = [f"[[Fit]] form '{self.form.name}', loss '{self.loss}'",
+                 f"    runs                 = {st['n_points']}",
+                 f"    free parameters      = {st['n_params']} in {n_blocks} independent block(s)",
+                 f"    converged            = {st['converged']}",
+                 f"    rmse, mae (metric)   = {st['rmse']:.4g}, {st['mae']:.4g}",
+                 f"    AIC, BIC             = {st['aic']:.4g}, {st['bic']:.4g}",
+                 f"    at a bound           = {st['n_at_bound']}",
+                 f"    underdetermined      = {st['n_underdetermined']} block(s)",
+                 "[[Parameters]] value +/- standard error [lower bound, upper bound]; * at a bound"]
+        table = self.params_.assign(stderr=self.stderr_)
+        free = table[~table.fixed]
+        for row in free.head(max_params).itertuples():
+            name = f"{row.param}{'_slope' if row.kind else ''}[{row.group}]"
+            se = f" +/- {row.stderr:.3g}" if np.isfinite(row.stderr) else ""
+            lines.append(f"    {name:<34} = {row.value:.5g}{se}  [{row.lo_bound:.4g}, {row.hi_bound:.4g}]"
+                         f"{' *' if row.at_bound else ''}")
+        if len(free) > max_params:
+            lines.append(f"    ... {len(free) - max_params} more (see params_)")
+        fixed = table[table.fixed & (table.kind == "")]
+        if len(fixed):
+            lines.append(f"    ({len(fixed)} fixed from the data, e.g. {fixed.param.iloc[0]}[{fixed.group.iloc[0]}] = "
+                         f"{fixed.value.iloc[0]:.5g})")
+        notes = list(self.diagnostics_.get("warnings", [])) + list(self.messages_)
+        if notes:
+            lines.append("[[Warnings]]")
+            lines.extend(f"    {n}" for n in notes)
+        return "\n".join(lines)
 
     def summary(self) -> pd.DataFrame:
         """One row per fitted curve: task, train_model, method, form, n_points, rmse, one column per parameter."""
