@@ -77,10 +77,10 @@ def epoch_plan(token_lengths, batch_size: int, epochs: float, seed: int,
     out = []
     full = int(np.floor(epochs))
     for e in range(full):
-        out.append(length_buckets(token_lengths, batch_size, seed * 1000 + e, max_padding))
+        out.append(length_buckets(token_lengths, batch_size, seed * 1000 + e, max_padding, min_size=1))
     rest = epochs - full
     if rest > 1e-9:
-        last = length_buckets(token_lengths, batch_size, seed * 1000 + full, max_padding)
+        last = length_buckets(token_lengths, batch_size, seed * 1000 + full, max_padding, min_size=1)
         out.append(last[:max(1, int(round(rest * len(last))))])
     return out
 
