@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import costs
+from ..registry import Registry
 from .batches import DEFAULT_MAX_TOKENS
 from .distributed import gather_meter, process_state, sharded_map
 from .flops import ModelShape, PhaseMeter, PhaseRecord
@@ -115,14 +116,13 @@ class Selector:
         raise NotImplementedError
 
 
-SELECTORS: dict[str, type[Selector]] = {}
-ALIASES = {"ppl-top": "ppl", "less": "gradient"}
+SELECTORS: Registry[type[Selector]] = Registry("selector", aliases={"ppl-top": "ppl", "less": "gradient"})
+ALIASES = SELECTORS.aliases
 
 
 def register(cls):
-    """Class decorator: make ``cls`` available as ``get_selector(cls.name)``."""
-    SELECTORS[cls.name] = cls
-    return cls
+    """Class decorator: make ``cls`` available as ``get_selector(cls.name)`` (a taken name is refused)."""
+    return SELECTORS.register(cls.name, cls)
 
 
 def available() -> list[str]:
@@ -130,11 +130,8 @@ def available() -> list[str]:
 
 
 def get_selector(name: str) -> Selector:
-    """A selector instance by name; unknown names raise KeyError listing the known ones."""
-    key = ALIASES.get(name, name)
-    if key not in SELECTORS:
-        raise KeyError(f"unknown selector '{name}'; available: {', '.join(available())}")
-    return SELECTORS[key]()
+    """A selector instance by name; unknown names raise ``UnknownName`` (a KeyError) with near names and the list."""
+    return SELECTORS.get(name)()
 
 
 @register
