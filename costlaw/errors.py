@@ -20,3 +20,8 @@ class UnknownName(CostlawError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; this one reads as a sentence
         return str(self.args[0]) if self.args else ""
+
+
+class CostlawWarning(UserWarning):
+    """Something the user should know about a result that is still returned (a parameter at a bound, an
+    underdetermined fit); filter it with ``warnings.simplefilter("ignore", CostlawWarning)``."""

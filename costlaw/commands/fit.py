@@ -23,7 +23,8 @@ def add_parser(subparsers):
 def run(args) -> int:
     import pandas as pd
 
-    from ..forecast import fit_groups, save_fits
+    from ..forecast import fit_groups
+    from ..store import save_fits
     from ..io import prepare_out_dir
     runs = read_runs_arg(args.runs)
     by = [c.strip() for c in args.by.split(",")] if args.by else []

@@ -21,7 +21,8 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from ..forecast import forecast, load_fits
+    from ..forecast import forecast
+    from ..store import load_fits
     table = forecast(load_fits(args.fits), args.train_params, args.fraction, method=args.method, task=args.task)
     if args.json:
         print(table[COLUMNS].to_json(orient="records"))

@@ -9,14 +9,14 @@ import pandas as pd
 from .. import costs
 from ..checks import check_number
 from ..errors import InputError
-from ..fitting import _context
-from ..uncertainty import _quantiles
+from ..fitting import context as _context
+from ..uncertainty import quantiles as _quantiles
 from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, Candidate, parse_selectors
 
 
 def _load(fits):
     from .._paths import bundled_dir
-    from ..forecast import load_fits
+    from ..store import load_fits
     if fits is None:
         return load_fits(bundled_dir("fits") / DEFAULT_FITS), f"bundled fits/{DEFAULT_FITS}"
     if isinstance(fits, (str, Path)):
@@ -93,12 +93,11 @@ class Problem:
         grid_rows = _context(grid_rows)
         head_rows = _context(heads.assign(fraction=1.0, train_flops=self.full_train_flops,
                                           total_flops=heads.selection_flops + self.full_train_flops))
-        samples = []
-        for fit in [self.boot.fit] + list(self.boot.replicates):
-            params = fit._lookup(head_rows)  # one value per curve key, broadcast along the grid
-            values = self.form(grid_rows, **{n: np.repeat(v, len(self.grid)) for n, v in params.items()})
-            samples.append(values.reshape(len(keys), len(self.grid)))
-        self.curves = np.stack(samples)                                     # samples x keys x grid
+        fit = self.boot.fit
+        entries = np.vstack([fit.x_[None], self.boot.values])             # point fit and replicates: one gather
+        params = fit.param_values(head_rows, values=entries)  # samples x keys, broadcast along the grid
+        values = self.form(grid_rows, **{n: np.repeat(v, len(self.grid), axis=-1) for n, v in params.items()})
+        self.curves = values.reshape(len(entries), len(keys), len(self.grid))  # samples x keys x grid
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
         idx = np.arange(len(self.grid))
         self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)

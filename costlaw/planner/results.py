@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .. import costs
-from ..uncertainty import _quantiles
+from ..uncertainty import quantiles as _quantiles
 from .candidates import MIN_FRACTION, PLAN_COLUMNS
 from .problem import Problem
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .. import costs
-from ..uncertainty import _quantiles
+from ..uncertainty import quantiles as _quantiles
 from .candidates import MAP_TASKS, PLAN_COLUMNS, Candidate, parse_selectors
 from .problem import Problem
 from .results import Plan, _records
