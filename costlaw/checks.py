@@ -163,3 +163,25 @@ def check_fields(values: dict, checks: dict, where: str = "", error=InputError) 
                 raise
             raise error(str(err)) from None
     return out
+
+
+EXTRAPOLATION_REFUSED = 1000.0
+"""How far beyond the fitted range (as a factor) a size may go before a forecast or plan is refused."""
+
+
+def check_extrapolation(value: float, low: float, high: float, name: str, what: str = "the fitted runs",
+                        refuse_factor: float = EXTRAPOLATION_REFUSED) -> bool:
+    """Whether positive ``value`` lies within [low, high] (the range the fits saw). Outside it a ``CostlawWarning``
+    says the prediction extrapolates; more than ``refuse_factor`` times beyond it, ``InputError`` refuses."""
+    import warnings
+
+    from .errors import CostlawWarning
+
+    if low <= value <= high:
+        return True
+    factor = low / value if value < low else value / high
+    text = f"{name} {value:.3g} is {factor:.3g}x outside the range of {what} ({low:.3g}..{high:.3g})"
+    if factor > refuse_factor:
+        raise InputError(f"{text}; refusing to extrapolate more than {refuse_factor:g}x")
+    warnings.warn(f"{text}: the prediction extrapolates", CostlawWarning, stacklevel=3)
+    return False
