@@ -170,7 +170,8 @@ def loglinear_front(runs: pd.DataFrame, methods=CHEAP_METHODS, level: float = 0.
     against log10(total_flops) (ordinary least squares), with its slope's t confidence interval.
 
     Columns task, train_model, intercept, slope_per_decade, slope_lo, slope_hi, r2, x0, y0, x1, y1 (the line's
-    ends at the smallest and largest compute). Not a frontier in the Pareto sense; kept to compare with the paper.
+    ends at the smallest and largest compute); panels with fewer than 3 fractions are left out. Not a frontier in
+    the Pareto sense; kept to compare with the paper.
     """
     from scipy.special import stdtrit  # Student t quantile; scipy.stats and statsmodels.api cost ~1 s of imports
 
@@ -178,6 +179,8 @@ def loglinear_front(runs: pd.DataFrame, methods=CHEAP_METHODS, level: float = 0.
     for (task, model), panel in runs.groupby(PANEL, sort=False):
         cheap = panel[panel.method.isin(methods)]
         best = cheap.loc[cheap.groupby("fraction").metric.idxmax()]
+        if len(best) < 3:  # a line through fewer than 3 points has no confidence interval
+            continue
         x = np.log10(best.total_flops.to_numpy())
         y = best.metric.to_numpy(float)
         n = len(x)
@@ -195,4 +198,5 @@ def loglinear_front(runs: pd.DataFrame, methods=CHEAP_METHODS, level: float = 0.
                      "slope_lo": slope - half, "slope_hi": slope + half,
                      "r2": 1 - rss / tss if tss > 0 else float("nan"), "x0": 10 ** ends[0], "y0": line[0],
                      "x1": 10 ** ends[1], "y1": line[1]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["task", "train_model", "intercept", "slope_per_decade", "slope_lo", "slope_hi",
+                                       "r2", "x0", "y0", "x1", "y1"])

@@ -86,22 +86,40 @@ class DataError(CostlawError, ValueError):
     """A pool or task file cannot be read; the message names the file and the line."""
 
 
+def _text(value, what: str, where: str) -> str:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise DataError(f"{where}: {what} must be text, got {json.dumps(value)}")
+    text = str(value)
+    if not text.strip():
+        raise DataError(f"{where}: {what} is empty")
+    return text
+
+
 def example_from_row(row: dict, where: str = "") -> Example:
-    """Parse one JSON row in the ``messages`` or ``prompt``/``response`` format."""
+    """Parse one JSON row in the ``messages`` or ``prompt``/``response`` format. A row that is not an object, a
+    null or non-text field, or an empty prompt or response raises DataError naming ``where`` (file:line)."""
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__} {json.dumps(row)[:60]}")
     family = str(row.get("family", row.get("source", row.get("dataset", ""))) or "")
-    options = tuple(str(o) for o in row.get("options", ()) or ())
+    options = row.get("options", ()) or ()
+    if not isinstance(options, (list, tuple)):
+        raise DataError(f"{where}: 'options' must be a list of texts")
+    options = tuple(_text(o, f"options[{i}]", where) for i, o in enumerate(options))
     if "messages" in row:
         msgs = row["messages"]
         if not isinstance(msgs, list) or not msgs:
             raise DataError(f"{where}: 'messages' must be a non-empty list")
+        if not all(isinstance(m, dict) for m in msgs):
+            raise DataError(f"{where}: each of 'messages' must be an object with 'role' and 'content'")
         last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
         if last is None:
             raise DataError(f"{where}: no assistant turn in 'messages'")
-        prompt = "\n".join(str(m.get("content", "")) for m in msgs[:last])
-        return Example(prompt, str(msgs[last].get("content", "")), family, options)
+        prompt = "\n".join(_text(m.get("content"), f"messages[{i}].content", where) for i, m in enumerate(msgs[:last]))
+        return Example(prompt, _text(msgs[last].get("content"), f"messages[{last}].content", where), family, options)
     for p_key, r_key in (("prompt", "response"), ("instruction", "output"), ("question", "answer")):
         if p_key in row and r_key in row:
-            return Example(str(row[p_key]), str(row[r_key]), family, options)
+            return Example(_text(row[p_key], f"'{p_key}'", where), _text(row[r_key], f"'{r_key}'", where),
+                           family, options)
     raise DataError(f"{where}: expected 'messages' or 'prompt'/'response' keys, got {sorted(row)}")
 
 
@@ -110,16 +128,22 @@ def read_jsonl(path) -> list[Example]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"no such file: {path}")
+    if not path.is_file():
+        raise DataError(f"not a file: {path}")
     out = []
     with path.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{i}: not JSON ({err.msg})") from None
-            out.append(example_from_row(row, f"{path}:{i}"))
+        i = 0
+        try:
+            for i, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DataError(f"{path}:{i}: not JSON ({err.msg})") from None
+                out.append(example_from_row(row, f"{path}:{i}"))
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}:{i + 1}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     if not out:
         raise DataError(f"{path}: no examples")
     return out
