@@ -119,7 +119,12 @@ def breakeven_table(fit, methods=("ppl", "less"), cheap=CHEAP_METHODS, n_grid: i
                 "breakeven_selection_flops": sel_star,
                 "ratio": curve.train_params / n_sel_star if n_sel_star > 0 else float("inf"),
             })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=BREAKEVEN_COLUMNS)  # no rows (no PPL/LESS runs): break-even not applicable
+
+
+BREAKEVEN_COLUMNS = ["task", "train_model", "method", "form", "selector_params", "actual_ratio",
+                     "breakeven_budget_flops", "breakeven_selection_flops", "ratio"]
+POOLED_COLUMNS = ["task", "train_model", "method", "form", "ratio", "n_panels", "n_never"]
 
 
 def pooled_ratios(table: pd.DataFrame) -> pd.DataFrame:
@@ -129,4 +134,4 @@ def pooled_ratios(table: pd.DataFrame) -> pd.DataFrame:
         rows.append({"task": "all", "train_model": "pooled", "method": method, "form": form,
                      "ratio": float(np.median(g.ratio.to_numpy())), "n_panels": len(g),
                      "n_never": int(np.isinf(g.ratio).sum())})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=POOLED_COLUMNS)

@@ -150,7 +150,7 @@ def loglinear_front(runs: pd.DataFrame, methods=CHEAP_METHODS, level: float = 0.
     against log10(total_flops) (statsmodels), with its slope's confidence interval.
 
     Columns task, train_model, intercept, slope_per_decade, slope_lo, slope_hi, r2, x0, y0, x1, y1 (the line's
-    ends at the smallest and largest compute). Not a frontier in the Pareto sense; kept to compare with the paper.
+    ends at the smallest and largest compute); panels with fewer than 3 fractions are left out. Not a frontier in the Pareto sense; kept to compare with the paper.
     """
     import statsmodels.api as sm
 
@@ -158,6 +158,8 @@ def loglinear_front(runs: pd.DataFrame, methods=CHEAP_METHODS, level: float = 0.
     for (task, model), panel in runs.groupby(PANEL, sort=False):
         cheap = panel[panel.method.isin(methods)]
         best = cheap.loc[cheap.groupby("fraction").metric.idxmax()]
+        if len(best) < 3:  # a line through fewer than 3 points has no confidence interval
+            continue
         x = np.log10(best.total_flops.to_numpy())
         ols = sm.OLS(best.metric.to_numpy(), sm.add_constant(x)).fit()
         lo, hi = ols.conf_int(alpha=1 - level)[1]
@@ -166,4 +168,5 @@ def loglinear_front(runs: pd.DataFrame, methods=CHEAP_METHODS, level: float = 0.
         rows.append({"task": task, "train_model": model, "intercept": ols.params[0], "slope_per_decade": ols.params[1],
                      "slope_lo": lo, "slope_hi": hi, "r2": ols.rsquared, "x0": 10 ** ends[0], "y0": y[0],
                      "x1": 10 ** ends[1], "y1": y[1]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["task", "train_model", "intercept", "slope_per_decade", "slope_lo", "slope_hi",
+                                       "r2", "x0", "y0", "x1", "y1"])

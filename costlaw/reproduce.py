@@ -57,7 +57,7 @@ def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level
     def table(f):
         per_panel = be.breakeven_table(f)
         return pd.concat([per_panel, be.pooled_ratios(per_panel)], ignore_index=True)
-    if n_boot <= 0:
+    if n_boot <= 0 or table(fitted).empty:  # no PPL/LESS curves: nothing to put intervals on
         return table(fitted)
     boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level)
     with_intervals = boot.interval(lambda f: table(f)[["ratio", "breakeven_budget_flops"]])
@@ -132,19 +132,22 @@ def format_report(result: Reproduction) -> str:
     lines.append("\nRMSE per panel (metric points):")
     lines.append(rmse.to_string(float_format=lambda v: f"{v:.3f}"))
     b = result.tables["breakeven"].copy()
-
-    def cell(row):
-        text = f"{row.ratio:.1f}"
-        if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
-            text += f" [{row.ratio_lo:.1f}, {row.ratio_hi:.1f}]"
-        return text
-    b["cell"] = b.apply(cell, axis=1)
-    ratio = b.pivot_table(index=["task", "train_model"], columns=["form", "method"], values="cell",
-                          aggfunc="first", sort=False)
-    lines.append("\nBreak-even train-to-selector size ratio N_train / N_sel, [90% bootstrap interval] "
-                 "(inf = never compute-optimal):")
-    lines.append(ratio.to_string())
-    lines.append("  paper's claim: " + ", ".join(f"{m} ~{v:g}x" for m, v in PAPER_CLAIMED_RATIO.items()))
+    if b.empty:
+        lines.append("\nBreak-even train-to-selector size ratio: not applicable (no ppl or less runs to weigh "
+                     "against the cheap methods)")
+    else:
+        def cell(row):
+            text = f"{row.ratio:.1f}"
+            if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
+                text += f" [{row.ratio_lo:.1f}, {row.ratio_hi:.1f}]"
+            return text
+        b["cell"] = b.apply(cell, axis=1)
+        ratio = b.pivot_table(index=["task", "train_model"], columns=["form", "method"], values="cell",
+                              aggfunc="first", sort=False)
+        lines.append("\nBreak-even train-to-selector size ratio N_train / N_sel, [90% bootstrap interval] "
+                     "(inf = never compute-optimal):")
+        lines.append(ratio.to_string())
+        lines.append("  paper's claim: " + ", ".join(f"{m} ~{v:g}x" for m, v in PAPER_CLAIMED_RATIO.items()))
     lines.append(selector_size_note(result.runs))
     if "compare" in result.tables:
         table = result.tables["compare"]

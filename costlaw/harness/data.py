@@ -86,6 +86,15 @@ class DataError(CostlawError, ValueError):
     """A pool or task file cannot be read; the message names the file and the line."""
 
 
+def _text(value, what: str, where: str) -> str:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise DataError(f"{where}: {what} must be text, got {json.dumps(value)}")
+    text = str(value)
+    if not text.strip():
+        raise DataError(f"{where}: {what} is empty")
+    return text
+
+
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 ROLE_NAMES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
               "bing": "assistant", "bard": "assistant", "model": "assistant", "system": "system"}
@@ -109,7 +118,7 @@ def from_messages(msgs, family: str, options, where: str) -> Example:
         role = ROLE_NAMES.get(str(m.get("role", m.get("from", ""))).lower())
         if role is None:
             raise DataError(f"{where}: unknown role {m.get('role', m.get('from'))!r}")
-        turns.append((role, str(m.get("content", m.get("value", "")))))
+        turns.append((role, _text(m.get("content", m.get("value")), f"messages[{len(turns)}].content", where)))
     last = max((i for i, (r, _) in enumerate(turns) if r == "assistant"), default=None)
     if last is None:
         raise DataError(f"{where}: no assistant turn in 'messages'")
@@ -144,20 +153,27 @@ def example_from_row(row: dict, where: str = "", family: str = "") -> Example:
 
     ``family`` (e.g. the dataset config) is used when the row names none; ``options`` give multiple choice.
     """
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__} {json.dumps(row)[:60]}")
     family = str(row.get("family") or row.get("source") or row.get("dataset") or row.get("_task_name")
                  or row.get("task_name") or row.get("task") or row.get("subject") or family or "")
-    options = tuple(str(o) for o in row.get("options", ()) or ())
+    options = row.get("options", ()) or ()
+    if not isinstance(options, (list, tuple)):
+        raise DataError(f"{where}: 'options' must be a list of texts")
+    options = tuple(_text(o, f"options[{i}]", where) for i, o in enumerate(options))
     for key in ("messages", "conversations"):
         if key in row:
             return from_messages(row[key], family, options, where)
     if {"question", "choices", "answer"} <= set(row):
         return from_mmlu(row, family, where)
     if "instruction" in row and "output" in row and row.get("input"):
-        return Example(f"{row['instruction']}\n\n{row['input']}", str(row["output"]), family, options)
+        return Example(f"{_text(row['instruction'], 'instruction', where)}\n\n{row['input']}",
+                       _text(row["output"], "'output'", where), family, options)
     for p_key, r_key in (("prompt", "response"), ("inputs", "targets"), ("input", "target"),
                          ("instruction", "output"), ("question", "answer")):
         if p_key in row and r_key in row:
-            return Example(str(row[p_key]), str(row[r_key]), family, options)
+            return Example(_text(row[p_key], f"'{p_key}'", where), _text(row[r_key], f"'{r_key}'", where),
+                           family, options)
     raise DataError(f"{where}: no known format (messages, conversations, MMLU question/choices/answer, "
                     f"Flan inputs/targets, BBH input/target, prompt/response); keys {sorted(row)}")
 
@@ -167,16 +183,22 @@ def read_jsonl(path) -> list[Example]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"no such file: {path}")
+    if not path.is_file():
+        raise DataError(f"not a file: {path}")
     out = []
     with path.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{i}: not JSON ({err.msg})") from None
-            out.append(example_from_row(row, f"{path}:{i}"))
+        i = 0
+        try:
+            for i, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DataError(f"{path}:{i}: not JSON ({err.msg})") from None
+                out.append(example_from_row(row, f"{path}:{i}"))
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}:{i + 1}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     if not out:
         raise DataError(f"{path}: no examples")
     return out
