@@ -82,7 +82,7 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     result = Reproduction(runs)
     for name in forms:
         log(f"fitting form '{name}' to {len(runs)} runs")
-        result.fits[name] = fit(runs, name)
+        result.fits[name] = fit(runs, name, warn=False)  # the report lists its warnings
     result.tables["runs"] = result.fits[forms[0]].runs_[list(runs.columns)]
     result.tables["fits"] = pd.concat([f.summary() for f in result.fits.values()], ignore_index=True)
     result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
@@ -127,6 +127,10 @@ def format_report(result: Reproduction) -> str:
     stats = result.summary()
     lines.append("Fits (all panels):")
     lines.append(stats.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    notes = [w for f in result.fits.values() for w in f.diagnostics_.get("warnings", [])]
+    if notes:
+        lines.append("Fit warnings (CurveFit.report() has the details):")
+        lines.extend(f"  {w}" for w in notes)
     rmse = result.tables["fits"].pivot_table(index=["task", "train_model"], columns="form", values="rmse",
                                              aggfunc=lambda r: float(np.sqrt(np.mean(np.square(r)))), sort=False)
     lines.append("\nRMSE per panel (metric points):")
