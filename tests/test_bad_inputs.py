@@ -196,11 +196,11 @@ def _sweep_configs(d: Path) -> dict[str, tuple[Path, str]]:
     good.write_text(GOOD_ROWS)
     pools = {"pool_list_row": ("[1, 2, 3]\n", ":7: expected a JSON object"),
              "pool_number_row": ("42\n", ":7: expected a JSON object"),
-             "pool_string_messages": ('{"messages": ["hello", "world"]}\n', ":7: each of 'messages'"),
+             "pool_string_messages": ('{"messages": ["hello", "world"]}\n', ":7: every message must be a mapping"),
              "pool_null_fields": ('{"prompt": null, "response": null}\n', ":7: 'prompt' must be text"),
              "pool_empty_prompt": ('{"prompt": "", "response": "x"}\n', ":7: 'prompt' is empty"),
              "pool_blank_response": ('{"prompt": "x", "response": "   "}\n', ":7: 'response' is empty"),
-             "pool_no_keys": ('{"text": "x"}\n', ":7: expected 'messages' or 'prompt'/'response'"),
+             "pool_no_keys": ('{"text": "x"}\n', ":7: no known format"),
              "pool_broken_json": ('{"prompt": "x", \n', ":7: not JSON"),
              "pool_no_assistant": ('{"messages": [{"role": "user", "content": "x"}]}\n', ":7: no assistant turn"),
              "pool_null_options": ('{"prompt": "x", "response": "y", "options": [null]}\n', "options[0] must be text")}
