@@ -79,7 +79,7 @@ def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_fo
         fig, ax = plt.subplots(figsize=(6, 4.2))
         draw_panel(ax, title=title, **parts)
         ax.legend(fontsize=7, loc="lower right")
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)  # fixed size: no tight_layout pass
         path = out_dir / f"{task}_{model}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
