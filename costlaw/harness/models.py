@@ -16,6 +16,7 @@ from pathlib import Path
 from .flops import ModelShape
 
 TINY_SIZES = {
+    "tiny-2xs": dict(hidden_size=16, num_hidden_layers=1, intermediate_size=48, num_attention_heads=2),
     "tiny-xs": dict(hidden_size=32, num_hidden_layers=2, intermediate_size=96, num_attention_heads=2),
     "tiny-s": dict(hidden_size=64, num_hidden_layers=2, intermediate_size=192, num_attention_heads=4),
     "tiny-m": dict(hidden_size=96, num_hidden_layers=4, intermediate_size=288, num_attention_heads=4),
