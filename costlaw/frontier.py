@@ -70,7 +70,17 @@ def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fra
     over the panel's observed fractions (or ``fraction_range``).
     """
     runs = fit.runs_ if runs is None else runs
-    out = []
+    out, grids, pending = [], [], 0
+
+    def flush():
+        if grids:
+            metric = fit.predict(pd.concat([g for _, g in grids], ignore_index=True))
+            at = 0
+            for curve, g in grids:
+                curve.metric = metric[at:at + len(g)]
+                at += len(g)
+            grids.clear()
+
     for (task, model), panel in runs.groupby(PANEL, sort=False):
         lo, hi = fraction_range or (panel.fraction.min(), panel.fraction.max())
         fractions = np.unique(np.concatenate([np.geomspace(lo, hi, n_grid), panel.fraction.unique()]))
@@ -82,8 +92,14 @@ def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fra
                                  "selector_params": float(np.median(g.selector_params)),
                                  "train_flops": fractions * full, "selection_flops": sel,
                                  "total_flops": sel + fractions * full})
-            out.append(MethodCurve(task, model, float(g.train_params.iloc[0]), method, sel, full, fractions,
-                                   fit.predict(grid)))
+            curve = MethodCurve(task, model, float(g.train_params.iloc[0]), method, sel, full, fractions, None)
+            out.append(curve)
+            grids.append((curve, grid))
+            pending += len(grid)
+        if pending > 200_000:  # one prediction per batch of curves, bounded memory
+            flush()
+            pending = 0
+    flush()
     return out
 
 

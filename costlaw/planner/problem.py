@@ -7,14 +7,16 @@ import numpy as np
 import pandas as pd
 
 from .. import costs
-from ..fitting import _context
-from ..uncertainty import _quantiles
+from ..checks import check_number
+from ..errors import InputError
+from ..fitting import context as _context
+from ..uncertainty import quantiles as _quantiles
 from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, Candidate, parse_selectors
 
 
 def _load(fits):
     from .._paths import bundled_dir
-    from ..forecast import load_fits
+    from ..store import load_fits
     if fits is None:
         return load_fits(bundled_dir("fits") / DEFAULT_FITS), f"bundled fits/{DEFAULT_FITS}"
     if isinstance(fits, (str, Path)):
@@ -30,14 +32,10 @@ class Problem:
     def __init__(self, train_params: float, pool_tokens: float, task: str | None = None, selectors=None,
                  n_tasks: float = 1, lora: bool = False, fits=None, min_fraction: float = MIN_FRACTION,
                  n_grid: int = N_GRID):
-        if not train_params > 0:
-            raise ValueError(f"train_params must be positive, got {train_params}")
-        if not pool_tokens > 0:
-            raise ValueError(f"pool_tokens must be positive, got {pool_tokens}")
-        if not n_tasks >= 1:
-            raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
-        if not 0 < min_fraction < 1:
-            raise ValueError(f"min_fraction must be in (0, 1), got {min_fraction}")
+        train_params = check_number(train_params, "train_params", low=0, low_open=True)
+        pool_tokens = check_number(pool_tokens, "pool_tokens", low=0, low_open=True)
+        n_tasks = check_number(n_tasks, "n_tasks", low=1, allow_inf=True)
+        min_fraction = check_number(min_fraction, "min_fraction", low=0, high=1, low_open=True, high_open=True)
         self.train_params, self.pool_tokens = float(train_params), float(pool_tokens)
         self.n_tasks, self.lora, self.min_fraction = float(n_tasks), bool(lora), float(min_fraction)
         self.candidates = parse_selectors(selectors)
@@ -46,7 +44,7 @@ class Problem:
         if task is None:
             task = tasks[0]
         if task not in tasks:
-            raise ValueError(f"no fitted curves for task '{task}'; fitted: {', '.join(tasks)}")
+            raise InputError(f"no fitted curves for task '{task}'; fitted: {', '.join(tasks)}")
         self.task, self.other_tasks = task, [t for t in tasks if t != task]
         self.boot = next(b for b in boots if task in set(b.fit.runs_.task))
         self.form = self.boot.fit.form
@@ -54,7 +52,7 @@ class Problem:
         self.runs = runs
         missing = sorted({c.method for c in self.candidates} - set(runs.method))
         if missing:
-            raise ValueError(f"no fitted curve for method(s) {', '.join(missing)} on task '{task}'; fitted: "
+            raise InputError(f"no fitted curve for method(s) {', '.join(missing)} on task '{task}'; fitted: "
                              f"{', '.join(pd.unique(runs.method))}")
         same = runs[np.isclose(runs.train_params, self.train_params, rtol=1e-3)]
         self.train_model = str(same.train_model.iloc[0]) if len(same) else f"{self.train_params:.3g}"
@@ -95,12 +93,11 @@ class Problem:
         grid_rows = _context(grid_rows)
         head_rows = _context(heads.assign(fraction=1.0, train_flops=self.full_train_flops,
                                           total_flops=heads.selection_flops + self.full_train_flops))
-        samples = []
-        for fit in [self.boot.fit] + list(self.boot.replicates):
-            params = fit._lookup(head_rows)  # one value per curve key, broadcast along the grid
-            values = self.form(grid_rows, **{n: np.repeat(v, len(self.grid)) for n, v in params.items()})
-            samples.append(values.reshape(len(keys), len(self.grid)))
-        self.curves = np.stack(samples)                                     # samples x keys x grid
+        fit = self.boot.fit
+        entries = np.vstack([fit.x_[None], self.boot.values])             # point fit and replicates: one gather
+        params = fit.param_values(head_rows, values=entries)  # samples x keys, broadcast along the grid
+        values = self.form(grid_rows, **{n: np.repeat(v, len(self.grid), axis=-1) for n, v in params.items()})
+        self.curves = values.reshape(len(entries), len(keys), len(self.grid))  # samples x keys x grid
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
         idx = np.arange(len(self.grid))
         self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
@@ -148,7 +145,7 @@ class Problem:
         """Every candidate at every budget: value (samples x C x B), fraction (C x B, point fit), order."""
         budgets = np.atleast_1d(np.asarray(budgets_flops, float))
         if not np.all(budgets > 0):
-            raise ValueError("budgets must be positive FLOPs")
+            raise InputError("budgets must be positive FLOPs")
         keys = np.array([self.key_index[self._key(c)] for c in self.candidates])
         value, frac = self.best_given(keys, self.sel, budgets)
         return {"budgets": budgets, "value": value, "fraction": frac}
