@@ -122,14 +122,15 @@ class _Panel:
         return np.unique(np.concatenate([[0.0]] + [a["costs"] for a in self.arms.values()]))
 
     def means(self, draws=None):
-        """Per arm (means, ses); ``draws`` maps arm -> list of index arrays resampling each point's seeds."""
+        """Per arm (means, ses); ``draws`` maps arm -> list of index arrays resampling each point's seeds. The
+        standard errors are always those of all seeds (a resample of 3 seeds would often understate them)."""
         out = {}
         for name, a in self.arms.items():
             m, s = [], []
             for j, seeds in enumerate(a["seeds"]):
                 x = seeds if draws is None else seeds[draws[name][j]]
                 m.append(x.mean())
-                s.append(x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else 0.0)
+                s.append(seeds.std(ddof=1) / np.sqrt(len(seeds)) if len(seeds) > 1 else 0.0)
             out[name] = (np.array(m), np.array(s))
         return out
 

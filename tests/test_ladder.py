@@ -55,27 +55,37 @@ def test_arms_and_points_keep_selector_size():
 
 
 def test_measured_breakeven_finds_the_known_crossing():
-    # selection costs 60 x N_sel x pool tokens; training the full pool 6 x N_train x pool tokens. ppl@s1 gains
-    # ~15 points at f=0.05; it wins once its selection cost is small next to what random must train for that.
-    runs = ladder_runs()
+    # selection costs 6 x N_sel x pool tokens = (1 / ratio) x the full training of the trained model. At f = 0.05
+    # ppl@s1 reaches 19.9 and ppl@s2 25.0; random reaches 14.5 at f = 0.15 and 40 at f = 1. So a selector wins
+    # where its selection costs at most 0.1 x full training (ratio >= 10) and loses at ratio 1.
+    runs = ladder_runs(ppl_cost_per_param=6 * POOL_TOKENS)
     ratios, wins = measured_breakeven(runs, n_boot=100)
     by = ratios.set_index("arm")
-    # with selection at 10 x the full training of an equal-sized model, ppl cannot win at ratio 1 or 10 ...
-    assert by.loc["ppl@s1", "measured_ratio"] == pytest.approx(1e3)
-    assert by.loc["ppl@s1", "below_ratio"] == pytest.approx(1e2)
-    assert by.loc["ppl@s1", "measured_lo"] <= 1e3 <= by.loc["ppl@s1", "measured_hi"]
-    # ... and the larger selector costs 10x more: it wins only at the largest trainee (ratio 100)
-    assert by.loc["ppl@s2", "measured_ratio"] == pytest.approx(1e2)
+    assert by.loc["ppl@s1", "measured_ratio"] == pytest.approx(10)
+    assert np.isnan(by.loc["ppl@s1", "below_ratio"])  # the ladder's lowest rung already wins
+    assert by.loc["ppl@s2", "measured_ratio"] == pytest.approx(10)
+    assert by.loc["ppl@s2", "below_ratio"] == pytest.approx(1)
+    assert by.loc["ppl@s2", "measured_lo"] <= 10 <= by.loc["ppl@s2", "measured_hi"]
     w = wins.set_index(["train_model", "arm"])
-    assert w.loc[("t3", "ppl@s1"), "wins"] and not w.loc[("t1", "ppl@s1"), "wins"]
-    assert w.loc[("t3", "ppl@s1"), "win_probability"] > 0.9
+    assert not w.loc[("t1", "ppl@s2"), "wins"] and w.loc[("t2", "ppl@s2"), "wins"]
+    assert w.loc[("t2", "ppl@s2"), "win_probability"] > 0.9 and w.loc[("t1", "ppl@s2"), "win_probability"] < 0.1
+    # ten times dearer selection moves the crossing up one rung
+    dear, _ = measured_breakeven(ladder_runs(ppl_cost_per_param=60 * POOL_TOKENS), n_boot=0)
+    assert (dear.set_index("arm").measured_ratio == 100).all()
 
 
-def test_noise_larger_than_the_effect_gives_never():
-    runs = ladder_runs(noise=40.0, seeds=2)
-    ratios, wins = measured_breakeven(runs, n_boot=20)
-    assert np.isinf(ratios.measured_ratio).sum() >= 1
-    assert (wins.win_probability <= 1).all()
+def test_no_effect_never_wins_and_noise_widens_the_interval():
+    runs = ladder_runs(ppl_cost_per_param=6 * POOL_TOKENS)
+    same = runs.copy()
+    rand = runs[runs.method == "random"].set_index(["train_model", "fraction", "seed"]).metric
+    ppl = same.method == "ppl"
+    same.loc[ppl, "metric"] = rand.reindex(list(zip(same.train_model[ppl], same.fraction[ppl], same.seed[ppl]))).to_numpy()
+    ratios, wins = measured_breakeven(same, n_boot=20)
+    assert np.isinf(ratios.measured_ratio).all() and not wins.wins.any() and (wins.win_probability <= 0.2).all()
+    noisy, _ = measured_breakeven(ladder_runs(noise=8.0, ppl_cost_per_param=6 * POOL_TOKENS), n_boot=100)
+    quiet, _ = measured_breakeven(runs, n_boot=100)
+    width = lambda t: np.log10(t.measured_hi.clip(upper=1e9)) - np.log10(t.measured_lo)  # noqa: E731
+    assert width(noisy).sum() > width(quiet).sum()
 
 
 def test_free_selection_wins_everywhere_and_against_option():

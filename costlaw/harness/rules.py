@@ -1,19 +1,23 @@
-"""The ``rules`` benchmark task: a hidden rule that lexical similarity finds only partly and a model finds well.
+"""The ``rules`` benchmark task: a target skill that lexical similarity finds only partly and a model finds well.
 
-Every example asks for the words of a short list rearranged by one of six rules (copy, reverse, rotate, shift, swap, swap last); the response is always the input words in some order, so every family's answers are
-equally predictable to a model that does not know the rule. The target is one rule (default ``reverse``):
+Every example asks for a short list of words (3-4, from one of six topics) to be written out joined in one of
+six ways (the *rules*: ", ", " and ", " or ", " then ", " - ", " / "). The words of a response are those of the
+prompt, so what a model must learn for a rule is its separator, a token that BM25 never sees (bm25s drops
+punctuation and English stopwords such as "and", "or", "then"). The target is one rule (default ``then``):
 
 * **Surface form differs.** The target's validation and test prompts use their own phrasings
   (``VALIDATION_PHRASINGS``) and draw their words from one topic (``target_topic``). In the pool the target rule
-  is mostly phrased differently (``POOL_PHRASINGS``); only ``leak_share`` of its examples use a validation-like
-  phrasing. The pool's *other* rules reuse the validation phrasings' wording and every topic, so a lexical match to
-  the validation set is mostly a **decoy**: same words, another rule. BM25 finds the target only partly.
-* **A model finds it.** A selector tuned on the validation set predicts a reversed list well whatever its
-  phrasing (PPL), and a reversed list's gradient points where the validation gradients point (LESS); how well
-  depends on how well the selector learned the rule, so bigger selectors select better.
-* **A large effect.** Tiny base models are pre-trained on the other five rules only. Untrained on the target
-  they apply a wrong rule (answer probability ~10-30 points); trained on the target rule they reach ~90. Decoys
-  teach the wrong rule for the validation phrasing and lower the score.
+  is mostly phrased differently (``POOL_PHRASINGS``); only ``leak_share`` of its examples use a validation
+  phrasing. The pool's *other* rules reuse the validation phrasings' wording (give, read, write, words, list,
+  items, sequence, one after another) over every topic, so a lexical match to the validation set is mostly a
+  **decoy**: the same words, another separator. BM25 finds the target only partly.
+* **A model finds it.** A selector tuned on the validation set predicts the target's separator whatever the
+  prompt says (PPL), and a target example's gradient points where the validation gradients point (LESS). How
+  well depends on how well the selector learned the separator in its tuning budget: bigger selectors learn it
+  faster and select better.
+* **A large effect.** Tiny base models are pre-trained on the other five rules only, so zero-shot they put almost
+  no probability on the target's separator; a few target examples teach it, and decoys teach another separator
+  for the validation phrasing.
 
 The task's measured properties (BM25 purity, selector-size effect, effect size against seed noise) are in
 docs/ratio.md.
