@@ -31,8 +31,12 @@ def test_task_layout_target_topic_and_disjoint_held_out_sets():
                       for ex in target])
     assert 0.15 < leaked < 0.45
     # the decoys share the validation wording; the target's own pool phrasings do not
-    val_words = {w.lower() for p in VALIDATION_PHRASINGS["then"] for w in p.split()[:-1]}
-    assert all(not (val_words & {w.lower().strip(":,") for w in p.split()}) - {"{w}"} for p in POOL_PHRASINGS["then"])
+    stop = {"the", "a", "in", "out", "of", "one"}
+    words = lambda p: {w.lower().strip(":,") for w in p.split()[:-1]} - stop  # noqa: E731
+    val_words = set().union(*map(words, VALIDATION_PHRASINGS["then"]))
+    assert not val_words & set().union(*map(words, POOL_PHRASINGS["then"]))
+    decoys = [p for rule, ps in POOL_PHRASINGS.items() if rule != "then" for p in ps]
+    assert sum(bool(val_words & words(p)) for p in decoys) >= 10
     assert rules_task(pool_examples=600, pretrain_examples=300).fingerprint() == task.fingerprint()
 
 
