@@ -84,13 +84,19 @@ def breakeven_budget(curve: MethodCurve, baselines: list[MethodCurve], n_budgets
     return float(budgets[hit[0]]) if len(hit) else float("nan")
 
 
-def _cost_per_selector_param(runs: pd.DataFrame, curve: MethodCurve) -> float:
-    rows = runs[(runs.task == curve.task) & (runs.train_model == curve.train_model) & (runs.method == curve.method)]
-    params = float(np.median(rows.selector_params)) if "selector_params" in rows else 0.0
+def _curve_medians(runs: pd.DataFrame) -> dict:
+    """Median selector_params and pool_tokens per curve (task, train_model, method), grouped once."""
+    cols = ["selector_params", "pool_tokens"] if "selector_params" in runs else ["pool_tokens"]
+    table = runs.groupby(["task", "train_model", "method"], sort=False)[cols].median()
+    return {key: row for key, row in zip(table.index, table.to_dict(orient="records"))}
+
+
+def _cost_per_selector_param(medians: dict, curve: MethodCurve) -> float:
+    row = medians[(curve.task, curve.train_model, curve.method)]
+    params = float(row.get("selector_params", 0.0))
     if params > 0 and curve.selection_flops > 0:
         return curve.selection_flops / params
-    pool = float(np.median(rows.pool_tokens))
-    return selection_flops_per_selector_param(curve.method, pool)
+    return selection_flops_per_selector_param(curve.method, float(row["pool_tokens"]))
 
 
 def breakeven_table(fit, methods=("ppl", "less"), cheap=CHEAP_METHODS, n_grid: int = 600) -> pd.DataFrame:
@@ -100,6 +106,7 @@ def breakeven_table(fit, methods=("ppl", "less"), cheap=CHEAP_METHODS, n_grid: i
     breakeven_selection_flops, ratio (the break-even N_train / N_sel; inf = never compute-optimal).
     """
     rows = []
+    medians = _curve_medians(fit.runs_)
     for (task, model), curves in panel_curves(method_curves(fit, n_grid=n_grid)).items():
         by_name = {c.method: c for c in curves}
         baselines = [c for c in curves if c.method in cheap]
@@ -108,7 +115,7 @@ def breakeven_table(fit, methods=("ppl", "less"), cheap=CHEAP_METHODS, n_grid: i
                 continue
             curve = by_name[method]
             others = [c for c in curves if c.method != method]
-            per_param = _cost_per_selector_param(fit.runs_, curve)
+            per_param = _cost_per_selector_param(medians, curve)
             sel_star = breakeven_selection_flops(curve, others)
             n_sel_star = sel_star / per_param
             actual_sel_params = curve.selection_flops / per_param
@@ -119,7 +126,12 @@ def breakeven_table(fit, methods=("ppl", "less"), cheap=CHEAP_METHODS, n_grid: i
                 "breakeven_selection_flops": sel_star,
                 "ratio": curve.train_params / n_sel_star if n_sel_star > 0 else float("inf"),
             })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=BREAKEVEN_COLUMNS)  # no rows (no PPL/LESS runs): break-even not applicable
+
+
+BREAKEVEN_COLUMNS = ["task", "train_model", "method", "form", "selector_params", "actual_ratio",
+                     "breakeven_budget_flops", "breakeven_selection_flops", "ratio"]
+POOLED_COLUMNS = ["task", "train_model", "method", "form", "ratio", "n_panels", "n_never"]
 
 
 def pooled_ratios(table: pd.DataFrame) -> pd.DataFrame:
@@ -129,4 +141,4 @@ def pooled_ratios(table: pd.DataFrame) -> pd.DataFrame:
         rows.append({"task": "all", "train_model": "pooled", "method": method, "form": form,
                      "ratio": float(np.median(g.ratio.to_numpy())), "n_panels": len(g),
                      "n_never": int(np.isinf(g.ratio).sum())})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=POOLED_COLUMNS)

@@ -60,7 +60,7 @@ def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level
     def table(f):
         per_panel = be.breakeven_table(f)
         return pd.concat([per_panel, be.pooled_ratios(per_panel)], ignore_index=True)
-    if n_boot <= 0:
+    if n_boot <= 0 or table(fitted).empty:  # no PPL/LESS curves: nothing to put intervals on
         return table(fitted)
     boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level)
     with_intervals = boot.interval(lambda f: table(f)[["ratio", "breakeven_budget_flops"]])
@@ -85,7 +85,7 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     result = Reproduction(runs)
     for name in forms:
         log(f"fitting form '{name}' to {len(runs)} runs")
-        result.fits[name] = fit(runs, name)
+        result.fits[name] = fit(runs, name, warn=False)  # the report lists its warnings
     result.tables["runs"] = result.fits[forms[0]].runs_[list(runs.columns)]
     result.tables["fits"] = pd.concat([f.summary() for f in result.fits.values()], ignore_index=True)
     result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
@@ -134,24 +134,31 @@ def format_report(result: Reproduction) -> str:
     stats = result.summary()
     lines.append("Fits (all panels):")
     lines.append(stats.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    notes = [w for f in result.fits.values() for w in f.diagnostics_.get("warnings", [])]
+    if notes:
+        lines.append("Fit warnings (CurveFit.report() has the details):")
+        lines.extend(f"  {w}" for w in notes)
     rmse = result.tables["fits"].pivot_table(index=["task", "train_model"], columns="form", values="rmse",
                                              aggfunc=lambda r: float(np.sqrt(np.mean(np.square(r)))), sort=False)
     lines.append("\nRMSE per panel (metric points):")
     lines.append(rmse.to_string(float_format=lambda v: f"{v:.3f}"))
     b = result.tables["breakeven"].copy()
-
-    def cell(row):
-        text = f"{row.ratio:.1f}"
-        if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
-            text += f" [{row.ratio_lo:.1f}, {row.ratio_hi:.1f}]"
-        return text
-    b["cell"] = b.apply(cell, axis=1)
-    ratio = b.pivot_table(index=["task", "train_model"], columns=["form", "method"], values="cell",
-                          aggfunc="first", sort=False)
-    lines.append("\nBreak-even train-to-selector size ratio N_train / N_sel, [90% bootstrap interval] "
-                 "(inf = never compute-optimal):")
-    lines.append(ratio.to_string())
-    lines.append("  paper's claim: " + ", ".join(f"{m} ~{v:g}x" for m, v in PAPER_CLAIMED_RATIO.items()))
+    if b.empty:
+        lines.append("\nBreak-even train-to-selector size ratio: not applicable (no ppl or less runs to weigh "
+                     "against the cheap methods)")
+    else:
+        def cell(row):
+            text = f"{row.ratio:.1f}"
+            if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
+                text += f" [{row.ratio_lo:.1f}, {row.ratio_hi:.1f}]"
+            return text
+        b["cell"] = b.apply(cell, axis=1)
+        ratio = b.pivot_table(index=["task", "train_model"], columns=["form", "method"], values="cell",
+                              aggfunc="first", sort=False)
+        lines.append("\nBreak-even train-to-selector size ratio N_train / N_sel, [90% bootstrap interval] "
+                     "(inf = never compute-optimal):")
+        lines.append(ratio.to_string())
+        lines.append("  paper's claim: " + ", ".join(f"{m} ~{v:g}x" for m, v in PAPER_CLAIMED_RATIO.items()))
     lines.append(selector_size_note(result.runs))
     if result.ratio is not None:
         lines.append("\n" + result.ratio.report())

@@ -1,14 +1,15 @@
 """The planning problem: candidates costed by the cost model and scored by fitted curves (point fit and every bootstrap refit) on a fraction grid."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import costs
-from ..checks import check_number
-from ..errors import InputError
+from ..checks import check_extrapolation, check_number
+from ..errors import CostlawWarning, InputError
 from ..fitting import context as _context
 from ..uncertainty import quantiles as _quantiles
 from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, Candidate, parse_selectors
@@ -47,6 +48,9 @@ class Problem:
             raise InputError(f"no fitted curves for task '{task}'; fitted: {', '.join(tasks)}")
         self.task, self.other_tasks = task, [t for t in tasks if t != task]
         self.boot = next(b for b in boots if task in set(b.fit.runs_.task))
+        if self.boot.n_boot < 2:
+            raise InputError(f"the fit ({self.fits_source}) holds {self.boot.n_boot} bootstrap refits; plans need at "
+                             f"least 2 for their intervals: refit with `costlaw fit RUNS --out DIR --n-boot 50`")
         self.form = self.boot.fit.form
         runs = self.boot.fit.runs_[self.boot.fit.runs_.task == task]
         self.runs = runs
@@ -54,6 +58,11 @@ class Problem:
         if missing:
             raise InputError(f"no fitted curve for method(s) {', '.join(missing)} on task '{task}'; fitted: "
                              f"{', '.join(pd.unique(runs.method))}")
+        if self.form.name.endswith("_size") or runs.train_params.nunique() > 1:  # refuse sizes > 1000x outside
+            with warnings.catch_warnings():  # inside the refusal limit, notes() says it (marked !)
+                warnings.simplefilter("ignore", CostlawWarning)
+                check_extrapolation(self.train_params, runs.train_params.min(), runs.train_params.max(),
+                                    "train_params", "the fitted model sizes")
         same = runs[np.isclose(runs.train_params, self.train_params, rtol=1e-3)]
         self.train_model = str(same.train_model.iloc[0]) if len(same) else f"{self.train_params:.3g}"
         self.full_train_flops = costs.train_flops(self.train_params, self.pool_tokens, lora=self.lora)
