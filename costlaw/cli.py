@@ -30,7 +30,7 @@ def cmd_reproduce(args) -> int:
     forms = args.form or ["offset_exp"]
     protocols = ["extrapolate_fraction", "extrapolate_size"] + (["loo"] if args.loo else [])
     result = reproduce(runs, args.out, forms=forms, figures=not args.no_figures, n_boot=args.n_boot, seed=args.seed,
-                       protocols=protocols,
+                       protocols=protocols, margin=args.margin,
                        log=lambda m: print(f"[costlaw] {m}", file=sys.stderr))
     print(format_report(result))
     print(f"\nwrote {', '.join(sorted(result.tables))} (.csv) and {len(result.figures)} figures to {args.out} "
@@ -99,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/paper", help="output folder (default: results/paper)")
     p.add_argument("--form", action="append", help="curve form to fit besides 'paper' (repeatable; default offset_exp)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    p.add_argument("--n-boot", type=int, default=30, help="bootstrap refits for the ratio intervals (default 30)")
+    p.add_argument("--n-boot", type=int, default=100, help="bootstrap refits for the ratio intervals (default 100)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--margin", type=float, help="a win must exceed this many metric points (default: one "
+                                                "run-to-run noise sd per panel)")
     p.add_argument("--loo", action="store_true", help="add leave-one-out to the held-out comparison (slower)")
     p.set_defaults(handler=cmd_reproduce)
 
@@ -148,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lora", action="store_true", help="charge LoRA training at 4N FLOPs per token (default 6N)")
     p.add_argument("--fits", help="folder written by `costlaw fit` (default: bundled paper offset_exp_size fits)")
     p.add_argument("--gain", type=float, default=0.1, help="tipping point: metric gain per decade of compute")
+    p.add_argument("--margin", type=float, help="a plan beats another only by more than this many metric points "
+                                                "(default: one run-to-run noise sd of the panel)")
     p.add_argument("--map", action="store_true", help="also the break-even ratio map of PPL and LESS over the "
                                                       "budgets and n_tasks 1, 5, 10, 20")
     p.add_argument("--out", help="folder for plan.csv/json, or plan_sweep.csv/png and breakeven_map.csv/png")

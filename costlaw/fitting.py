@@ -187,6 +187,11 @@ class CurveFit:
             out[p.name] = v
         return out
 
+    def curve_params(self, rows: pd.DataFrame) -> dict:
+        """Parameter values (name -> array, one per row) at ``rows`` (runs-like: task, train_model, method,
+        train_params, selector_params): evaluate a curve's parameters once, then its form on a dense grid."""
+        return self._lookup(_context(rows.reset_index(drop=True)))
+
     def predict(self, rows: pd.DataFrame) -> np.ndarray:
         """Predicted metric for rows with task, train_model, method, train_params, fraction and FLOP columns."""
         rows = _context(rows.reset_index(drop=True))

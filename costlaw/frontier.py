@@ -7,6 +7,7 @@ predicted metric subject to selection_flops(m) + f x train_flops_full <= B.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -63,28 +64,55 @@ def _running_argmax(values: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(values >= best, idx, 0))
 
 
-def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fraction_range=None) -> list[MethodCurve]:
-    """Dense curves of every (panel, method) in ``runs`` (default: the fitted runs) from a ``CurveFit``.
+class CurveGrid:
+    """The dense fraction grids of every (panel, method) of a runs table, made once and evaluated for any fit of
+    the same runs (the point fit and each bootstrap refit) without rebuilding tables.
 
-    Each method is charged its median observed selection_flops in the panel; the fraction grid is log-spaced
-    over the panel's observed fractions (or ``fraction_range``).
+    Each method is charged its median observed selection_flops in the panel; the fraction grid is log-spaced over
+    the panel's observed fractions (or ``fraction_range``), plus the observed fractions.
     """
-    runs = fit.runs_ if runs is None else runs
-    out = []
-    for (task, model), panel in runs.groupby(PANEL, sort=False):
-        lo, hi = fraction_range or (panel.fraction.min(), panel.fraction.max())
-        fractions = np.unique(np.concatenate([np.geomspace(lo, hi, n_grid), panel.fraction.unique()]))
-        full = float(np.median(panel.train_flops / panel.fraction))
-        for method, g in panel.groupby("method", sort=False):
-            sel = float(np.median(g.selection_flops))
-            grid = pd.DataFrame({"task": task, "train_model": model, "method": method,
-                                 "train_params": float(g.train_params.iloc[0]), "fraction": fractions,
-                                 "selector_params": float(np.median(g.selector_params)),
-                                 "train_flops": fractions * full, "selection_flops": sel,
-                                 "total_flops": sel + fractions * full})
-            out.append(MethodCurve(task, model, float(g.train_params.iloc[0]), method, sel, full, fractions,
-                                   fit.predict(grid)))
-    return out
+
+    def __init__(self, runs: pd.DataFrame, n_grid: int = 1200, fraction_range=None):
+        heads, self.fractions, self.meta = [], [], []
+        for (task, model), panel in runs.groupby(PANEL, sort=False):
+            lo, hi = fraction_range or (panel.fraction.min(), panel.fraction.max())
+            fractions = np.unique(np.concatenate([np.geomspace(lo, hi, n_grid), panel.fraction.unique()]))
+            full = float(np.median(panel.train_flops / panel.fraction))
+            for method, g in panel.groupby("method", sort=False):
+                sel = float(np.median(g.selection_flops))
+                params = float(g.train_params.iloc[0])
+                heads.append({"task": task, "train_model": model, "method": method, "train_params": params,
+                              "selector_params": float(np.median(g.selector_params)), "fraction": 1.0,
+                              "train_flops": full, "selection_flops": sel, "total_flops": sel + full})
+                self.fractions.append(fractions)
+                self.meta.append((task, model, params, method, sel, full))
+        self.heads = pd.DataFrame(heads)
+        counts = [len(f) for f in self.fractions]
+        self._repeat = np.array(counts, int)
+        self._ends = np.cumsum(counts)[:-1]
+        fraction = np.concatenate(self.fractions) if self.fractions else np.array([])
+        full = np.repeat([m[5] for m in self.meta], counts) if self.meta else fraction
+        sel = np.repeat([m[4] for m in self.meta], counts) if self.meta else fraction
+        self.columns = SimpleNamespace(fraction=fraction, train_flops_full=full, train_flops=fraction * full,
+                                       selection_flops=sel, total_flops=sel + fraction * full)
+
+    def curves(self, fit) -> list:
+        """MethodCurves of ``fit`` on these grids (a CurveFit of the same panels and methods)."""
+        if not self.meta:
+            return []
+        params = {name: np.repeat(v, self._repeat) for name, v in fit.curve_params(self.heads).items()}
+        metric = fit.form(self.columns, **params)
+        return [MethodCurve(task, model, n, method, sel, full, fractions, values) for
+                (task, model, n, method, sel, full), fractions, values in
+                zip(self.meta, self.fractions, np.split(metric, self._ends))]
+
+
+def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fraction_range=None,
+                  grid: CurveGrid | None = None) -> list[MethodCurve]:
+    """Dense curves of every (panel, method) in ``runs`` (default: the fitted runs) from a ``CurveFit``
+    (see ``CurveGrid``; pass ``grid`` to reuse one across refits)."""
+    grid = grid or CurveGrid(fit.runs_ if runs is None else runs, n_grid, fraction_range)
+    return grid.curves(fit)
 
 
 def budget_grid(curves: list[MethodCurve], n: int = 400) -> np.ndarray:

@@ -25,7 +25,7 @@ def run_plan_command(args) -> int:
     map; with --out writes CSV, JSON and PNG files. A budget too small for any candidate is an answer: exit 0."""
     from ..io import write_csv_atomic, write_text_atomic
     problem = Problem(args.train_params, args.pool_tokens, args.task, args.selectors, args.n_tasks, args.lora,
-                      args.fits)
+                      args.fits, margin=getattr(args, "margin", None))
     out = Path(args.out) if args.out else None
     written = []
     if args.budgets is None:
@@ -89,4 +89,4 @@ def _with_map_methods(problem: Problem, methods=("ppl", "less")) -> Problem:
     if not extra:
         return problem
     return Problem(problem.train_params, problem.pool_tokens, problem.task, problem.candidates + extra, 1,
-                   problem.lora, [problem.boot], problem.min_fraction, len(problem.grid))
+                   problem.lora, [problem.boot], problem.min_fraction, len(problem.grid), problem.margin_given)
