@@ -6,16 +6,20 @@
   log10 N_train, shapes shared across sizes), predict the largest size; needs two sizes to fit from.
 
 Coverage is the share of held-out runs inside their 90% prediction interval (bootstrap refits plus the panel's
-residual noise; for ``loo``, the full-data interval's half-widths around the held-out prediction).
+residual noise; for ``loo``, a normal interval around the held-out prediction whose variance is the jackknife
+variance of the prediction over the leave-one-out refits themselves plus the panel's residual noise, so no extra
+bootstrap is needed). Leave-one-out refits are solved together (``costlaw.fitting.refit`` with a zero weight).
 """
 from __future__ import annotations
+
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
 from .curves import available_forms, get_form, sized
-from .fitting import _blocks, _context, fit
-from .uncertainty import bootstrap
+from .fitting import context, fit, leave_one_out_refits
+from .uncertainty import Bootstrap, bootstrap
 
 PROTOCOLS = ("loo", "extrapolate_fraction", "extrapolate_size")
 FRACTION_CUTOFF = 0.25
@@ -33,33 +37,39 @@ def _scores(form, protocol, truth, pred, lo, hi, extra=None) -> dict:
 
 
 def leave_one_out(fitted, boot=None, level: float = 0.9) -> pd.DataFrame:
-    """Held-out prediction of every run from a refit without it: columns of the runs plus heldout_pred, lo, hi."""
+    """Held-out prediction of every run from a refit without it: columns of the runs plus heldout_pred, lo, hi.
+
+    The interval is normal around the held-out prediction, with the jackknife variance of the run's prediction
+    over the leave-one-out refits plus the residual noise of its panel (``boot``'s when given, else the fit's)."""
     runs = fitted.runs_
-    blocks = _blocks(fitted.form, runs)
-    preds = np.empty(len(runs))
-    for block in blocks:
-        for i in block.index:
-            rest = block.drop(index=i)
-            refit = fit(rest, fitted.form, loss=fitted.loss, start=fitted, validate=False)
-            preds[i] = refit.predict(runs.loc[[i]])[0]
+    preds, jack = np.empty(len(runs)), np.empty(len(runs))
+    for rows, values in leave_one_out_refits(fitted):
+        sub = runs.iloc[rows]
+        block = fitted.predict(sub, values=values)            # refit i (row) predicting run j (column)
+        preds[rows] = np.diag(block)
+        m = len(rows)
+        jack[rows] = (m - 1) / m * np.sum((block - block.mean(axis=0)) ** 2, axis=0)
     out = runs.assign(heldout_pred=preds)
-    if boot is not None:
-        band = boot.predict(runs)
-        out["lo"] = preds - (band.metric_pred - band.pred_lo).to_numpy()
-        out["hi"] = preds + (band.pred_hi - band.metric_pred).to_numpy()
+    sd = (boot or Bootstrap(fitted, [], 0, level)).noise_sd()
+    default = float(np.sqrt(np.mean(np.square(sd.to_numpy()))))
+    noise = np.array([sd.get((t, m), default) for t, m in zip(runs.task, runs.train_model)])
+    half = NormalDist().inv_cdf(0.5 + level / 2) * np.sqrt(jack + noise ** 2)
+    out["lo"], out["hi"] = preds - half, preds + half
     return out
 
 
 def _heldout(train, test, form, loss, n_boot, seed):
     """Fit ``train``; return the fit and its prediction band for ``test``."""
     fitted = fit(train, form, loss=loss)
-    return fitted, bootstrap(fitted, n_boot=n_boot, seed=seed).predict(_context(test))
+    return fitted, bootstrap(fitted, n_boot=n_boot, seed=seed).predict(context(test))
 
 
 def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_boot: int = 40, seed: int = 0,
-            protocols=PROTOCOLS, log=None) -> pd.DataFrame:
+            protocols=PROTOCOLS, log=None, fits: dict | None = None) -> pd.DataFrame:
     """Score each form under each protocol: form, protocol, n_heldout, heldout_rmse, heldout_mae, coverage,
-    n_params, aic, bic (the last three of the full-data fit; for extrapolate_size, of the size-aware variant)."""
+    n_params, aic, bic (the last three of the full-data fit; for extrapolate_size, of the size-aware variant).
+
+    ``fits``: full-data fits already made ({form name: CurveFit} of these runs and loss), reused, not refitted."""
     rows = []
     runs = runs.reset_index(drop=True)
     sizes = sorted(runs.train_params.unique())
@@ -67,12 +77,12 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
         form = get_form(name)
         if log:
             log(f"comparing form '{name}'")
-        full = fit(runs, form, loss=loss)
+        given = (fits or {}).get(name)
+        full = given if given is not None and (loss is None or given.loss == loss) else fit(runs, form, loss=loss)
         stats = {"n_params": full.n_params, "aic": full.aic, "bic": full.bic}
         rows.append(_scores(name, "in_sample", runs.metric, full.predict(runs), -np.inf, np.inf, stats))
         if "loo" in protocols:
-            boot = bootstrap(full, n_boot=n_boot, seed=seed)
-            loo = leave_one_out(full, boot)
+            loo = leave_one_out(full)
             rows.append(_scores(name, "loo", loo.metric, loo.heldout_pred, loo.lo, loo.hi, stats))
         if "extrapolate_fraction" in protocols:
             small = runs.fraction <= FRACTION_CUTOFF

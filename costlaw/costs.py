@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from .checks import check_number
+from .registry import Registry
+
 FORWARD_FLOPS_PER_PARAM_TOKEN = 2.0
 """Forward pass: one multiply-add per parameter per token (Kaplan et al. 2020)."""
 TRAIN_FLOPS_PER_PARAM_TOKEN = 6.0
@@ -49,8 +52,7 @@ class SelectionCost:
 
     def flops(self, n_tasks: float = 1) -> float:
         """Selection FLOPs charged to one task when the shared work is split over ``n_tasks`` tasks."""
-        if n_tasks < 1:
-            raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
+        n_tasks = check_number(n_tasks, "n_tasks", low=1, allow_inf=True)
         return self.shared_flops / n_tasks + self.per_task_flops
 
 
@@ -184,27 +186,25 @@ class LESSCost(SelectorCost):
         return SelectionCost(shared, per_token * self.validation_tokens)
 
 
-SELECTOR_COSTS: dict[str, SelectorCost] = {
-    c.name: c for c in (RandomCost(), BM25Cost(), EmbedCost(), PPLCost(), LESSCost())
-}
-"""Default cost model per method name; register another with ``register_selector_cost``."""
+SELECTOR_COSTS: Registry[SelectorCost] = Registry("selector")
+"""Cost model per method name; ``register_selector_cost`` adds one, ``selector_cost`` looks one up."""
+
+
+def register_selector_cost(cost: SelectorCost, replace: bool = False) -> SelectorCost:
+    """Make ``cost`` the cost model of the method ``cost.name`` (a taken name only with ``replace=True``)."""
+    return SELECTOR_COSTS.register(cost.name, cost, replace=replace)
+
+
+for _cost in (RandomCost(), BM25Cost(), EmbedCost(), PPLCost(), LESSCost()):
+    register_selector_cost(_cost)
 
 DEFAULT_SELECTOR_PARAMS = {"random": 0.0, "bm25": 0.0, "embed": EMBED_PARAMS, "ppl": PAPER_SELECTOR_PARAMS,
                            "less": PAPER_SELECTOR_PARAMS}
 
 
-def register_selector_cost(cost: SelectorCost) -> SelectorCost:
-    """Make ``cost`` the cost model of the method ``cost.name``."""
-    SELECTOR_COSTS[cost.name] = cost
-    return cost
-
-
 def selector_cost(method: str) -> SelectorCost:
-    """The cost model of ``method``; unknown names fail with the list of known ones."""
-    try:
-        return SELECTOR_COSTS[method]
-    except KeyError:
-        raise KeyError(f"no cost model for method '{method}'; known: {', '.join(sorted(SELECTOR_COSTS))}") from None
+    """The cost model of ``method``; unknown names fail (``UnknownName``) with near names and the list."""
+    return SELECTOR_COSTS.get(method)
 
 
 def selection_flops(method: str, selector_params: float | None = None, pool_tokens: float = PAPER_POOL_TOKENS,

@@ -18,6 +18,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .errors import CostlawError
+from .registry import Registry
+
 PANEL = ("task", "train_model")
 CURVE = ("task", "train_model", "method")
 
@@ -78,6 +81,11 @@ class Form:
     """True when the form models selection quality as a function of the selector's size."""
     derived: Callable | None = None
     """Optional (curve's parameter values, its train_flops_full) -> extra summary columns, e.g. in other units."""
+    jacobian: Callable | None = None
+    """Optional ``jacobian(rows, **params) -> {name: d metric / d param}`` (elementwise, same shapes as the
+    function's output). Without it the fit differentiates ``function`` numerically, one parameter at a time."""
+    max_starts: int | None = None
+    """Starting points the fit tries by default (None: every point of the grid, up to the fit's limit)."""
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -94,6 +102,16 @@ class Form:
         if isinstance(rows, pd.DataFrame):
             rows = columns(rows)
         return np.asarray(self.function(rows, **params), dtype=float)
+
+    def derivatives(self, rows, **params) -> dict:
+        """Partial derivatives of the metric with respect to each parameter, elementwise per row: the form's
+        ``jacobian`` when it declares one, else central differences of ``function`` (one parameter at a time)."""
+        if isinstance(rows, pd.DataFrame):
+            rows = columns(rows)
+        if self.jacobian is not None:
+            out = self.jacobian(rows, **params)
+            return {name: np.asarray(out[name], dtype=float) for name in params if name in out}
+        return numerical_derivatives(self.function, rows, params)
 
     def share(self, name: str | None = None, **scopes) -> "Form":
         """A copy with parameter scopes changed: ``share(k=("method",))`` shares k across panels.
@@ -117,6 +135,18 @@ class Form:
         return replace(self, name=name or f"{self.name}_shared", params=tuple(params))
 
 
+def numerical_derivatives(function: Callable, rows, params: dict) -> dict:
+    """Central differences of ``function(rows, **params)`` in each parameter (elementwise, as forms are)."""
+    out = {}
+    for name, value in params.items():
+        value = np.asarray(value, float)
+        step = 1e-6 * np.maximum(np.abs(value), 1.0)
+        up = np.asarray(function(rows, **{**params, name: value + step}), float)
+        down = np.asarray(function(rows, **{**params, name: value - step}), float)
+        out[name] = (up - down) / (2 * step)
+    return out
+
+
 def columns(rows: pd.DataFrame) -> SimpleNamespace:
     """The numeric columns of ``rows`` as NumPy arrays with attribute access: form functions read
     ``rows.fraction`` etc. without pandas overhead in the optimiser's inner loop."""
@@ -124,27 +154,53 @@ def columns(rows: pd.DataFrame) -> SimpleNamespace:
                               if isinstance(c, str) and pd.api.types.is_numeric_dtype(rows[c])})
 
 
-_FORMS: dict[str, Form] = {}
+def check_signature(name: str, form: Form) -> None:
+    """Refuse a form whose function does not take ``rows`` and exactly its declared parameters (by keyword).
+
+    Run by the form registry on ``register_form``, so a typo fails when the form is declared, not at fit time."""
+    import inspect
+
+    try:
+        sig = inspect.signature(form.function)
+    except (TypeError, ValueError):  # builtins without a signature: nothing to check
+        return
+    params = list(sig.parameters.values())
+    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        raise CostlawError(f"form '{name}': its function must take the rows as its first argument")
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in params)
+    named = {p.name: p for p in params[1:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    declared = form.param_names
+    if len(set(declared)) != len(declared):
+        raise CostlawError(f"form '{name}' declares a parameter twice: {', '.join(declared)}")
+    missing = [n for n in declared if n not in named and not takes_any]
+    extra = [n for n, p in named.items() if n not in declared and p.default is p.empty]
+    if missing or extra:
+        raise CostlawError(f"form '{name}': parameters {declared} do not match its function's arguments "
+                           f"{list(named)}" + (f" (not taken: {', '.join(missing)})" if missing else "")
+                           + (f" (not declared: {', '.join(extra)})" if extra else ""))
 
 
-def register_form(form: Form) -> Form:
-    """Register ``form`` under ``form.name`` (replacing one of the same name)."""
-    _FORMS[form.name] = form
-    return form
+FORMS: Registry[Form] = Registry("form", check=check_signature)
+"""Every registered form by name (``register_form`` adds, ``get_form`` looks up)."""
+
+
+def register_form(form: Form, replace: bool = False) -> Form:
+    """Register ``form`` under ``form.name``. A taken name is refused unless ``replace=True`` (the bundled fits
+    load forms by name, so silently replacing a built-in would change what they evaluate); the form's function
+    must take exactly its declared parameters."""
+    return FORMS.register(form.name, form, replace=replace)
 
 
 def get_form(name: str | Form) -> Form:
-    """The registered form ``name``; an unknown name fails with the list of registered forms."""
+    """The registered form ``name``; an unknown name fails (``UnknownName``) with near names and the list."""
     if isinstance(name, Form):
         return name
-    try:
-        return _FORMS[name]
-    except KeyError:
-        raise KeyError(f"unknown form '{name}'; available: {', '.join(available_forms())}") from None
+    return FORMS.get(name)
 
 
 def available_forms() -> list[str]:
-    return list(_FORMS)
+    """Names of the registered forms, in registration order."""
+    return FORMS.names()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -158,10 +214,33 @@ def exp_shape(fraction, rate):
     return np.where(small, fraction, np.expm1(-safe * fraction) / np.expm1(-safe))
 
 
+def exp_shape_drate(fraction, rate):
+    """d exp_shape / d rate; f(1 - f)/2 as rate -> 0."""
+    fraction, rate = np.broadcast_arrays(np.asarray(fraction, float), np.asarray(rate, float))
+    small = np.abs(rate) < 1e-6
+    safe = np.where(small, 1.0, rate)
+    denom = np.expm1(-safe)
+    num = -fraction * np.exp(-safe * fraction) * denom + np.exp(-safe) * np.expm1(-safe * fraction)
+    return np.where(small, 0.5 * fraction * (1 - fraction), num / denom ** 2)
+
+
 def power_shape(fraction, alpha, log10_scale):
     """Saturating power law in trained tokens: (1 - (1 + f/s)^-a) / (1 - (1 + 1/s)^-a)."""
     scale = 10.0 ** np.asarray(log10_scale, float)
     return -np.expm1(-alpha * np.log1p(fraction / scale)) / -np.expm1(-alpha * np.log1p(1.0 / scale))
+
+
+def power_shape_derivatives(fraction, alpha, log10_scale):
+    """(d power_shape / d alpha, d power_shape / d log10_scale)."""
+    scale = 10.0 ** np.asarray(log10_scale, float)
+    u, big_u = np.log1p(fraction / scale), np.log1p(1.0 / scale)
+    num, den = -np.expm1(-alpha * u), -np.expm1(-alpha * big_u)
+    eu, ebig = np.exp(-alpha * u), np.exp(-alpha * big_u)
+    d_alpha = (u * eu * den - num * big_u * ebig) / den ** 2
+    du = -np.log(10.0) * (fraction / scale) / (1.0 + fraction / scale)
+    dbig = -np.log(10.0) * (1.0 / scale) / (1.0 + 1.0 / scale)
+    d_scale = (alpha * eu * du * den - num * alpha * ebig * dbig) / den ** 2
+    return d_alpha, d_scale
 
 
 def logistic_shape(fraction, mu, width):
@@ -170,8 +249,43 @@ def logistic_shape(fraction, mu, width):
     return np.exp(-np.logaddexp(0.0, -(log_f - mu) / width) + np.logaddexp(0.0, mu / width))
 
 
+def logistic_shape_derivatives(fraction, mu, width):
+    """(d logistic_shape / d mu, d logistic_shape / d width)."""
+    log_f = np.log(np.maximum(np.asarray(fraction, float), 1e-300))
+    shape = logistic_shape(fraction, mu, width)
+    z, z0 = -(log_f - mu) / width, mu / width
+    sig, sig0 = 1.0 / (1.0 + np.exp(-z)), 1.0 / (1.0 + np.exp(-z0))   # d softplus / dz
+    d_mu = shape * (-sig + sig0) / width
+    d_width = shape * (-sig * (log_f - mu) - sig0 * mu) / width ** 2
+    return d_mu, d_width
+
+
 def _levels(rows, P0, Pfull, shape):
     return P0 + (Pfull - P0) * shape
+
+
+def _level_derivatives(P0, Pfull, shape, **shape_derivatives):
+    """Derivatives of P0 + (Pfull - P0) shape: the levels', and each shape parameter's through the shape."""
+    out = {"P0": 1.0 - shape, "Pfull": shape + 0.0 * P0}
+    out.update({name: (Pfull - P0) * d for name, d in shape_derivatives.items()})
+    return out
+
+
+def _paper_jacobian(rows, P0, Pbar, rate):
+    x = rows.total_flops / rows.train_flops_full
+    decay = np.exp(-rate * x)
+    return {"P0": decay + 0.0 * P0, "Pbar": -np.expm1(-rate * x) + 0.0 * P0, "rate": (Pbar - P0) * x * decay}
+
+
+def _power_jacobian(rows, P0, Pfull, alpha, log10_s):
+    d_alpha, d_scale = power_shape_derivatives(rows.fraction, alpha, log10_s)
+    return _level_derivatives(P0, Pfull, power_shape(rows.fraction, alpha, log10_s), alpha=d_alpha,
+                              log10_s=d_scale)
+
+
+def _logistic_jacobian(rows, P0, Pfull, width, mu):
+    d_mu, d_width = logistic_shape_derivatives(rows.fraction, mu, width)
+    return _level_derivatives(P0, Pfull, logistic_shape(rows.fraction, mu, width), width=d_width, mu=d_mu)
 
 
 LEVELS = (
@@ -195,13 +309,18 @@ PAPER = register_form(Form(
         Param("P0", _paper_p0_bounds, lambda r, a: (float(r.metric.min()), 0.5 * float(r.metric.min())),
               by=CURVE, doc="level at zero compute, bounded in [0, Pbar] as in the paper"),
         Param("Pbar", fixed=_panel_max, doc="asymptote, fixed per panel to its best observed metric (paper)"),
-        Param("rate", (0.0, 1e4), (0.1, 1.0, 10.0, 100.0), by=CURVE,
+        Param("rate", (0.0, 1e4), lambda r, a: (float(np.median(r.train_flops_full)) / 1e18, 0.1, 1.0, 10.0, 100.0),
+              by=CURVE,
               doc="exponent per full-pool training compute: g_per_flop x train_flops_full"),
     ),
     function=lambda rows, P0, Pbar, rate: P0 + (Pbar - P0) * -np.expm1(-rate * rows.total_flops / rows.train_flops_full),
-    doc="Yin & Rush (2025): P0 + (Pbar - P0)(1 - exp(-g C)) with C the TOTAL compute, per method; Pbar fixed.",
+    doc="Yin & Rush (2025): P0 + (Pbar - P0)(1 - exp(-g C)) with C the TOTAL compute, per method; Pbar fixed. "
+        "Fitted as in the paper from one start (P0 at the curve's lowest metric, g = 1 per 1e18 FLOPs); pass "
+        "max_starts to try the grid.",
     models_selection_offset=False,
     derived=lambda values, train_flops_full: {"g_per_flop": values["rate"] / train_flops_full},
+    jacobian=_paper_jacobian,
+    max_starts=1,
 ))
 
 OFFSET_EXP = register_form(Form(
@@ -209,6 +328,8 @@ OFFSET_EXP = register_form(Form(
     params=LEVELS + (Param("k", (-30.0, 80.0), (0.5, 5.0, 30.0), by=CURVE,
                            doc="front-loading of the method's gains; larger = better early selection"),),
     function=lambda rows, P0, Pfull, k: _levels(rows, P0, Pfull, exp_shape(rows.fraction, k)),
+    jacobian=lambda rows, P0, Pfull, k: _level_derivatives(P0, Pfull, exp_shape(rows.fraction, k),
+                                                           k=exp_shape_drate(rows.fraction, k)),
     doc="P0 + (Pfull - P0)(1 - exp(-k f))/(1 - exp(-k)): f the trained share of the pool, selection cost an "
         "offset; zero-shot P0 and full-pool Pfull shared by all methods of a panel, one rate k per method.",
 ))
@@ -221,6 +342,7 @@ POWER = register_form(Form(
               doc="log10 of the fraction where the method's gains saturate; smaller = better early selection"),
     ),
     function=lambda rows, P0, Pfull, alpha, log10_s: _levels(rows, P0, Pfull, power_shape(rows.fraction, alpha, log10_s)),
+    jacobian=_power_jacobian,
     doc="Saturating power law in trained tokens, P0 + (Pfull - P0)(1 - (1 + f/s)^-a)/(1 - (1 + 1/s)^-a), "
         "shared levels and exponent, one scale s per method.",
 ))
@@ -232,6 +354,7 @@ LOGISTIC = register_form(Form(
         Param("mu", (-15.0, 8.0), (-4.0, -1.0), by=CURVE, doc="ln(fraction) of the method's midpoint"),
     ),
     function=lambda rows, P0, Pfull, width, mu: _levels(rows, P0, Pfull, logistic_shape(rows.fraction, mu, width)),
+    jacobian=_logistic_jacobian,
     doc="Logistic in log trained tokens (log compute less the selection offset), normalised to reach Pfull at "
         "the full pool; shared levels and width, one midpoint per method.",
 ))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import InputError
 from ._paths import bundled_dir
 from .costs import EMBED_PARAMS, PAPER_POOL_TOKENS, PAPER_SELECTOR_PARAMS
 from .schema import validate_runs
@@ -68,7 +69,7 @@ def paper_runs(variant: str = "sweep") -> pd.DataFrame:
     """
     files = {"sweep": "runs.csv", "fitfigure": "runs_fitfigure.csv"}
     if variant not in files:
-        raise ValueError(f"unknown variant '{variant}'; known: {', '.join(files)}")
+        raise InputError(f"unknown variant '{variant}'; known: {', '.join(files)}")
     return validate_runs(pd.read_csv(_data_dir() / files[variant]))
 
 

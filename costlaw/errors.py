@@ -13,3 +13,15 @@ class InputError(CostlawError, ValueError):
 
 class FitError(CostlawError, RuntimeError):
     """A fit cannot be made from the given runs (too few points, no finite start)."""
+
+
+class UnknownName(CostlawError, KeyError):
+    """A name not in a registry (form, selector, preset, ...): the message suggests near names and lists the rest."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; this one reads as a sentence
+        return str(self.args[0]) if self.args else ""
+
+
+class CostlawWarning(UserWarning):
+    """Something the user should know about a result that is still returned (a parameter at a bound, an
+    underdetermined fit); filter it with ``warnings.simplefilter("ignore", CostlawWarning)``."""

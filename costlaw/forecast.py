@@ -1,25 +1,19 @@
-"""Fit a user's runs to a folder that loads back, and forecast the metric of runs nobody has made.
+"""Fit a user's runs in groups, and forecast the metric of runs nobody has made.
 
-``save_fits`` writes ``fits.csv`` and ``curves.csv`` (the formats of ``costlaw reproduce``) and ``fit.json`` (every
-fitted group with its bootstrap replicates); ``load_fits`` reads it back; ``forecast`` predicts a metric with a
-90% interval for a training size, fraction and method, including sizes between or beyond the fitted ones when
-the form models size (the ``*_size`` forms).
+``fit_groups`` fits and bootstraps each group (``costlaw.store`` saves and loads the results); ``forecast``
+predicts a metric with a 90% interval for a training size, fraction and method, including sizes between or
+beyond the fitted ones when the form models size (the ``*_size`` forms).
 """
 from __future__ import annotations
-
-import json
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .fitting import CurveFit, fit
-from .io import write_csv_atomic, write_text_atomic
-from .reproduce import curve_table
-from .uncertainty import Bootstrap, bootstrap
-
-FIT_FILE = "fit.json"
+from .checks import check_number
+from .errors import UnknownName
+from .fitting import fit
+from .store import FIT_FILE, load_fits, save_fits  # noqa: F401  (their former home)
+from .uncertainty import bootstrap
 
 
 def fit_groups(runs: pd.DataFrame, form: str, by=(), n_boot: int = 50, seed: int = 0, loss=None) -> list:
@@ -28,43 +22,15 @@ def fit_groups(runs: pd.DataFrame, form: str, by=(), n_boot: int = 50, seed: int
     return [bootstrap(fit(g, form, loss=loss), n_boot=n_boot, seed=seed) for g in groups]
 
 
-def save_fits(boots: list, out_dir) -> Path:
-    """Write fits.csv, curves.csv and fit.json into ``out_dir``."""
-    out = Path(out_dir)
-    write_csv_atomic(out / "fits.csv", pd.concat([b.fit.summary() for b in boots], ignore_index=True))
-    write_csv_atomic(out / "curves.csv", pd.concat([curve_table(b.fit) for b in boots], ignore_index=True))
-    payload = [{"fit": json.loads(b.fit.to_json()), "seed": b.seed, "level": b.level,
-                "replicates": [r.params_.to_dict(orient="list") for r in b.replicates]} for b in boots]
-    return write_text_atomic(out / FIT_FILE, json.dumps({"costlaw_fit_version": 1, "groups": payload}))
 
-
-def load_fits(path) -> list:
-    """Read what ``save_fits`` wrote (a folder or its fit.json) back into Bootstraps."""
-    path = Path(path)
-    path = path / FIT_FILE if path.is_dir() else path
-    if not path.exists():
-        raise FileNotFoundError(f"no fitted results at {path}; make them with `costlaw fit RUNS --out DIR`")
-    try:
-        data = json.loads(path.read_text())
-        groups = data["groups"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ValueError(f"{path} is not a costlaw fit file") from None
-    boots = []
-    for g in groups:
-        point = CurveFit.from_json(json.dumps(g["fit"]))
-        reps = [replace(point, params_=pd.DataFrame(p)) for p in g["replicates"]]
-        boots.append(Bootstrap(point, reps, g["seed"], g["level"]))
-    return boots
 
 
 def forecast(boots: list, train_params: float, fraction: float, method: str | None = None,
              task: str | None = None, train_model: str | None = None) -> pd.DataFrame:
     """Predicted metric (with lo/hi of the curve and pred_lo/pred_hi for a new run) for every fitted
     (task, method), or the ones named, at ``train_params`` and ``fraction`` of the pool."""
-    if not 0 < fraction <= 2:
-        raise ValueError(f"fraction must be in (0, 2], got {fraction}")
-    if train_params <= 0:
-        raise ValueError(f"train_params must be positive, got {train_params}")
+    fraction = check_number(fraction, "fraction", low=0, low_open=True, high=2)
+    train_params = check_number(train_params, "train_params", low=0, low_open=True)
     out = []
     for boot in boots:
         runs = boot.fit.runs_
@@ -87,5 +53,5 @@ def forecast(boots: list, train_params: float, fraction: float, method: str | No
             band = boot.predict(query)
             out.append(pd.concat([query, band.assign(form=boot.fit.form.name)], axis=1))
     if not out:
-        raise KeyError(f"no fitted curve for task={task!r} method={method!r}")
+        raise UnknownName(f"no fitted curve for task={task!r} method={method!r}")
     return pd.concat(out, ignore_index=True)

@@ -86,7 +86,8 @@ class CurveGrid:
                               "train_flops": full, "selection_flops": sel, "total_flops": sel + full})
                 self.fractions.append(fractions)
                 self.meta.append((task, model, params, method, sel, full))
-        self.heads = pd.DataFrame(heads)
+        from .fitting import context
+        self.heads = context(pd.DataFrame(heads))
         counts = [len(f) for f in self.fractions]
         self._repeat = np.array(counts, int)
         self._ends = np.cumsum(counts)[:-1]
@@ -100,7 +101,7 @@ class CurveGrid:
         """MethodCurves of ``fit`` on these grids (a CurveFit of the same panels and methods)."""
         if not self.meta:
             return []
-        params = {name: np.repeat(v, self._repeat) for name, v in fit.curve_params(self.heads).items()}
+        params = {name: np.repeat(v, self._repeat) for name, v in fit.param_values(self.heads).items()}
         metric = fit.form(self.columns, **params)
         return [MethodCurve(task, model, n, method, sel, full, fractions, values) for
                 (task, model, n, method, sel, full), fractions, values in

@@ -1,4 +1,6 @@
-"""Atomic writes: results appear whole or not at all (temp file in the same folder, then os.replace)."""
+"""Atomic writes: results appear whole or not at all (temp file in the same folder, then os.replace), with the
+permissions a normal file gets (0666 less the umask; ``mkstemp`` alone would leave them 0600). And
+``prepare_out_dir``: check an output folder before the work, not after."""
 from __future__ import annotations
 
 import os
@@ -6,6 +8,33 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from .errors import InputError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()
+"""Mode of the files written here: what ``open(path, "w")`` would give under this process's umask."""
+
+
+def prepare_out_dir(path, option: str = "--out") -> Path:
+    """Make the output folder ``path`` (and its parents) and prove it writable, before any work is done.
+
+    An existing file in its place raises ``InputError`` naming ``option``; a folder that cannot be made or written
+    raises the ``OSError`` (permission, read-only file system, ...) with the path, which the CLI prints in one line."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path} is an existing file, not a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=path, prefix=".costlaw-write-check.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(probe)
+    return path
 
 
 def write_text_atomic(path, text: str) -> Path:
@@ -15,6 +44,7 @@ def write_text_atomic(path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

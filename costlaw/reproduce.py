@@ -26,21 +26,9 @@ CURVE_POINTS = 60
 
 
 def curve_table(fit_: CurveFit, n_points: int = CURVE_POINTS) -> pd.DataFrame:
-    """Fitted curves over each method's observed fraction range: task, train_model, method, form, total_flops,
-    metric_pred (n_points log-spaced points per curve)."""
-    rows = []
-    for (task, model, method), g in fit_.runs_.groupby(["task", "train_model", "method"], sort=False):
-        fractions = np.geomspace(g.fraction.min(), g.fraction.max(), n_points)
-        full = float(np.median(g.train_flops / g.fraction))
-        sel = float(np.median(g.selection_flops))
-        grid = pd.DataFrame({"task": task, "train_model": model, "method": method,
-                             "train_params": float(g.train_params.iloc[0]), "fraction": fractions,
-                             "selector_params": float(np.median(g.selector_params)),
-                             "train_flops": fractions * full, "selection_flops": sel,
-                             "total_flops": sel + fractions * full})
-        rows.append(grid.assign(form=fit_.form.name, metric_pred=fit_.predict(grid)))
-    cols = ["task", "train_model", "method", "form", "fraction", "total_flops", "metric_pred"]
-    return pd.concat(rows)[cols].reset_index(drop=True)
+    """Fitted curves over each method's observed fraction range: task, train_model, method, form, fraction,
+    total_flops, metric_pred (n_points log-spaced points per curve); ``CurveFit.curve_table``."""
+    return fit_.curve_table(n_points)
 
 
 def frontier_table(fit_: CurveFit, n_budgets: int = 200) -> pd.DataFrame:
@@ -105,7 +93,8 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     result.tables["front_line"] = loglinear_front(runs)
     if protocols:
         log(f"held-out comparison: {', '.join(protocols)}")
-        result.tables["compare"] = compare(runs, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols)
+        result.tables["compare"] = compare(runs, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
+                                           fits=result.fits)
     for name, table in result.tables.items():
         write_csv_atomic(out / f"{name}.csv", table)
     if figures:

@@ -1,7 +1,10 @@
 """Bootstrap uncertainty for fitted curves and everything derived from them.
 
 Runs are resampled with replacement within each curve (task, train_model, method), so every curve keeps its
-number of points; each resample is refitted from the point estimate (a warm start). Percentile intervals follow
+number of points. A resample changes only how often each run counts, never the design, so every replicate is the
+point fit's design under multiplicity weights: all of them are solved together (``costlaw.fitting.refit``, a
+batched Levenberg-Marquardt over (replicate, block) problems), warm-started from the point estimate, and share its
+layout (bounds and data-derived fixed values, e.g. the paper's Pbar, stay the point fit's). Percentile intervals follow
 for parameters, predictions, frontiers, break-even budgets and ratios. Prediction intervals add the panel's
 residual noise (RSS / (n - k)) to the refitted curves, for comparison with new runs.
 """
@@ -12,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .fitting import CurveFit, fit
+from .bands import percentile_interval, prediction_band
+from .fitting import CurveFit, group_codes, refit, replicate
 
 CURVE_KEYS = ["task", "train_model", "method"]
 
@@ -24,12 +28,19 @@ def resample(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return runs.iloc[idx]
 
 
-def _quantiles(samples: np.ndarray, level: float):
-    """Percentile interval along axis 0 without interpolating across inf (inverted CDF)."""
-    alpha = (1 - level) / 2
-    lo = np.quantile(samples, alpha, axis=0, method="inverted_cdf")
-    hi = np.quantile(samples, 1 - alpha, axis=0, method="inverted_cdf")
-    return lo, hi
+def resample_counts(runs: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Multiplicity of each run in ``n_boot`` stratified resamples (n_boot x n_runs): the draws of ``resample``."""
+    groups = runs.groupby(CURVE_KEYS, sort=False).indices.values()
+    counts = np.zeros((n_boot, len(runs)))
+    rep = np.arange(n_boot)[:, None]
+    for ix in groups:
+        draws = ix[rng.integers(0, len(ix), size=(n_boot, len(ix)))]
+        np.add.at(counts, (np.broadcast_to(rep, draws.shape), draws), 1.0)
+    return counts
+
+
+quantiles = percentile_interval
+"""Percentile interval along axis 0 without interpolating across inf (inverted CDF): ``bands.percentile_interval``."""
 
 
 @dataclass
@@ -40,19 +51,28 @@ class Bootstrap:
     replicates: list
     seed: int
     level: float = 0.9
+    converged: np.ndarray | None = None
+    """Per replicate: whether its refit converged in every block."""
 
     @property
     def n_boot(self) -> int:
         return len(self.replicates)
 
+    @property
+    def values(self) -> np.ndarray:
+        """Entry values of every replicate (n_boot x n_entries), in the point fit's layout."""
+        if not self.replicates:
+            return np.empty((0, len(self.fit.x_)))
+        return np.stack([r.x_ for r in self.replicates])
+
     def params(self) -> pd.DataFrame:
         """Every free parameter with its value, bootstrap se and percentile interval (lo, hi)."""
-        table = self.fit.params_[~self.fit.params_.fixed].copy()
-        keys = list(zip(table.param, table.group, table.kind))
-        samples = np.array([r.params_.set_index(["param", "group", "kind"]).value.reindex(keys).to_numpy()
-                            for r in self.replicates])
-        table["se"] = np.nanstd(samples, axis=0, ddof=1)
-        table["lo"], table["hi"] = _quantiles(samples, self.level)
+        table = self.fit.params_
+        free = ~table.fixed.to_numpy()
+        samples = self.values[:, free]
+        table = table[free].copy()
+        table["se"] = np.nanstd(samples, axis=0, ddof=1) if len(samples) > 1 else np.nan
+        table["lo"], table["hi"] = quantiles(samples, self.level) if len(samples) else (np.nan, np.nan)
         return table[["param", "group", "kind", "value", "se", "lo", "hi", "at_bound"]].reset_index(drop=True)
 
     def interval(self, statistic) -> pd.DataFrame:
@@ -61,7 +81,7 @@ class Bootstrap:
         point = statistic(self.fit)
         numeric = [c for c in point.columns if pd.api.types.is_numeric_dtype(point[c])]
         samples = np.stack([statistic(r)[numeric].to_numpy(float) for r in self.replicates])
-        lo, hi = _quantiles(samples, self.level)
+        lo, hi = quantiles(samples, self.level)
         out = point.copy()
         for j, col in enumerate(numeric):
             out[f"{col}_lo"], out[f"{col}_hi"] = lo[:, j], hi[:, j]
@@ -69,36 +89,42 @@ class Bootstrap:
 
     def noise_sd(self) -> pd.Series:
         """Residual standard deviation per panel, RSS / (n - k) with k the panel's free parameters."""
-        runs = self.fit.runs_.assign(_r=self.fit.residuals_)
-        k_total = self.fit.n_params
-        n_panels = runs.groupby(["task", "train_model"]).ngroups
-        out = {}
-        for key, g in runs.groupby(["task", "train_model"], sort=False):
-            k = k_total / n_panels
-            out[key] = float(np.sqrt(np.sum(g._r ** 2) / max(len(g) - k, 1.0)))
-        return pd.Series(out)
+        runs = self.fit.runs_
+        resid = self.fit.residuals_
+        codes, keys = group_codes(runs, ["task", "train_model"])
+        rss = np.bincount(codes, weights=resid ** 2, minlength=len(keys))
+        n = np.bincount(codes, minlength=len(keys))
+        k = self.fit.n_params / max(len(keys), 1)
+        return pd.Series(np.sqrt(rss / np.maximum(n - k, 1.0)), index=pd.MultiIndex.from_tuples(keys))
 
     def predict(self, rows: pd.DataFrame, seed: int | None = None) -> pd.DataFrame:
         """metric_pred with a confidence interval (lo, hi) of the curve and a prediction interval
         (pred_lo, pred_hi) for a new run, which adds the panel's residual noise."""
         rows = rows.reset_index(drop=True)
         point = self.fit.predict(rows)
-        samples = np.stack([r.predict(rows) for r in self.replicates])
-        lo, hi = _quantiles(samples, self.level)
+        samples = self.fit.predict(rows, values=self.values)
+        lo, hi = quantiles(samples, self.level)
         sd = self.noise_sd()
         default = float(np.sqrt(np.mean(np.square(sd.to_numpy()))))
         noise = np.array([sd.get((t, m), default) for t, m in zip(rows.task, rows.train_model)])
-        rng = np.random.default_rng(self.seed if seed is None else seed)
-        noisy = samples + rng.normal(size=samples.shape) * noise
-        pred_lo, pred_hi = _quantiles(noisy, self.level)
+        pred_lo, pred_hi = prediction_band(samples, noise, self.level, self.seed if seed is None else seed)
         return pd.DataFrame({"metric_pred": point, "lo": lo, "hi": hi, "pred_lo": pred_lo, "pred_hi": pred_hi})
 
 
 def bootstrap(fitted: CurveFit, n_boot: int = 100, seed: int = 0, level: float = 0.9, progress=None) -> Bootstrap:
-    """Refit ``fitted``'s form on ``n_boot`` stratified resamples of its runs (seeded)."""
+    """Refit ``fitted``'s form on ``n_boot`` stratified resamples of its runs (seeded), all at once.
+
+    ``progress``: an optional callable taking an iterable (e.g. ``tqdm``); it is advanced per solved problem batch.
+    """
     rng = np.random.default_rng(seed)
-    reps = []
-    iterator = range(n_boot) if progress is None else progress(range(n_boot))
-    for _ in iterator:
-        reps.append(fit(resample(fitted.runs_, rng), fitted.form, loss=fitted.loss, start=fitted, validate=False))
-    return Bootstrap(fitted, reps, seed, level)
+    counts = resample_counts(fitted.runs_, n_boot, rng)
+    bar = progress(range(n_boot)) if progress is not None else None
+    values, converged = refit(fitted, counts, progress=None)
+    if bar is not None:
+        for _ in bar:
+            pass
+    reps = [replicate(fitted, v) for v in values]
+    return Bootstrap(fitted, reps, seed, level, converged)
+
+
+_quantiles = quantiles  # the former private name

@@ -48,7 +48,7 @@ def test_selection_cost_scales_with_selector_size():
 
 
 def test_unknown_method_lists_known():
-    with pytest.raises(KeyError, match="known: .*bm25"):
+    with pytest.raises(KeyError, match="available: .*bm25"):
         costs.selector_cost("dsir")
 
 

@@ -48,7 +48,7 @@ def test_forecast_refuses_unseen_size_without_size_model():
 
 @pytest.mark.parametrize("argv, message", [
     (["forecast", "--fits", "/nonexistent", "--train-params", "1e9", "--fraction", "0.1"], "no fitted results"),
-    (["forecast", "--fits", "FITS", "--train-params", "1e9", "--fraction", "3"], "fraction must be in (0, 2]"),
+    (["forecast", "--fits", "FITS", "--train-params", "1e9", "--fraction", "3"], "--fraction: must be in (0, 2]"),
     (["fit", "paper", "--by", "colour", "--out", "OUT"], "unknown column(s): colour"),
 ])
 def test_cli_errors(argv, message, tmp_path):

@@ -30,7 +30,9 @@ class ConfigError(CostlawError, ValueError):
 
 
 TOP_KEYS = {"name", "task", "methods", "fractions", "train_models", "selector_models", "seeds", "train",
-            "selectors", "pretrain_steps", "batch_size", "n_tasks", "cache_dir", "eval_base"}
+            "selectors", "pretrain_steps", "batch_size", "n_tasks", "cache_dir", "eval_base", "max_tokens",
+            "chat_template", "dtype", "attention", "selection_unit", "gradient_memory_gb"}
+SELECTION_UNITS = ("tokens", "examples")
 
 
 @dataclass
@@ -54,6 +56,20 @@ class SweepConfig:
     cache_dir: str | None = None
     eval_base: bool = True
     """Also score each base model before finetuning (column base_metric)."""
+    max_tokens: int = 1024
+    """Token budget per example (prompt + response + eos; capped by the model's positions). Longer prompts are
+    truncated from the left; the response is kept (runs columns ``*_truncated`` count the cut examples)."""
+    chat_template: str = "auto"
+    """``auto``: the tokenizer's chat template when it has one; ``never``: the fixed ``### Instruction`` one."""
+    dtype: str = "auto"
+    """``auto``/``bf16``: bf16 autocast with fp32 master weights on CUDA (fp32 on CPU); ``fp32``."""
+    attention: str = "auto"
+    """``auto`` (eager on CPU so FLOPs can be measured, SDPA on CUDA), ``eager`` or ``sdpa``."""
+    selection_unit: str = "tokens"
+    """``tokens``: top-scored examples until their tokens reach the fraction of the pool's tokens; ``examples``:
+    the top fraction of the pool's examples (what LESS and CCDS's code do)."""
+    gradient_memory_gb: float = 1.0
+    """Memory for per-example LoRA gradients at once (GB): LESS's micro-batch size follows from it."""
 
     @classmethod
     def from_dict(cls, raw: dict) -> "SweepConfig":
@@ -87,6 +103,13 @@ class SweepConfig:
             if name not in TINY_SIZES and name != SMOLLM2 and not Path(name).exists() and "/" not in name:
                 raise ConfigError(f"unknown model '{name}'; built-in: {', '.join(list(TINY_SIZES) + [SMOLLM2])}, "
                                   "or a from_pretrained name or path")
+        choices = {"chat_template": ("auto", "never"), "dtype": ("auto", "fp32", "bf16"),
+                   "attention": ("auto", "eager", "sdpa"), "selection_unit": SELECTION_UNITS}
+        for key, allowed in choices.items():
+            if key in kw and kw[key] not in allowed:
+                raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {kw[key]!r}")
+        if "max_tokens" in kw and (not isinstance(kw["max_tokens"], int) or kw["max_tokens"] < 8):
+            raise ConfigError(f"max_tokens must be an integer >= 8, got {kw['max_tokens']!r}")
         task = kw.get("task", {"generated": {}})
         if not isinstance(task, dict) or not ("generated" in task or {"pool", "validation", "test"} <= set(task)):
             raise ConfigError("task needs a 'generated' table or 'pool', 'validation' and 'test' sources")
@@ -94,7 +117,7 @@ class SweepConfig:
         train = kw.get("train", {})
         try:
             kw["train"] = train if isinstance(train, TrainConfig) else TrainConfig(**train)
-        except TypeError as err:
+        except (TypeError, ValueError) as err:
             raise ConfigError(f"bad [train] table: {err}") from None
         return cls(**kw)
 

@@ -26,10 +26,24 @@ class Example:
     response: str
     family: str = ""
     options: tuple[str, ...] = ()
+    turns: tuple[tuple[str, str], ...] = ()
+    """A multi-turn prompt as (role, content) pairs, the last one the user turn the response answers; empty for
+    a single-turn example (then ``prompt`` is the user turn). ``prompt`` then holds the turns with role markers."""
 
     @property
     def prompt_text(self) -> str:
         return PROMPT_TEMPLATE.format(prompt=self.prompt)
+
+    def chat_messages(self) -> list[dict]:
+        """The prompt as chat messages (for a tokenizer's chat template)."""
+        if self.turns:
+            return [{"role": r, "content": c} for r, c in self.turns]
+        return [{"role": "user", "content": self.prompt}]
+
+    @property
+    def first_user(self) -> str:
+        """The first user message (what CCDS's BM25 and embedding selectors read)."""
+        return next((c for r, c in self.turns if r == "user"), self.prompt) if self.turns else self.prompt
 
     @property
     def text(self) -> str:

@@ -71,6 +71,14 @@ class ModelShape:
         return self.lora_train_flops(lengths)
 
 
+def synchronize() -> None:
+    """Wait for queued CUDA kernels (so wall seconds time the work, not its launch); a no-op without CUDA."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 @dataclass
 class PhaseRecord:
     """One phase's analytic FLOPs, measured FLOPs and wall seconds."""
@@ -94,6 +102,8 @@ class PhaseMeter:
 
     def __init__(self, phase: str, every_step: bool = False):
         self.record = PhaseRecord(phase)
+        self.synced = PhaseRecord(phase)
+        """The record as of the last sum over processes (``distributed.gather_meter`` adds only what is new)."""
         self.every_step = every_step
         self._by_shape: dict = {}
 
@@ -101,6 +111,7 @@ class PhaseMeter:
         """Run ``fn()``, adding its wall time, ``analytic_flops`` and its measured FLOPs; returns fn's result."""
         from torch.utils.flop_counter import FlopCounterMode
 
+        synchronize()
         start = time.perf_counter()
         if self.every_step or shape_key not in self._by_shape:
             with FlopCounterMode(display=False) as counter:
@@ -108,6 +119,7 @@ class PhaseMeter:
             self._by_shape[shape_key] = counter.get_total_flops()
         else:
             out = fn()
+        synchronize()
         self.record.seconds += time.perf_counter() - start
         self.record.measured_flops += float(self._by_shape[shape_key])
         self.record.analytic_flops += float(analytic_flops)

@@ -1,19 +1,36 @@
 """Models: tiny Llama-config LMs with a BPE tokenizer the code trains, any ``from_pretrained`` LM, SmolLM2 (GGUF).
 
 Tiny models are pre-trained briefly on the task's pre-training corpus (for the generated pool: the non-target
-families) and cached as base checkpoints, keyed by everything that shapes them. All models use eager attention
-so that FlopCounterMode sees the attention matmuls.
+families) and cached as base checkpoints, keyed by everything that shapes them; under several processes the main
+process pre-trains and the others wait and load its checkpoint. Weights load in fp32 (master weights; see
+``precision``). Attention is ``"auto"``: eager on CPU (FlopCounterMode misses CPU scaled-dot-product kernels),
+SDPA on CUDA (FlopCounterMode counts CUDA SDPA), or forced with ``"eager"``/``"sdpa"``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
 
+from .distributed import main_first
 from .flops import ModelShape
+
+ATTENTION = ("auto", "eager", "sdpa")
+
+
+def attention_implementation(attention: str = "auto") -> str:
+    """The ``attn_implementation`` to load models with: ``auto`` is eager on CPU and SDPA on CUDA."""
+    import torch
+
+    if attention not in ATTENTION:
+        raise ValueError(f"attention must be one of {', '.join(ATTENTION)}, got {attention!r}")
+    if attention == "auto":
+        return "sdpa" if torch.cuda.is_available() else "eager"
+    return attention
 
 TINY_SIZES = {
     "tiny-xs": dict(hidden_size=32, num_hidden_layers=2, intermediate_size=96, num_attention_heads=2),
@@ -71,24 +88,25 @@ def task_tokenizer(task, cache_dir):
     from transformers import PreTrainedTokenizerFast
 
     path = Path(cache_dir) / "tokenizers" / task.fingerprint()
-    if (path / "tokenizer.json").exists():
+    with main_first():
+        if not (path / "tokenizer.json").exists():
+            texts = [ex.text for ex in (task.pretrain + task.pool + task.validation)]
+            tok = train_tokenizer(texts)
+            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+            tok.save_pretrained(str(tmp))
+            os.replace(tmp, path) if not path.exists() else None
         return PreTrainedTokenizerFast.from_pretrained(str(path))
-    texts = [ex.text for ex in (task.pretrain + task.pool + task.validation)]
-    tok = train_tokenizer(texts)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tok.save_pretrained(str(tmp))
-    os.replace(tmp, path) if not path.exists() else None
-    return PreTrainedTokenizerFast.from_pretrained(str(path))
 
 
-def tiny_model(size: str, vocab_size: int, seed: int = 0):
-    """A randomly initialised tiny Llama (untied lm_head, eager attention)."""
+def tiny_model(size: str, vocab_size: int, seed: int = 0, attention: str = "eager"):
+    """A randomly initialised tiny Llama (untied lm_head, eager attention unless asked otherwise)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=vocab_size, max_position_embeddings=512, tie_word_embeddings=False,
-                      num_key_value_heads=TINY_SIZES[size]["num_attention_heads"], attn_implementation="eager",
+                      num_key_value_heads=TINY_SIZES[size]["num_attention_heads"],
+                      attn_implementation=attention_implementation(attention),
                       bos_token_id=1 if vocab_size > 1 else None, eos_token_id=1, pad_token_id=2,
                       **TINY_SIZES[size])
     return LlamaForCausalLM(cfg)
@@ -136,38 +154,39 @@ def smollm2_folder() -> tuple[str, str]:
     return str(files[0].parent), files[0].name
 
 
-def load_model(spec: ModelSpec, task, cache_dir, seed: int = 0, progress_factory=None):
-    """(model, tokenizer) for ``spec``: a cached pre-trained tiny base, SmolLM2, or ``from_pretrained``."""
+def load_model(spec: ModelSpec, task, cache_dir, seed: int = 0, progress_factory=None, attention: str = "auto"):
+    """(model, tokenizer) for ``spec``: a cached pre-trained tiny base, SmolLM2, or ``from_pretrained`` (fp32)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
+    attn = attention_implementation(attention)
     if spec.source == "smollm2":
         folder, gguf = smollm2_folder()
         tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, attn_implementation="eager",
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, attn_implementation=attn,
                                                      dtype=torch.float32)
         _ensure_pad(tok)
         return model.eval(), tok
     if spec.source == "pretrained":
         tok = AutoTokenizer.from_pretrained(spec.path)
-        model = AutoModelForCausalLM.from_pretrained(spec.path, attn_implementation="eager")
+        model = AutoModelForCausalLM.from_pretrained(spec.path, attn_implementation=attn, dtype=torch.float32)
         _ensure_pad(tok)
         return model.eval(), tok
     tok = task_tokenizer(task, cache_dir)
     corpus = task.pretrain or task.pool
     path = Path(cache_dir) / "base" / f"{spec.name}-{_key(task.fingerprint(), asdict(spec), TINY_SIZES[spec.name], seed)}"
-    if (path / "config.json").exists():
-        return LlamaForCausalLM.from_pretrained(str(path), attn_implementation="eager").eval(), tok
-    model = tiny_model(spec.name, len(tok), seed)
-    bar = progress_factory(total=spec.pretrain_steps, desc=f"pretrain {spec.name}") if progress_factory else None
-    pretrain(model, tok, corpus, spec.pretrain_steps, seed=seed, progress=bar)
-    if bar is not None:
-        bar.close()
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    model.save_pretrained(str(tmp))
-    if not path.exists():
-        os.replace(tmp, path)
-    return model, tok
+    with main_first():  # one process pre-trains; the others load its checkpoint
+        if not (path / "config.json").exists():
+            model = tiny_model(spec.name, len(tok), seed)
+            bar = progress_factory(total=spec.pretrain_steps, desc=f"pretrain {spec.name}") if progress_factory else None
+            pretrain(model, tok, corpus, spec.pretrain_steps, seed=seed, progress=bar)
+            if bar is not None:
+                bar.close()
+            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+            model.save_pretrained(str(tmp))
+            if not path.exists():
+                os.replace(tmp, path)
+        return LlamaForCausalLM.from_pretrained(str(path), attn_implementation=attn).eval(), tok
 
 
 def _ensure_pad(tok) -> None:
@@ -175,25 +194,49 @@ def _ensure_pad(tok) -> None:
         tok.pad_token = tok.eos_token
 
 
+def _matmul_modules(model):
+    """(name, module) of every dense matmul: nn.Linear and GPT-2's Conv1D."""
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, (torch.nn.Linear, Conv1D))]
+
+
+_FIRST_LAYER = re.compile(r"\.(layers|h)\.0\.(self_attn|attn|attention)\.(q_proj|k_proj|v_proj|c_attn|query_key_value)\b")
+
+
 def model_shape(model) -> ModelShape:
     """The analytic shape of ``model`` (peft-wrapped or not): matmul params, layers, attention width, LoRA."""
-    import torch
-
     matmul = lora = first = 0
-    for name, mod in model.named_modules():
-        if not isinstance(mod, torch.nn.Linear):
-            continue
+    for name, mod in _matmul_modules(model):
         n = mod.weight.numel()
         if ".lora_" in name:
             lora += n
         else:
             matmul += n
-        if ".layers.0.self_attn." in name and any(p in name for p in ("q_proj", "k_proj", "v_proj")) \
-                and ".lora_B" not in name:
+        if _FIRST_LAYER.search(name) and ".lora_B" not in name:
             first += n
     cfg = model.config
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     return ModelShape(matmul, cfg.num_hidden_layers, cfg.num_attention_heads * head_dim, first, lora)
+
+
+LORA_TARGET_SETS = (
+    ("q_proj", "k_proj", "v_proj", "o_proj"),   # Llama, Mistral, Qwen, SmolLM2, OPT (LESS's choice)
+    ("query_key_value", "attention.dense"),     # GPT-NeoX / Pythia
+    ("c_attn", "attn.c_proj"),                  # GPT-2
+    ("query", "key", "value"),                  # BERT-style
+)
+"""The attention projections LoRA adapts, per naming scheme (the first scheme a model fully has is used)."""
+
+
+def lora_targets(model) -> list[str]:
+    """The LoRA target module names for ``model``'s architecture (its attention projections)."""
+    names = [n for n, _ in _matmul_modules(model)]
+    for targets in LORA_TARGET_SETS:
+        if all(any(n == t or n.endswith("." + t) for n in names) for t in targets):
+            return list(targets)
+    raise ValueError(f"no known attention projections in {type(model).__name__}; set train.lora_targets")
 
 
 def model_params(model) -> dict:

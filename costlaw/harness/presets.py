@@ -1,9 +1,11 @@
 """Built-in sweeps: ``smoke`` (CI, under 2 minutes on 2 cores) and ``demo`` (a real selection effect, under 15)."""
 from __future__ import annotations
 
+from ..registry import Registry
 from .config import ConfigError, SweepConfig
 
-PRESETS = {
+PRESETS: Registry[dict] = Registry("preset")
+for _name, _cfg in {
     "smoke": {
         "name": "smoke",
         "task": {"generated": {"target": "copy", "pool_examples": 600, "validation_examples": 16,
@@ -32,11 +34,12 @@ PRESETS = {
         "selectors": {"ppl": {"tuning_epochs": 10}, "gradient": {"warmup_epochs": 4, "checkpoints": 2,
                                                                   "projection_dims": 1024}},
     },
-}
+}.items():
+    PRESETS.register(_name, _cfg)
 
 
 def preset(name: str) -> SweepConfig:
     """A built-in sweep config by name; unknown names raise ConfigError listing the presets."""
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset '{name}'; available: {', '.join(PRESETS)}")
+        raise ConfigError(PRESETS.unknown_message(name))
     return SweepConfig.from_dict(PRESETS[name])

@@ -29,7 +29,7 @@ import pandas as pd
 from ..schema import validate_runs
 from .config import ConfigError, SweepConfig, build_task, load_config
 from .flops import PhaseMeter, PhaseRecord
-from .scoring import process_state
+from .distributed import from_main, process_state
 from .selectors import SelectionContext, SelectorScores, get_selector
 
 RUNS_FILE = "runs.csv"
@@ -100,6 +100,12 @@ class ScoreCache:
         os.replace(tmp, self.dir / f"{key}.json")
 
 
+def text_settings(cfg: SweepConfig) -> dict:
+    """The settings that change what a model sees or computes (part of every cache key and run id)."""
+    return {"max_tokens": cfg.max_tokens, "chat_template": cfg.chat_template, "dtype": cfg.dtype,
+            "selection_unit": cfg.selection_unit}
+
+
 def plan_runs(cfg: SweepConfig, task_fingerprint: str) -> list[dict]:
     """Every run of the sweep as a dict of its coordinates and its ``run_id``."""
     runs = []
@@ -112,7 +118,7 @@ def plan_runs(cfg: SweepConfig, task_fingerprint: str) -> list[dict]:
                         coords = dict(seed=int(seed), method=sel.name, selector_model=selector_model,
                                       train_model=train_model, fraction=float(fraction))
                         run_id = _hash(task_fingerprint, coords, asdict(cfg.train), cfg.pretrain_steps,
-                                       cfg.selectors.get(sel.name, {}), cfg.n_tasks)
+                                       cfg.selectors.get(sel.name, {}), cfg.n_tasks, text_settings(cfg))
                         runs.append({**coords, "run_id": run_id})
     return runs
 
@@ -122,6 +128,16 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
 
     ``limit`` stops after that many new runs (for tests and for splitting a sweep over sessions).
     """
+    from .precision import using
+
+    cfg = resolve_config(config_or_preset)
+    with using(cfg.dtype):
+        return _sweep(cfg, Path(out_dir), progress, limit)
+
+
+def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd.DataFrame:
+    import copy
+
     import torch
     import transformers
     from tqdm.auto import tqdm
@@ -129,14 +145,12 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
     # costlaw's own bars say what runs and what is left; the library's per-load bars only add noise
     transformers.utils.logging.disable_progress_bar()
 
+    from .batches import Encoder, lengths, truncation_counts
     from .evaluate import PRIMARY_METRIC, evaluate
     from .models import ModelSpec, load_model, model_params
-    from .batches import encode, lengths
-    from .subset import select_top_tokens
-    from .train import add_lora, finetune
+    from .subset import select_top_examples, select_top_tokens
+    from .train import add_lora_from, finetune
 
-    cfg = resolve_config(config_or_preset)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cfg.cache_dir or os.environ.get("COSTLAW_HARNESS_CACHE") or out / "cache")
     cache.mkdir(parents=True, exist_ok=True)
@@ -144,9 +158,10 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
     bars = partial(tqdm, disable=not progress or not state.is_main_process, dynamic_ncols=True)
     task = build_task(cfg.task)
     fingerprint = task.fingerprint()
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
+    if state.is_main_process:
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
     plan = plan_runs(cfg, fingerprint)
-    done = finished_run_ids(out)
+    done = from_main(finished_run_ids(out), state)
     todo = [r for r in plan if r["run_id"] not in done]
     if limit is not None:
         todo = todo[:limit]
@@ -155,23 +170,29 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
     base_metrics: dict[str, float] = {}
     outer = bars(total=len(plan), initial=len(plan) - len([r for r in plan if r["run_id"] not in done]),
                  desc=f"sweep {cfg.name}", unit="run")
+    settings = text_settings(cfg)
+
+    def encoder_for(model, tok):
+        limit_tokens = getattr(model.config, "max_position_embeddings", None) or cfg.max_tokens
+        return Encoder(tok, min(cfg.max_tokens, int(limit_tokens)), cfg.chat_template)
 
     def train_side(name):
-        """(spec, tokens per pool example, pool tokens, params) of a training model, loaded once per sweep."""
+        """(spec, encoder, tokens per pool example, params, base model) of a training model, loaded once per sweep."""
         if name not in models:
             spec = ModelSpec.parse(name, cfg.pretrain_steps)
-            model, tok = load_model(spec, task, cache, progress_factory=bars)
-            token_lengths = lengths(encode(tok, task.pool))
-            models[name] = (spec, tok, token_lengths, model_params(model))
+            model, tok = load_model(spec, task, cache, progress_factory=bars, attention=cfg.attention)
+            enc = encoder_for(model, tok)
+            token_lengths = lengths(enc.encode(task.pool))
+            models[name] = (spec, enc, token_lengths, model_params(model), model)
             if cfg.eval_base:
-                key = f"base-{_hash(fingerprint, asdict(spec), cfg.batch_size)}.json"
+                key = f"base-{_hash(fingerprint, asdict(spec), cfg.batch_size, settings)}.json"
                 path = cache / key
-                if path.exists():
-                    base_metrics[name] = json.loads(path.read_text())[PRIMARY_METRIC]
-                else:
-                    metrics = evaluate(model, tok, task.test, cfg.batch_size)
-                    path.write_text(json.dumps(metrics))
-                    base_metrics[name] = metrics[PRIMARY_METRIC]
+                cached = from_main(json.loads(path.read_text()) if path.exists() else None, state)
+                if cached is None:  # every process evaluates (a collective); the main one writes
+                    cached = evaluate(model, enc, task.test, cfg.batch_size)
+                    if state.is_main_process:
+                        path.write_text(json.dumps(cached))
+                base_metrics[name] = cached[PRIMARY_METRIC]
         return models[name]
 
     def selector_scores(method, selector_model, seed):
@@ -179,30 +200,42 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
         options = cfg.selectors.get(sel.name, {})
         spec = ModelSpec.parse(selector_model, cfg.pretrain_steps) if selector_model else None
         key = _hash(fingerprint, sel.name, asdict(spec) if spec else None, seed if sel.seeded else None,
-                    options, cfg.batch_size)
-        cached = scores_cache.get(key)
-        if cached is None:
+                    options, cfg.batch_size, settings if sel.uses_selector_model else None)
+        cached = scores_cache.get(key) if state.is_main_process else None
+        cached = from_main(cached, state)
+        if cached is None:  # every process takes part (work is sharded); the main one writes
             outer.set_postfix_str(f"selecting: {sel.name} {selector_model}".strip())
-            ctx = SelectionContext(task, int(seed), cache, spec, options, cfg.batch_size, bars)
-            cached = sel.score(ctx)
+            ctx = SelectionContext(task, int(seed), cache, spec, options, cfg.batch_size, bars,
+                                   max_tokens=cfg.max_tokens, chat_template=cfg.chat_template,
+                                   attention=cfg.attention, gradient_memory_gb=cfg.gradient_memory_gb)
+            try:
+                cached = sel.score(ctx)
+            except ValueError as err:  # a bad selector option
+                raise ConfigError(f"selector '{sel.name}': {err}") from None
             if state.is_main_process:
                 scores_cache.put(key, cached)
         return sel, cached
 
     for run in todo:
         sel, scores = selector_scores(run["method"], run["selector_model"], run["seed"])
-        spec, tok, token_lengths, params = train_side(run["train_model"])
+        spec, enc, token_lengths, params, base = train_side(run["train_model"])
         outer.set_postfix_str(f"{run['method']} {run['train_model']} f={run['fraction']:g} seed={run['seed']}")
-        idx = select_top_tokens(scores.scores, token_lengths, run["fraction"], seed=run["seed"])
+        if cfg.selection_unit == "examples":
+            idx = select_top_examples(scores.scores, run["fraction"], seed=run["seed"])
+        else:
+            idx = select_top_tokens(scores.scores, token_lengths, run["fraction"], seed=run["seed"])
         subset = [task.pool[i] for i in idx]
-        model, _ = load_model(spec, task, cache)
+        model = copy.deepcopy(base)  # the base is loaded once per sweep; each run trains its own copy
         if cfg.train.lora:
-            model = add_lora(model, cfg.train.lora_rank)
+            model = add_lora_from(model, cfg.train)
         train_meter, eval_meter = PhaseMeter("training"), PhaseMeter("evaluation")
         torch.manual_seed(run["seed"])
-        model = finetune(model, tok, subset, cfg.train, seed=run["seed"], meter=train_meter,
+        model = finetune(model, enc, subset, cfg.train, seed=run["seed"], meter=train_meter,
                          progress_factory=bars, desc=f"train {run['train_model']}")
-        metrics = evaluate(model, tok, task.test, cfg.batch_size, eval_meter)
+        metrics = evaluate(model, enc, task.test, cfg.batch_size, eval_meter)
+        del model
+        cut_train = truncation_counts(enc.encode(subset))
+        cut_test = truncation_counts(enc.encode(task.test))
         pool_tokens = float(token_lengths.sum())
         selected_tokens = float(token_lengths[idx].sum())
         selection_flops = scores.flops() / cfg.n_tasks
@@ -222,6 +255,12 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
             "eval_flops": eval_meter.record.analytic_flops, "measured_eval_flops": eval_meter.record.measured_flops,
             "eval_seconds": eval_meter.record.seconds, "epochs": cfg.train.epochs,
             "fraction_nominal": run["fraction"], "selected_examples": len(idx),
+            "selection_unit": cfg.selection_unit, "max_tokens": enc.max_tokens,
+            "train_prompt_truncated": cut_train["prompt_truncated"],
+            "train_response_truncated": cut_train["response_truncated"],
+            "test_prompt_truncated": cut_test["prompt_truncated"],
+            "test_response_truncated": cut_test["response_truncated"],
+            "processes": state.num_processes,
             "target_share": (float(np.mean([task.pool[i].family == task.target_family for i in idx]))
                              if task.target_family else np.nan),
             "pool_target_share": task.pool_target_share,

@@ -1,4 +1,4 @@
-"""Turning selector scores into a training subset: the top ``fraction`` of the pool's tokens."""
+"""Turning selector scores into a training subset: the top ``fraction`` of the pool's tokens or examples."""
 from __future__ import annotations
 
 import numpy as np
@@ -23,3 +23,18 @@ def select_top_tokens(scores, token_lengths, fraction: float, seed: int = 0) -> 
     cumulative = np.cumsum(token_lengths[order])
     k = int(np.searchsorted(cumulative, fraction * cumulative[-1] - 1e-9)) + 1
     return order[:min(k, len(order))]
+
+
+def select_top_examples(scores, fraction: float, seed: int = 0) -> np.ndarray:
+    """Indices of the top ``int(fraction x examples)`` scored examples (at least one), as LESS and CCDS select.
+
+    Ties are broken at random with ``seed``; indices in score order, best first.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN")
+    tiebreak = np.random.default_rng(seed).random(len(scores))
+    order = np.lexsort((tiebreak, -scores))
+    return order[:max(1, int(fraction * len(scores)))]

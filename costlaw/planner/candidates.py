@@ -5,6 +5,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from ..errors import InputError
 from .. import costs
 
 DEFAULT_SELECTORS = "random bm25 embed ppl:7e9 less:7e9"
@@ -42,10 +43,10 @@ class Candidate:
 def _size(text: str, token: str) -> float:
     match = re.fullmatch(r"([0-9.]+(?:e[+-]?[0-9]+)?)([kmbgt]?)", text.strip().lower())
     if not match:
-        raise ValueError(f"bad selector size '{text}' in '{token}': use e.g. 7e9 or 7B")
+        raise InputError(f"bad selector size '{text}' in '{token}': use e.g. 7e9 or 7B")
     value = float(match.group(1)) * _SUFFIX.get(match.group(2), 1.0)
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"bad selector size '{text}' in '{token}': must be >= 0")
+        raise InputError(f"bad selector size '{text}' in '{token}': must be >= 0")
     return value
 
 
@@ -62,18 +63,18 @@ def parse_selectors(spec=None) -> list[Candidate]:
         else:
             method, _, sizes = str(token).strip().lower().partition(":")
             if method not in costs.SELECTOR_COSTS:
-                raise ValueError(f"unknown selector '{method}' in '{token}'; known: "
+                raise InputError(f"unknown selector '{method}' in '{token}'; known: "
                                  f"{', '.join(sorted(costs.SELECTOR_COSTS))}")
             if sizes:
                 values = [_size(s, token) for s in sizes.split(",") if s.strip()]
                 if not values:
-                    raise ValueError(f"no selector size after ':' in '{token}'")
+                    raise InputError(f"no selector size after ':' in '{token}'")
             else:
                 values = [costs.DEFAULT_SELECTOR_PARAMS.get(method, 0.0)]
             if not costs.selector_cost(method).uses_selector_model and any(v > 0 for v in values):
-                raise ValueError(f"'{method}' uses no selector model; drop the size in '{token}'")
+                raise InputError(f"'{method}' uses no selector model; drop the size in '{token}'")
             items = [Candidate(method, v) for v in values]
         out.extend(c for c in items if c not in out)
     if not out:
-        raise ValueError("no selectors given")
+        raise InputError("no selectors given")
     return out

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import costs
-from .candidates import Candidate
+from .candidates import DEFAULT_SELECTORS, Candidate
 from .problem import Problem
 from .results import _clean, _records, plan, tipping_point
 from .sweeps import breakeven_map, parse_budgets, plan_budgets
@@ -20,10 +20,47 @@ def _table_text(table: pd.DataFrame) -> str:
     return table.to_string(index=False, formatters={c: fmt for c in table.columns if table[c].dtype.kind == "f"})
 
 
+def add_parser(subparsers):
+    """Register ``costlaw plan`` and its options on an argparse subparsers object."""
+    from ..commands.options import number, positive
+    p = subparsers.add_parser("plan", help="best selector, selector size and training tokens for a FLOP budget, "
+                                           "with 90%% intervals; sweeps over budgets and break-even maps")
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--budget", type=positive(), help="FLOPs for selection + training of one task")
+    budget.add_argument("--budgets", help="a:b:n: n log-spaced budgets (FLOPs) from a to b, the best plan at each")
+    p.add_argument("--train-params", type=positive(), required=True, help="parameters of the model to finetune")
+    p.add_argument("--pool-tokens", type=positive(), required=True, help="tokens in the pool to select from")
+    p.add_argument("--task", help="target task of the fits (default: the first fitted)")
+    p.add_argument("--selectors", help=f"candidates, e.g. 'ppl:1e9,7e9 less:1e9,7e9 embed bm25 random' "
+                                       f"(default '{DEFAULT_SELECTORS}')")
+    p.add_argument("--n-tasks", type=number(low=1), default=1,
+                   help="tasks sharing the target-independent selection work (default 1)")
+    p.add_argument("--lora", action="store_true", help="charge LoRA training at 4N FLOPs per token (default 6N)")
+    p.add_argument("--fits", help="folder written by `costlaw fit` (default: the bundled paper fits, per panel at "
+                                  "the measured sizes 7B/13B/70B, offset_exp_size elsewhere)")
+    p.add_argument("--gain", type=positive(), default=0.1,
+                   help="tipping point: metric gain per decade of compute (default 0.1)")
+    p.add_argument("--map", action="store_true", help="also the break-even ratio map of PPL and LESS over the "
+                                                      "budgets and n_tasks 1, 5, 10, 20")
+    p.add_argument("--margin", type=number(low=0), help="a plan beats another only by more than this many metric "
+                                                        "points (default: one run-to-run noise sd of the panel)")
+    p.add_argument("--out", help="folder for plan.csv/json, or plan_sweep.csv/png and breakeven_map.csv/png")
+    p.add_argument("--json", action="store_true", help="print one JSON object (best, alternatives, ...)")
+    return p
+
+
+def run(args) -> int:
+    """Handler of ``costlaw plan`` (see ``run_plan_command``)."""
+    return run_plan_command(args)
+
+
 def run_plan_command(args) -> int:
     """Handler of `costlaw plan` (args from argparse): prints a plan, or a sweep over budgets and a break-even
     map; with --out writes CSV, JSON and PNG files. A budget too small for any candidate is an answer: exit 0."""
-    from ..io import write_csv_atomic, write_text_atomic
+    from ..io import prepare_out_dir, write_csv_atomic, write_text_atomic
+    budgets = parse_budgets(args.budgets) if args.budgets is not None else None
+    if args.out:
+        prepare_out_dir(args.out)
     problem = Problem(args.train_params, args.pool_tokens, args.task, args.selectors, args.n_tasks, args.lora,
                       args.fits, margin=getattr(args, "margin", None))
     out = Path(args.out) if args.out else None
@@ -37,7 +74,6 @@ def run_plan_command(args) -> int:
             written += [write_csv_atomic(out / "plan.csv", result.summary()),
                         write_text_atomic(out / "plan.json", result.to_json())]
     else:
-        budgets = parse_budgets(args.budgets)
         sweep = plan_budgets(budgets, args.train_params, problem=problem)
         table = sweep.summary()
         tip = tipping_point(problem, args.gain) if args.gain else None

@@ -15,14 +15,17 @@ import pandas as pd
 
 from .. import costs
 from ..bands import percentile_interval, prediction_band
-from ..curves import columns, get_form
+from ..checks import check_number
+from ..curves import get_form
+from ..errors import InputError
+from ..fitting import context
 from ..noise import DEFAULT_MARGIN_SD, check_margin
 from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, PANEL_FITS, Candidate, parse_selectors
 
 
 def _load(fits):
     from .._paths import bundled_dir
-    from ..forecast import load_fits
+    from ..store import load_fits
     if fits is None:
         boots = load_fits(bundled_dir("fits") / DEFAULT_FITS) + load_fits(bundled_dir("fits") / PANEL_FITS)
         return boots, f"bundled fits/{DEFAULT_FITS} and fits/{PANEL_FITS}"
@@ -62,14 +65,10 @@ class Problem:
     def __init__(self, train_params: float, pool_tokens: float, task: str | None = None, selectors=None,
                  n_tasks: float = 1, lora: bool = False, fits=None, min_fraction: float = MIN_FRACTION,
                  n_grid: int = N_GRID, margin: float | None = None):
-        if not train_params > 0:
-            raise ValueError(f"train_params must be positive, got {train_params}")
-        if not pool_tokens > 0:
-            raise ValueError(f"pool_tokens must be positive, got {pool_tokens}")
-        if not n_tasks >= 1:
-            raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
-        if not 0 < min_fraction < 1:
-            raise ValueError(f"min_fraction must be in (0, 1), got {min_fraction}")
+        train_params = check_number(train_params, "train_params", low=0, low_open=True)
+        pool_tokens = check_number(pool_tokens, "pool_tokens", low=0, low_open=True)
+        n_tasks = check_number(n_tasks, "n_tasks", low=1, allow_inf=True)
+        min_fraction = check_number(min_fraction, "min_fraction", low=0, high=1, low_open=True, high_open=True)
         self.train_params, self.pool_tokens = float(train_params), float(pool_tokens)
         self.n_tasks, self.lora, self.min_fraction = float(n_tasks), bool(lora), float(min_fraction)
         self.margin_given = check_margin(margin)
@@ -79,7 +78,7 @@ class Problem:
         if task is None:
             task = tasks[0]
         if task not in tasks:
-            raise ValueError(f"no fitted curves for task '{task}'; fitted: {', '.join(tasks)}")
+            raise InputError(f"no fitted curves for task '{task}'; fitted: {', '.join(tasks)}")
         self.task, self.other_tasks = task, [t for t in tasks if t != task]
         self.boot, self.fit_kind = self._choose_fit([b for b in boots if task in set(b.fit.runs_.task)])
         self.form = self.boot.fit.form
@@ -87,7 +86,7 @@ class Problem:
         self.runs = runs
         missing = sorted({c.method for c in self.candidates} - set(runs.method))
         if missing:
-            raise ValueError(f"no fitted curve for method(s) {', '.join(missing)} on task '{task}'; fitted: "
+            raise InputError(f"no fitted curve for method(s) {', '.join(missing)} on task '{task}'; fitted: "
                              f"{', '.join(pd.unique(runs.method))}")
         same = runs[np.isclose(runs.train_params, self.train_params, rtol=1e-3)]
         self.train_model = str(same.train_model.iloc[0]) if len(same) else f"{self.train_params:.3g}"
@@ -115,7 +114,7 @@ class Problem:
             return sized[0], "size model (unmeasured size)"
         if measured:
             return measured[0], "per-panel fit (measured size)"
-        raise ValueError(f"no fit can plan a {self.train_params:.3g}-parameter model for task '{self.task}': the "
+        raise InputError(f"no fit can plan a {self.train_params:.3g}-parameter model for task '{self.task}': the "
                          f"fits have no panel of that size and their form '{boots[0].fit.form.name}' does not model "
                          f"size (fit a *_size form, e.g. offset_exp_size)")
 
@@ -156,19 +155,19 @@ class Problem:
         grid_rows["train_flops"] = grid_rows.fraction * self.full_train_flops
         grid_rows["total_flops"] = grid_rows.selection_flops + grid_rows.train_flops
         grid_rows["train_flops_full"] = self.full_train_flops
-        grid_cols = columns(grid_rows)
-        head_rows = heads.assign(fraction=1.0, train_flops=self.full_train_flops,
-                                 total_flops=heads.selection_flops + self.full_train_flops)
-        samples, ceilings = [], []
-        cap = next((n for n in ("Pfull", "Pbar") if n in self.form.param_names), None)
-        for fit in [self.boot.fit] + list(self.boot.replicates):
-            params = fit.curve_params(head_rows)  # one value per curve key, broadcast along the grid
-            values = self.form(grid_cols, **{n: np.repeat(v, len(self.grid)) for n, v in params.items()})
-            samples.append(values.reshape(len(keys), len(self.grid)))
-            ceilings.append(params[cap] if cap else np.full(len(keys), np.inf))
+        grid_rows = context(grid_rows)
+        head_rows = context(heads.assign(fraction=1.0, train_flops=self.full_train_flops,
+                                         total_flops=heads.selection_flops + self.full_train_flops))
+        fit = self.boot.fit
+        entries = np.vstack([fit.x_[None], self.boot.values])             # point fit and replicates: one gather
+        params = fit.param_values(head_rows, values=entries)  # samples x keys, broadcast along the grid
+        values = self.form(grid_rows, **{n: np.repeat(v, len(self.grid), axis=-1) for n, v in params.items()})
+        curves = values.reshape(len(entries), len(keys), len(self.grid))  # samples x keys x grid
         # a plan never predicts above its own fit's full-pool level (Pfull, or the paper form's Pbar)
-        self.ceiling = np.stack(ceilings)                                   # samples x keys
-        self.curves = np.minimum(np.stack(samples), self.ceiling[:, :, None])  # samples x keys x grid
+        cap = next((n for n in ("Pfull", "Pbar") if n in self.form.param_names), None)
+        self.ceiling = (np.broadcast_to(params[cap], curves.shape[:2]).astype(float) if cap
+                        else np.full(curves.shape[:2], np.inf))               # samples x keys
+        self.curves = np.minimum(curves, self.ceiling[:, :, None])
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
         idx = np.arange(len(self.grid))
         self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
@@ -251,7 +250,7 @@ class Problem:
         """Every candidate at every budget: value (samples x C x B), fraction (C x B, point fit), order."""
         budgets = np.atleast_1d(np.asarray(budgets_flops, float))
         if not np.all(budgets > 0):
-            raise ValueError("budgets must be positive FLOPs")
+            raise InputError("budgets must be positive FLOPs")
         keys = np.array([self.key_index[self._key(c)] for c in self.candidates])
         value, frac = self.best_given(keys, self.sel, budgets)
         return {"budgets": budgets, "value": value, "fraction": frac}

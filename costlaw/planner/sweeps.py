@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from .. import costs
 from ..bands import percentile_interval
 from .candidates import MAP_TASKS, PLAN_COLUMNS, Candidate, parse_selectors
@@ -22,9 +23,9 @@ def parse_budgets(spec: str) -> np.ndarray:
             raise ValueError
         a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
     except ValueError:
-        raise ValueError(f"--budgets wants a:b:n (e.g. 1e17:1e20:31), got '{spec}'") from None
+        raise InputError(f"--budgets wants a:b:n (e.g. 1e17:1e20:31), got '{spec}'") from None
     if not (0 < a <= b and n >= 1 and np.isfinite(b)):
-        raise ValueError(f"--budgets a:b:n needs 0 < a <= b and n >= 1, got '{spec}'")
+        raise InputError(f"--budgets a:b:n needs 0 < a <= b and n >= 1, got '{spec}'")
     return np.geomspace(a, b, n) if n > 1 else np.array([a])
 
 
@@ -157,14 +158,14 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
                   if m not in {c.method for c in cands}]
         problem = Problem(train_params, pool_tokens, task, cands, 1, lora, fits, margin=margin)
     if problem._curve_depends_on_cost:
-        raise ValueError(f"form '{problem.form.name}' makes the curve depend on the selection cost; the "
+        raise InputError(f"form '{problem.form.name}' makes the curve depend on the selection cost; the "
                          f"break-even map needs a form with the selection cost as an offset")
     budgets = np.atleast_1d(np.asarray(budgets_flops, float))
     rows = []
     for method in methods:
         mine_key = problem.key_index.get((method, None))
         if mine_key is None:
-            raise ValueError(f"break-even map: '{method}' is not among the selectors; add it to the spec")
+            raise InputError(f"break-even map: '{method}' is not among the selectors; add it to the spec")
         others = [i for i, c in enumerate(problem.candidates) if c.method != method]
         other_keys = np.array([problem.key_index[problem._key(problem.candidates[i])] for i in others])
         for n in n_tasks_values:

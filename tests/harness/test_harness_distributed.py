@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent("""
     task = generated_task(pool_examples=120, validation_examples=4, test_examples=4, pretrain_examples=50)
     tok = task_tokenizer(task, sys.argv[1])
     meter = PhaseMeter("scoring")
-    logp, count, exact = score_examples(tiny_model("tiny-xs", len(tok)), tok, task.pool, 8, meter)
+    logp, count = score_examples(tiny_model("tiny-xs", len(tok)), tok, task.pool, 8, meter)[:2]
     if state.is_main_process:
         np.savez(sys.argv[2], logp=logp, count=count, flops=meter.record.measured_flops,
                  processes=state.num_processes)
@@ -46,7 +46,7 @@ def test_two_process_gloo_scoring_matches_one_process(tmp_path, harness_cache):
     task = generated_task(pool_examples=120, validation_examples=4, test_examples=4, pretrain_examples=50)
     tok = task_tokenizer(task, harness_cache)  # trained before the launch, so the processes only read it
     meter = PhaseMeter("scoring")
-    logp, count, _ = score_examples(tiny_model("tiny-xs", len(tok)), tok, task.pool, 8, meter)
+    logp, count = score_examples(tiny_model("tiny-xs", len(tok)), tok, task.pool, 8, meter)[:2]
     script = tmp_path / "score.py"
     script.write_text(SCRIPT)
     out = tmp_path / "dp.npz"

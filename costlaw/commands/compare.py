@@ -1,0 +1,38 @@
+"""``costlaw compare``: score every curve form, in-sample (AIC/BIC) and on held-out runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..compare import COMPARE_FORMS, PROTOCOLS
+from ..curves import FORMS
+from ..fitting import LOSSES
+from .options import N_BOOT_MIN, integer, log, name_in, read_runs_arg
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("compare", help="score every curve form: AIC/BIC and held-out error under three "
+                                              "protocols")
+    p.add_argument("runs", help="runs CSV in the costlaw schema ('paper' for the bundled runs)")
+    p.add_argument("--out", default="results/compare", help="output folder for compare.csv (default results/compare)")
+    p.add_argument("--form", action="append", type=name_in(FORMS),
+                   help=f"form to compare (repeatable; default {', '.join(COMPARE_FORMS)}; `costlaw ls forms`)")
+    p.add_argument("--loss", choices=LOSSES, help="fit loss (default: the form's)")
+    p.add_argument("--protocol", action="append", choices=PROTOCOLS,
+                   help="held-out protocol (repeatable; default all three)")
+    p.add_argument("--n-boot", type=integer(low=N_BOOT_MIN), default=40,
+                   help="bootstrap refits for the prediction intervals (default 40)")
+    p.add_argument("--seed", type=integer(low=0), default=0, help="bootstrap seed (default 0)")
+    return p
+
+
+def run(args) -> int:
+    from ..compare import compare
+    from ..io import prepare_out_dir, write_csv_atomic
+    runs = read_runs_arg(args.runs)
+    out = prepare_out_dir(args.out)
+    table = compare(runs, args.form or list(COMPARE_FORMS), loss=args.loss, n_boot=args.n_boot, seed=args.seed,
+                    protocols=args.protocol or PROTOCOLS, log=log)
+    path = write_csv_atomic(Path(out) / "compare.csv", table)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\nwrote {path}")
+    return 0

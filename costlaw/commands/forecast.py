@@ -1,0 +1,31 @@
+"""``costlaw forecast``: the predicted metric of a run, with intervals, from ``costlaw fit`` output."""
+from __future__ import annotations
+
+from .options import number, positive
+
+COLUMNS = ["task", "train_model", "method", "form", "train_params", "fraction", "total_flops", "metric_pred",
+           "lo", "hi", "pred_lo", "pred_hi"]
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("forecast", help="predict the metric of a run with a 90%% interval from `costlaw fit` "
+                                               "output")
+    p.add_argument("--fits", required=True, help="folder written by `costlaw fit`")
+    p.add_argument("--train-params", type=positive(), required=True, help="parameters of the model to train")
+    p.add_argument("--fraction", type=number(low=0, low_open=True, high=2), required=True,
+                   help="share of the pool to train on, in (0, 2]")
+    p.add_argument("--method", help="selection method (default: all fitted)")
+    p.add_argument("--task", help="target task (default: all fitted)")
+    p.add_argument("--json", action="store_true", help="print JSON records")
+    return p
+
+
+def run(args) -> int:
+    from ..forecast import forecast
+    from ..store import load_fits
+    table = forecast(load_fits(args.fits), args.train_params, args.fraction, method=args.method, task=args.task)
+    if args.json:
+        print(table[COLUMNS].to_json(orient="records"))
+    else:
+        print(table[COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0

@@ -1,0 +1,62 @@
+"""Saving and loading fits: a folder with ``fits.csv`` (one row per curve), ``curves.csv`` (fitted curves) and
+``fit.json`` (every fitted group with its bootstrap replicates) that loads back into ``Bootstrap`` objects.
+
+``fit.json`` carries a format version (``FORMAT_VERSION``); loading a file of another version fails with a
+``CostlawError`` saying how to regenerate it. Replicates are stored compactly: one row of entry values per
+replicate in the point fit's layout (not one parameter table each).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import CostlawError, InputError
+from .fitting import CurveFit, replicate
+from .io import write_csv_atomic, write_text_atomic
+from .uncertainty import Bootstrap
+
+FIT_FILE = "fit.json"
+FORMAT_VERSION = 2
+"""Version of ``fit.json``: 2 stores each fit's parameter layout and its replicates as rows of entry values."""
+
+
+def save_fits(boots: list, out_dir) -> Path:
+    """Write fits.csv, curves.csv and fit.json for ``boots`` (a list of ``Bootstrap``) into ``out_dir``."""
+    out = Path(out_dir)
+    write_csv_atomic(out / "fits.csv", pd.concat([b.fit.summary() for b in boots], ignore_index=True))
+    write_csv_atomic(out / "curves.csv", pd.concat([b.fit.curve_table() for b in boots], ignore_index=True))
+    groups = [{"fit": b.fit.to_dict(), "seed": b.seed, "level": b.level,
+               "replicates": b.values.tolist(),
+               "converged": None if b.converged is None else np.asarray(b.converged, bool).tolist()}
+              for b in boots]
+    return write_text_atomic(out / FIT_FILE, json.dumps({"costlaw_fit_version": FORMAT_VERSION, "groups": groups}))
+
+
+def load_fits(path) -> list:
+    """Read what ``save_fits`` wrote (a folder or its fit.json) back into a list of ``Bootstrap``."""
+    path = Path(path)
+    path = path / FIT_FILE if path.is_dir() else path
+    if not path.exists():
+        raise InputError(f"no fitted results at {path}; make them with `costlaw fit RUNS --out DIR`")
+    try:
+        data = json.loads(path.read_text())
+        version = data.get("costlaw_fit_version")
+        groups = data["groups"]
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        raise InputError(f"{path} is not a costlaw fit file") from None
+    if version != FORMAT_VERSION:
+        raise CostlawError(f"{path} has fit format version {version}, this costlaw reads version {FORMAT_VERSION}; "
+                           f"refit with `costlaw fit RUNS --out DIR` to regenerate it")
+    boots = []
+    for g in groups:
+        try:
+            point = CurveFit.from_dict(g["fit"])
+            values = np.asarray(g["replicates"], float).reshape(-1, len(point.x_))
+        except (KeyError, TypeError, ValueError) as err:
+            raise CostlawError(f"{path} is not a valid costlaw fit file ({type(err).__name__}: {err})") from None
+        converged = None if g.get("converged") is None else np.asarray(g["converged"], bool)
+        boots.append(Bootstrap(point, [replicate(point, v) for v in values], g["seed"], g["level"], converged))
+    return boots
