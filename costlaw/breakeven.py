@@ -9,7 +9,8 @@ parameter ratio r = N_train / N_sel; a selector of N_sel parameters costs C0 + a
 
 (a) ``shrink``: selector shrunk within a panel (today's definition, with the margin). Keep the method's curve in
     the trained fraction and vary its selector's size: r*_a = N_train a / (C* - C0), C* the largest selection
-    cost at which the lead still exceeds m. ``inf``: it never wins, even free. Pooled: the median over panels.
+    cost at which the lead still exceeds m. ``inf``: it never wins, even free. Pooled: the median over panels
+    in log ratio (``log_median``).
 (b) ``size``: the paper's setting. The selector stays at its measured size and the trained model grows; at each
     measured size the lead at the actual selection cost minus m is read off, and r*_b is where it crosses 0,
     interpolated linearly in log r between measured sizes (``extrapolated`` when beyond them). Per task and
@@ -228,9 +229,9 @@ def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, marg
     out = [table]
     form = fitted.form.name
     for method, g in table.groupby("method", sort=False):
-        # (a) pooled: the median over panels, as before
+        # (a) pooled: the median over panels (in log ratio: an even count averages the middle two geometrically)
         out.append(pd.DataFrame([{"definition": "shrink", "task": "all", "train_model": "pooled", "method": method,
-                                  "form": form, "ratio": float(np.median(g.ratio)), "extrapolated": False,
+                                  "form": form, "ratio": log_median(g.ratio), "extrapolated": False,
                                   "n_panels": len(g), "n_never": int(np.isinf(g.ratio).sum())}]))
         # (b) per task and pooled over tasks
         size_rows = []
@@ -265,6 +266,18 @@ def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, marg
                                   "method": method, "form": form, "ratio": r, "extrapolated": False,
                                   "n_panels": len(g), "n_never": int(np.isinf(r))}]))
     return pd.concat([o for o in out if not o.empty], ignore_index=True)
+
+
+def log_median(ratios) -> float:
+    """Median of positive ratios in log space (inf counts as the largest; 0 as the smallest)."""
+    r = np.sort(np.asarray(ratios, float))
+    n = len(r)
+    if n == 0:
+        return float("nan")
+    a, b = r[(n - 1) // 2], r[n // 2]
+    if np.isinf(b) or a == 0:
+        return float(b if np.isinf(b) else a if b == 0 else np.sqrt(a * b) if a > 0 else 0.0)
+    return float(np.sqrt(a * b))
 
 
 def pooled_ratios(table: pd.DataFrame) -> pd.DataFrame:
@@ -325,11 +338,11 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
         return table
     pooled = []
     for method, g in table.groupby("method", sort=False):
-        draws = np.median(np.stack(draws_by_method[method]), axis=0)
+        draws = np.array([log_median(d) for d in np.stack(draws_by_method[method]).T])
         lo, hi = percentile_interval(draws, level)
         pooled.append({"definition": "pareto", "task": "all", "train_model": "pooled", "method": method,
-                       "ratio": float(np.median(g.ratio)), "ratio_lo": float(lo), "ratio_hi": float(hi),
-                       "ratio_no_margin": float(np.median(g.ratio_no_margin)),
+                       "ratio": log_median(g.ratio), "ratio_lo": float(lo), "ratio_hi": float(hi),
+                       "ratio_no_margin": log_median(g.ratio_no_margin),
                        "p_finite": float(np.mean(np.isfinite(draws))), "n_panels": len(g),
                        "n_never": int(np.isinf(g.ratio).sum()), "extrapolated": False})
     return pd.concat([table, pd.DataFrame(pooled)], ignore_index=True)

@@ -121,3 +121,9 @@ def test_intervals_carry_win_probabilities(paper_runs):
     assert set(panels.verdict) <= {"wins", "does not win", "indistinguishable"}
     assert table.p_within_claim.dropna().between(0, 1).all()
     assert list(pd.unique(table.definition)) == list(be.DEFINITIONS)
+
+
+def test_reproduce_default_refits_agree_with_the_command():
+    from costlaw.commands import reproduce as command
+    from costlaw.reproduce import DEFAULT_N_BOOT
+    assert command.DEFAULT_N_BOOT == DEFAULT_N_BOOT

@@ -94,7 +94,7 @@ def test_lora_also_charges_less_warmup_at_4n():
 
 def test_less_projection_does_not_scale_with_selector_size():
     cost = costs.LESSCost.physical(gradient_dims=1.34e8)
-    costs.register_selector_cost(cost)
+    costs.register_selector_cost(cost, replace=True)
     try:
         per_param = costs.selection_flops_per_selector_param("less")
         fixed = costs.selection_flops_fixed("less")
@@ -102,4 +102,4 @@ def test_less_projection_does_not_scale_with_selector_size():
         assert np.isclose(costs.selection_flops("less", 7e9), fixed + 7e9 * per_param)
         assert per_param < 1e10  # not the 2.38e18 FLOPs per parameter of counting the projection per parameter
     finally:
-        costs.register_selector_cost(costs.LESSCost())
+        costs.register_selector_cost(costs.LESSCost(), replace=True)
