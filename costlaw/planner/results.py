@@ -74,15 +74,16 @@ class Plan:
 
     @property
     def verdict(self) -> str:
-        """Whether the best plan beats the runner-up by more than the margin: "wins", "indistinguishable" or
-        "does not win" (from the bootstrap probability ``p_lead``); "only candidate" when nothing else fits."""
-        from ..noise import verdict
+        """Whether the best plan beats the runner-up by more than the margin: "wins" when it does in at least
+        ``noise.VERDICT_PROBABILITY`` of bootstrap refits (``p_lead``), else "indistinguishable" (the best point
+        estimate, but within the noise of the runner-up); "only candidate" when nothing else fits."""
+        from ..noise import VERDICT_PROBABILITY
         best = self.best
         if best is None:
             return "no plan"
-        if best.get("next_method") is None:
+        if best.get("next_method") is None or best.get("p_lead") is None:
             return "only candidate"
-        return verdict(best["p_lead"] if best["p_lead"] is not None else float("nan"))
+        return "wins" if best["p_lead"] >= VERDICT_PROBABILITY else "indistinguishable"
 
     @property
     def best(self) -> dict | None:
@@ -140,7 +141,7 @@ class Plan:
             if best.get("next_method") is not None and best.get("p_lead") is not None:
                 verdict = self.verdict
                 lines.append(
-                    f"verdict: {verdict} - it beats the runner-up ({best['next_method']}) by more than the margin "
+                    f"verdict: {verdict}: it beats the runner-up ({best['next_method']}) by more than the margin "
                     f"({self.margin:.2g} points) in {100 * best['p_lead']:.0f}% of refits"
                     + (f"; {best['method']} and {best['next_method']} are indistinguishable here"
                        if verdict != "wins" else ""))
