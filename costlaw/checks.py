@@ -79,3 +79,109 @@ def check_text(value, name: str, *, allow_empty: bool = False) -> str:
     if not allow_empty and not value.strip():
         raise InputError(f"{name} must not be empty")
     return value
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` if it is a bool (true/false in TOML/YAML/JSON), else ``InputError`` naming ``name``."""
+    if not isinstance(value, bool):
+        raise InputError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Declarative field checks: a table of name -> check, applied to a dict of settings (a config file's table).
+# Each check is a callable (value, name) -> cleaned value that raises InputError naming the field.
+
+def Number(**limits):
+    """Check: a finite real within ``limits`` (see ``check_number``)."""
+    return lambda value, name: check_number(value, name, **limits)
+
+
+def Int(**limits):
+    """Check: a whole number within ``limits`` (inclusive ``low``/``high``)."""
+    return lambda value, name: check_int(value, name, **limits)
+
+
+def Bool():
+    """Check: true or false."""
+    return check_bool
+
+
+def Text(choices=None, allow_empty: bool = False):
+    """Check: a string, optionally one of ``choices``."""
+    def check(value, name):
+        value = check_text(value, name, allow_empty=allow_empty)
+        if choices is not None and value not in choices:
+            raise InputError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    return check
+
+
+def Optional(check):
+    """Check: None, or what ``check`` accepts."""
+    return lambda value, name: None if value is None else check(value, name)
+
+
+def ListOf(check, nonempty: bool = True, single_ok: bool = True):
+    """Check: a list whose every item passes ``check`` (a single value is taken as a one-item list when
+    ``single_ok``); items are named ``name[i]``."""
+    def run(value, name):
+        if single_ok and not isinstance(value, (list, tuple)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise InputError(f"{name} must be a list, got {value!r}")
+        if nonempty and not value:
+            raise InputError(f"{name} must not be empty")
+        return [check(v, f"{name}[{i}]") for i, v in enumerate(value)]
+    return run
+
+
+def Table():
+    """Check: a mapping (a TOML table / YAML mapping); its entries are checked elsewhere."""
+    def check(value, name):
+        if not isinstance(value, dict):
+            raise InputError(f"{name} must be a table of settings, got {value!r}")
+        return value
+    return check
+
+
+def check_fields(values: dict, checks: dict, where: str = "", error=InputError) -> dict:
+    """``values`` with every key that has a check in ``checks`` validated and cleaned (keys without one pass
+    through unchanged; unknown keys are the caller's to refuse). A failure raises ``error`` whose message names
+    the field as ``where`` + key, e.g. ``train.epochs must be positive, got -1``."""
+    if not isinstance(values, dict):
+        raise error(f"{where.rstrip('.') or 'settings'} must be a table of settings, got {values!r}")
+    out = dict(values)
+    for key, value in values.items():
+        check = checks.get(key)
+        if check is None:
+            continue
+        try:
+            out[key] = check(value, f"{where}{key}")
+        except InputError as err:
+            if error is InputError:
+                raise
+            raise error(str(err)) from None
+    return out
+
+
+EXTRAPOLATION_REFUSED = 1000.0
+"""How far beyond the fitted range (as a factor) a size may go before a forecast or plan is refused."""
+
+
+def check_extrapolation(value: float, low: float, high: float, name: str, what: str = "the fitted runs",
+                        refuse_factor: float = EXTRAPOLATION_REFUSED) -> bool:
+    """Whether positive ``value`` lies within [low, high] (the range the fits saw). Outside it a ``CostlawWarning``
+    says the prediction extrapolates; more than ``refuse_factor`` times beyond it, ``InputError`` refuses."""
+    import warnings
+
+    from .errors import CostlawWarning
+
+    if low <= value <= high:
+        return True
+    factor = low / value if value < low else value / high
+    text = f"{name} {value:.3g} is {factor:.3g}x outside the range of {what} ({low:.3g}..{high:.3g})"
+    if factor > refuse_factor:
+        raise InputError(f"{text}; refusing to extrapolate more than {refuse_factor:g}x")
+    warnings.warn(f"{text}: the prediction extrapolates", CostlawWarning, stacklevel=3)
+    return False

@@ -8,10 +8,11 @@ from __future__ import annotations
 import errno
 import importlib
 import sys
+import warnings
 
 from .commands import COMMANDS
 from .commands.options import Parser, UsageError
-from .errors import CostlawError
+from .errors import CostlawError, CostlawWarning
 
 PATH_ERRNOS = frozenset({errno.ENOENT, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR,
                          errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP})
@@ -32,8 +33,25 @@ def build_parser() -> Parser:
     return parser
 
 
+def _one_line_warnings(show):
+    """A ``warnings.showwarning`` that prints costlaw's own warnings as one line (``costlaw: warning: ...``) and
+    leaves the rest to ``show``."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, CostlawWarning):
+            print(f"costlaw: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
+
+
 def main(argv=None) -> int:
     """Run ``costlaw ARGV``; returns the exit status."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(warnings.showwarning)
+        return _run(argv)
+
+
+def _run(argv) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.handler(args)

@@ -60,7 +60,7 @@ def leave_one_out(fitted, boot=None, level: float = 0.9) -> pd.DataFrame:
 
 def _heldout(train, test, form, loss, n_boot, seed):
     """Fit ``train``; return the fit and its prediction band for ``test``."""
-    fitted = fit(train, form, loss=loss)
+    fitted = fit(train, form, loss=loss, warn=False)
     return fitted, bootstrap(fitted, n_boot=n_boot, seed=seed).predict(context(test))
 
 
@@ -78,7 +78,8 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
         if log:
             log(f"comparing form '{name}'")
         given = (fits or {}).get(name)
-        full = given if given is not None and (loss is None or given.loss == loss) else fit(runs, form, loss=loss)
+        reuse = given is not None and (loss is None or given.loss == loss)
+        full = given if reuse else fit(runs, form, loss=loss, warn=False)
         stats = {"n_params": full.n_params, "aic": full.aic, "bic": full.bic}
         rows.append(_scores(name, "in_sample", runs.metric, full.predict(runs), -np.inf, np.inf, stats))
         if "loo" in protocols:

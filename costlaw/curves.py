@@ -32,10 +32,15 @@ def level_bounds(rows: pd.DataFrame, all_rows: pd.DataFrame) -> tuple[float, flo
     return lo - 3 * span - 1.0, hi + 3 * span + 1.0
 
 
+_PANEL_MAX: list = [None, {}]
+"""The table ``_panel_max`` last grouped and its per-panel maxima (held, so its identity cannot be reused)."""
+
+
 def _panel_max(rows: pd.DataFrame, all_rows: pd.DataFrame) -> float:
-    keys = rows.iloc[0]
-    same = (all_rows.task == keys.task) & (all_rows.train_model == keys.train_model)
-    return float(all_rows.metric[same].max())
+    """Best metric of the rows' panel among ``all_rows`` (grouped once per table, not masked per call)."""
+    if _PANEL_MAX[0] is not all_rows:
+        _PANEL_MAX[:] = [all_rows, all_rows.groupby(list(PANEL), sort=False).metric.max().to_dict()]
+    return float(_PANEL_MAX[1][(rows.task.iat[0], rows.train_model.iat[0])])
 
 
 @dataclass(frozen=True)
@@ -383,7 +388,7 @@ def sized(form: Form | str, name: str | None = None) -> Form:
                                   bounds=bounds, starts=starts or (lambda r, a: (float(r.metric.mean()),))))
         else:
             params.append(replace(p, by=tuple(c for c in p.by if c != "train_model")))
-    return replace(form, name=name or f"{form.name}_size", params=tuple(params))
+    return replace(form, name=name or f"{form.name}_size", params=tuple(params), max_starts=None)  # a new form: its grid
 
 
 for _base in (PAPER, OFFSET_EXP, POWER, LOGISTIC):

@@ -16,6 +16,7 @@ import json
 import warnings
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -197,21 +198,29 @@ def build_layout(form: Form, runs: pd.DataFrame) -> tuple[Layout, dict]:
         free.append(is_free), starts.append(start), entry_block.append(blk if is_free else -1)
         return len(lower) - 1
 
+    # the callables (bounds, starts, fixed values) read a group's rows: numeric and key columns, sliced from a
+    # copy sorted by group (contiguous slices, not a take per group)
+    keep = [c for c in runs.columns if c in CURVE or any(c in p.by for p in form.params)
+            or pd.api.types.is_numeric_dtype(runs[c])]
+    slim = runs[keep]
     for p in form.params:
         codes, pkeys = group_codes(runs, p.by)
         codes_by[p.name] = codes
         keys[p.name] = pkeys
         parts = _split(codes, len(pkeys))
-        groups = [runs.iloc[ix] for ix in parts]
+        order = np.concatenate(parts) if parts else np.empty(0, np.intp)
+        ordered = slim.iloc[order]
+        ends = np.cumsum([len(ix) for ix in parts])
+        groups = [ordered.iloc[e - len(ix):e] for ix, e in zip(parts, ends)]
         first_block = [int(block[ix[0]]) for ix in parts]
         b = np.empty(len(pkeys), np.intp)
         for g, rows in enumerate(groups):
             if p.fixed is not None:
-                value = float(p.fixed(rows, runs))
+                value = float(p.fixed(rows, slim))
                 b[g] = add(p.name, g, "", value, value, False, (value,), -1)
                 continue
-            lo, hi = p.bounds(rows, runs) if callable(p.bounds) else p.bounds
-            st = tuple(p.starts(rows, runs)) if callable(p.starts) else tuple(p.starts)
+            lo, hi = p.bounds(rows, slim) if callable(p.bounds) else p.bounds
+            st = tuple(p.starts(rows, slim)) if callable(p.starts) else tuple(p.starts)
             b[g] = add(p.name, g, "", float(lo), float(hi), True, st or (0.5 * (lo + hi),), first_block[g])
         base[p.name] = b
         s = np.full(len(pkeys), -1, np.intp)
@@ -364,10 +373,13 @@ class _Design:
             for j, i in enumerate(ids):
                 if out[i] is None or not out[i][2]:
                     start_x = x0[j] if out[i] is None or not np.isfinite(out[i][1]) else out[i][0]
-                    out[i] = self._least_squares(start_x, rows[j], sqrt_w[j], lo[j], hi[j], loss, f_scale)
+                    out[i] = self._least_squares(start_x, rows[j], sqrt_w[j], lo[j], hi[j], loss, f_scale,
+                                                 tight=method == "trf")
         return out
 
-    def _least_squares(self, x0, rows, sqrt_w, lo, hi, loss, f_scale):
+    def _least_squares(self, x0, rows, sqrt_w, lo, hi, loss, f_scale, tight=False):
+        """One problem by scipy's trf: to 1e-12 tolerances as the reference (``tight``), else scipy's defaults
+        (the fallback for robust losses and for problems the batch left unconverged, often flat directions)."""
         from scipy.optimize import least_squares
         R, W = rows[None], sqrt_w[None]
 
@@ -380,9 +392,10 @@ class _Design:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
+                tol = 1e-12 if tight else 1e-8
                 res = least_squares(fun, _clip_inside(x0, lo, hi), jac=jac, bounds=(lo, hi), loss=loss,
-                                    f_scale=f_scale, x_scale="jac", max_nfev=3000, ftol=1e-12, xtol=1e-12,
-                                    gtol=1e-12)
+                                    f_scale=f_scale, x_scale="jac", max_nfev=3000 if tight else None, ftol=tol,
+                                    xtol=tol, gtol=tol)
             except ValueError as err:  # e.g. a residual that is not finite at the start
                 return x0, np.inf, False, str(err)
         cost = float(res.cost) if np.all(np.isfinite(res.fun)) else np.inf
@@ -445,6 +458,22 @@ class CurveFit:
         out = self.form(rows, **params)
         return np.broadcast_to(out, next(iter(params.values())).shape).copy() if params else out
 
+    def predict_grid(self, heads: pd.DataFrame, fractions: list, values: np.ndarray | None = None) -> np.ndarray:
+        """Predicted metric along a grid of fractions for each curve of ``heads`` (one row per curve: task,
+        train_model, method, train_params, selector_params, selection_flops and train_flops_full, FLOPs of training
+        on the whole pool). Parameters are looked up once per curve. Returns the predictions of every curve's
+        grid, concatenated in head order (shape (sum of grid lengths,), or (R, ...) with ``values``)."""
+        heads = context(heads.reset_index(drop=True).assign(fraction=1.0, train_flops=lambda h: h.train_flops_full))
+        lengths = np.array([len(f) for f in fractions], dtype=np.intp)
+        params = self.param_values(heads, values)
+        frac = np.concatenate([np.asarray(f, float) for f in fractions]) if len(fractions) else np.empty(0)
+        cols = {c: np.repeat(heads[c].to_numpy(), lengths) for c in heads.columns
+                if isinstance(c, str) and pd.api.types.is_numeric_dtype(heads[c])}
+        cols["fraction"] = frac
+        cols["train_flops"] = frac * cols["train_flops_full"]
+        cols["total_flops"] = cols["selection_flops"] + cols["train_flops"]
+        return self.form(SimpleNamespace(**cols), **{n: np.repeat(v, lengths, axis=-1) for n, v in params.items()})
+
     # ---- statistics -----------------------------------------------------------------------------------------
     @cached_property
     def residuals_(self) -> np.ndarray:
@@ -481,6 +510,64 @@ class CurveFit:
     def n_at_bound(self) -> int:
         """Free entries at a bound of their range (a bound that binds: the estimate is a bound, not an optimum)."""
         return int(self.layout_.at_bound(self.x_).sum())
+
+    @cached_property
+    def stderr_(self) -> np.ndarray:
+        """Asymptotic standard error of every entry from the Jacobian at the optimum (per block:
+        s^2 (J^T J)^-1 with s^2 = RSS / (n - k)); NaN for fixed entries, entries at a bound and blocks with no
+        residual degrees of freedom."""
+        layout, runs = self.layout_, self.runs_
+        design = _Design(layout, runs, _row_maps(layout, runs))
+        out = np.full(layout.n_entries, np.nan)
+        at = layout.at_bound(self.x_)
+        for rows, entries in zip(design.block_rows, design.block_entries):
+            n, k = len(rows), len(entries)
+            if not k or n <= k:
+                continue
+            r, J = design.evaluate(self.x_[entries][None], rows[None], np.ones((1, n)))
+            inner = ~at[entries]
+            Jf = J[0][:, inner]
+            cov = np.linalg.pinv(Jf.T @ Jf) * float(np.sum(r[0] ** 2)) / (n - k)
+            out[entries[inner]] = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        return out
+
+    def __repr__(self) -> str:
+        return (f"CurveFit(form={self.form.name!r}, loss={self.loss!r}, runs={len(self.runs_)}, "
+                f"params={self.n_params}, rmse={self.rmse:.4g}, converged={self.converged_}, "
+                f"at_bound={self.n_at_bound})")
+
+    def report(self, max_params: int = 60) -> str:
+        """A readable fit report in the spirit of lmfit's: statistics, every free parameter with its standard
+        error and bounds (``*`` at a bound), warnings (at-bound, underdetermined) and the fitter's messages."""
+        st = self.stats()
+        n_blocks = len(blocks(self.form, self.runs_)[1])
+        lines = [f"[[Fit]] form '{self.form.name}', loss '{self.loss}'",
+                 f"    runs                 = {st['n_points']}",
+                 f"    free parameters      = {st['n_params']} in {n_blocks} independent block(s)",
+                 f"    converged            = {st['converged']}",
+                 f"    rmse, mae (metric)   = {st['rmse']:.4g}, {st['mae']:.4g}",
+                 f"    AIC, BIC             = {st['aic']:.4g}, {st['bic']:.4g}",
+                 f"    at a bound           = {st['n_at_bound']}",
+                 f"    underdetermined      = {st['n_underdetermined']} block(s)",
+                 "[[Parameters]] value +/- standard error [lower bound, upper bound]; * at a bound"]
+        table = self.params_.assign(stderr=self.stderr_)
+        free = table[~table.fixed]
+        for row in free.head(max_params).itertuples():
+            name = f"{row.param}{'_slope' if row.kind else ''}[{row.group}]"
+            se = f" +/- {row.stderr:.3g}" if np.isfinite(row.stderr) else ""
+            lines.append(f"    {name:<34} = {row.value:.5g}{se}  [{row.lo_bound:.4g}, {row.hi_bound:.4g}]"
+                         f"{' *' if row.at_bound else ''}")
+        if len(free) > max_params:
+            lines.append(f"    ... {len(free) - max_params} more (see params_)")
+        fixed = table[table.fixed & (table.kind == "")]
+        if len(fixed):
+            lines.append(f"    ({len(fixed)} fixed from the data, e.g. {fixed.param.iloc[0]}[{fixed.group.iloc[0]}] = "
+                         f"{fixed.value.iloc[0]:.5g})")
+        notes = list(self.diagnostics_.get("warnings", [])) + list(self.messages_)
+        if notes:
+            lines.append("[[Warnings]]")
+            lines.extend(f"    {n}" for n in notes)
+        return "\n".join(lines)
 
     def summary(self) -> pd.DataFrame:
         """One row per fitted curve: task, train_model, method, form, n_points, rmse, one column per parameter."""
@@ -520,17 +607,16 @@ class CurveFit:
         t = np.linspace(0.0, 1.0, n_points)
         fractions = np.exp(np.log(agg.lo.to_numpy())[:, None] * (1 - t) + np.log(agg.hi.to_numpy())[:, None] * t)
         fractions[:, 0], fractions[:, -1] = agg.lo.to_numpy(), agg.hi.to_numpy()
-        rep = lambda col: np.repeat(agg[col].to_numpy(), n_points)
         key = np.array(keys, dtype=object).reshape(len(keys), len(CURVE))
-        grid = pd.DataFrame({"task": np.repeat(key[:, 0], n_points), "train_model": np.repeat(key[:, 1], n_points),
-                             "method": np.repeat(key[:, 2], n_points), "train_params": rep("train_params"),
-                             "fraction": fractions.ravel(), "selector_params": rep("selector_params"),
-                             "selection_flops": rep("sel")})
-        grid["train_flops"] = grid.fraction * rep("full")
-        grid["total_flops"] = grid.selection_flops + grid.train_flops
-        grid["form"] = self.form.name
-        grid["metric_pred"] = self.predict(grid)
-        return grid[["task", "train_model", "method", "form", "fraction", "total_flops", "metric_pred"]]
+        heads = pd.DataFrame({"task": key[:, 0], "train_model": key[:, 1], "method": key[:, 2],
+                              "train_params": agg.train_params.to_numpy(), "selector_params": agg.selector_params.to_numpy(),
+                              "selection_flops": agg.sel.to_numpy(), "train_flops_full": agg.full.to_numpy()})
+        metric = self.predict_grid(heads, list(fractions))
+        rep = lambda col: np.repeat(heads[col].to_numpy(), n_points)
+        return pd.DataFrame({"task": rep("task"), "train_model": rep("train_model"), "method": rep("method"),
+                             "form": self.form.name, "fraction": fractions.ravel(),
+                             "total_flops": rep("selection_flops") + fractions.ravel() * rep("train_flops_full"),
+                             "metric_pred": metric})
 
     def stats(self) -> dict:
         resid = self.residuals_

@@ -6,11 +6,13 @@ beyond the fitted ones when the form models size (the ``*_size`` forms).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from .checks import check_number
-from .errors import UnknownName
+from .checks import check_extrapolation, check_number
+from .errors import CostlawWarning, InputError, UnknownName
 from .fitting import fit
 from .store import FIT_FILE, load_fits, save_fits  # noqa: F401  (their former home)
 from .uncertainty import bootstrap
@@ -28,12 +30,23 @@ def fit_groups(runs: pd.DataFrame, form: str, by=(), n_boot: int = 50, seed: int
 def forecast(boots: list, train_params: float, fraction: float, method: str | None = None,
              task: str | None = None, train_model: str | None = None) -> pd.DataFrame:
     """Predicted metric (with lo/hi of the curve and pred_lo/pred_hi for a new run) for every fitted
-    (task, method), or the ones named, at ``train_params`` and ``fraction`` of the pool."""
+    (task, method), or the ones named, at ``train_params`` and ``fraction`` of the pool.
+
+    Column ``extrapolated`` marks queries outside the fitted sizes and fractions (a ``CostlawWarning`` says so);
+    a size more than 1000x outside the fitted ones is refused (``InputError``), and a prediction outside the
+    observed metric range widened by its span is warned about."""
     fraction = check_number(fraction, "fraction", low=0, low_open=True, high=2)
     train_params = check_number(train_params, "train_params", low=0, low_open=True)
     out = []
     for boot in boots:
         runs = boot.fit.runs_
+        if boot.n_boot < 2:
+            raise InputError(f"the fit of form '{boot.fit.form.name}' holds {boot.n_boot} bootstrap refits; intervals "
+                             f"need at least 2: refit with `costlaw fit RUNS --out DIR --n-boot 50`")
+        inside = check_extrapolation(train_params, runs.train_params.min(), runs.train_params.max(), "train_params",
+                                     "the fitted model sizes")
+        inside &= check_extrapolation(fraction, runs.fraction.min(), runs.fraction.max(), "fraction",
+                                      "the fitted fractions")
         keys = runs[["task", "method"]].drop_duplicates()
         if task is not None:
             keys = keys[keys.task == task]
@@ -51,7 +64,12 @@ def forecast(boots: list, train_params: float, fraction: float, method: str | No
                                   "fraction": [fraction], "selection_flops": [sel], "train_flops": [fraction * full],
                                   "total_flops": [sel + fraction * full]})
             band = boot.predict(query)
-            out.append(pd.concat([query, band.assign(form=boot.fit.form.name)], axis=1))
+            out.append(pd.concat([query, band.assign(form=boot.fit.form.name, extrapolated=not inside)], axis=1))
+            lo, hi = float(rows.metric.min()), float(rows.metric.max())
+            pred = float(band.metric_pred.iloc[0])
+            if not lo - (hi - lo) - 1 <= pred <= hi + (hi - lo) + 1:
+                warnings.warn(f"{t} {m}: predicted metric {pred:.4g} is far outside the observed {lo:.4g}..{hi:.4g}; "
+                              f"the form is extrapolating beyond what the runs support", CostlawWarning, stacklevel=2)
     if not out:
         raise UnknownName(f"no fitted curve for task={task!r} method={method!r}")
     return pd.concat(out, ignore_index=True)

@@ -52,7 +52,9 @@ class MethodCurve:
         sel = self.selection_flops if selection_flops is None else selection_flops
         affordable = (np.asarray(budgets_flops, float) - sel) / self.train_flops_full
         idx = np.searchsorted(self.fractions, affordable, side="right") - 1
-        run_arg = _running_argmax(self.metric)
+        if getattr(self, "_run_arg_of", None) is not self.metric:  # computed once per metric array
+            self._run_arg, self._run_arg_of = _running_argmax(self.metric), self.metric
+        run_arg = self._run_arg
         ok = idx >= 0
         pos = run_arg[np.clip(idx, 0, None)]
         return np.where(ok, self.metric[pos], np.nan), np.where(ok, self.fractions[pos], np.nan)
@@ -71,6 +73,7 @@ class CurveGrid:
     Each method is charged its median observed selection_flops in the panel; the fraction grid is log-spaced over
     the panel's observed fractions (or ``fraction_range``), plus the observed fractions.
     """
+<<<<<<< HEAD
 
     def __init__(self, runs: pd.DataFrame, n_grid: int = 1200, fraction_range=None):
         heads, self.fractions, self.meta = [], [], []
@@ -114,6 +117,58 @@ def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fra
     (see ``CurveGrid``; pass ``grid`` to reuse one across refits)."""
     grid = grid or CurveGrid(fit.runs_ if runs is None else runs, n_grid, fraction_range)
     return grid.curves(fit)
+=======
+    runs = fit.runs_ if runs is None else runs
+    curve_codes, curve_keys = _codes(runs, ["task", "train_model", "method"])
+    stats = pd.DataFrame({"c": curve_codes, "sel": runs.selection_flops.to_numpy(float),
+                          "selector_params": runs.selector_params.to_numpy(float),
+                          "train_params": runs.train_params.to_numpy(float)})
+    stats = stats.groupby("c", sort=True).agg(sel=("sel", "median"), selector_params=("selector_params", "median"),
+                                              train_params=("train_params", "first"))
+    panel_codes, panel_keys = _codes(runs, list(PANEL))
+    fraction = runs.fraction.to_numpy(float)
+    full_all = (runs.train_flops / runs.fraction).to_numpy(float)
+    curve_panel = np.zeros(len(curve_keys), np.intp)
+    curve_panel[curve_codes] = panel_codes
+    order = np.argsort(panel_codes, kind="stable")
+    bounds = np.searchsorted(panel_codes[order], np.arange(len(panel_keys) + 1))
+    grids, fulls = [], []
+    for p in range(len(panel_keys)):
+        rows = order[bounds[p]:bounds[p + 1]]
+        lo, hi = fraction_range or (fraction[rows].min(), fraction[rows].max())
+        grids.append(np.unique(np.concatenate([np.geomspace(lo, hi, n_grid), fraction[rows]])))
+        fulls.append(float(np.median(full_all[rows])))
+    out = []
+    for c, (task, model, method) in enumerate(curve_keys):
+        p = curve_panel[c]
+        out.append(MethodCurve(task, model, float(stats.train_params.iat[c]), method, float(stats.sel.iat[c]),
+                               fulls[p], grids[p], None))
+    heads = pd.DataFrame({"task": [c.task for c in out], "train_model": [c.train_model for c in out],
+                          "method": [c.method for c in out], "train_params": stats.train_params.to_numpy(),
+                          "selector_params": stats.selector_params.to_numpy(), "selection_flops": stats.sel.to_numpy(),
+                          "train_flops_full": [c.train_flops_full for c in out]})
+    start = 0
+    while start < len(out):  # one prediction per batch of curves (parameters looked up once per curve)
+        stop, size = start, 0
+        while stop < len(out) and (size < 500_000 or stop == start):
+            size += len(out[stop].fractions)
+            stop += 1
+        metric = fit.predict_grid(heads.iloc[start:stop], [c.fractions for c in out[start:stop]])
+        at = 0
+        for curve in out[start:stop]:
+            curve.metric = metric[at:at + len(curve.fractions)]
+            at += len(curve.fractions)
+        start = stop
+    return out
+>>>>>>> main
+
+
+def _codes(runs: pd.DataFrame, cols: list):
+    """Group code per row and the groups' keys (original values), in order of first appearance."""
+    frame = runs[cols]
+    codes = frame.groupby(cols, sort=False).ngroup().to_numpy()
+    first = np.unique(codes, return_index=True)[1]
+    return codes, list(frame.iloc[first].itertuples(index=False, name=None))
 
 
 def budget_grid(curves: list[MethodCurve], n: int = 400) -> np.ndarray:
@@ -160,23 +215,36 @@ def panel_curves(curves: list[MethodCurve]) -> dict:
 
 def loglinear_front(runs: pd.DataFrame, methods=CHEAP_METHODS, level: float = 0.9) -> pd.DataFrame:
     """The paper's dashed "Pareto front": per panel, an OLS line of the best of ``methods`` at each fraction
-    against log10(total_flops) (statsmodels), with its slope's confidence interval.
+    against log10(total_flops) (ordinary least squares), with its slope's t confidence interval.
 
     Columns task, train_model, intercept, slope_per_decade, slope_lo, slope_hi, r2, x0, y0, x1, y1 (the line's
-    ends at the smallest and largest compute). Not a frontier in the Pareto sense; kept to compare with the paper.
+    ends at the smallest and largest compute); panels with fewer than 3 fractions are left out. Not a frontier in
+    the Pareto sense; kept to compare with the paper.
     """
-    import statsmodels.api as sm
+    from scipy.special import stdtrit  # Student t quantile; scipy.stats and statsmodels.api cost ~1 s of imports
 
     rows = []
     for (task, model), panel in runs.groupby(PANEL, sort=False):
         cheap = panel[panel.method.isin(methods)]
         best = cheap.loc[cheap.groupby("fraction").metric.idxmax()]
+        if len(best) < 3:  # a line through fewer than 3 points has no confidence interval
+            continue
         x = np.log10(best.total_flops.to_numpy())
-        ols = sm.OLS(best.metric.to_numpy(), sm.add_constant(x)).fit()
-        lo, hi = ols.conf_int(alpha=1 - level)[1]
+        y = best.metric.to_numpy(float)
+        n = len(x)
+        xc = x - x.mean()
+        sxx = float(np.sum(xc ** 2))
+        slope = float(np.sum(xc * (y - y.mean())) / sxx) if sxx > 0 else float("nan")
+        intercept = float(y.mean() - slope * x.mean())
+        resid = y - (intercept + slope * x)
+        rss, tss = float(np.sum(resid ** 2)), float(np.sum((y - y.mean()) ** 2))
+        se = np.sqrt(rss / (n - 2) / sxx) if n > 2 and sxx > 0 else float("nan")
+        half = float(stdtrit(n - 2, 0.5 + level / 2)) * se if n > 2 else float("nan")
         ends = np.array([x.min(), x.max()])
-        y = ols.params[0] + ols.params[1] * ends
-        rows.append({"task": task, "train_model": model, "intercept": ols.params[0], "slope_per_decade": ols.params[1],
-                     "slope_lo": lo, "slope_hi": hi, "r2": ols.rsquared, "x0": 10 ** ends[0], "y0": y[0],
-                     "x1": 10 ** ends[1], "y1": y[1]})
-    return pd.DataFrame(rows)
+        line = intercept + slope * ends
+        rows.append({"task": task, "train_model": model, "intercept": intercept, "slope_per_decade": slope,
+                     "slope_lo": slope - half, "slope_hi": slope + half,
+                     "r2": 1 - rss / tss if tss > 0 else float("nan"), "x0": 10 ** ends[0], "y0": line[0],
+                     "x1": 10 ** ends[1], "y1": line[1]})
+    return pd.DataFrame(rows, columns=["task", "train_model", "intercept", "slope_per_decade", "slope_lo", "slope_hi",
+                                       "r2", "x0", "y0", "x1", "y1"])

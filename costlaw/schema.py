@@ -26,10 +26,12 @@ Optional columns
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from .errors import CostlawError
+from .errors import CostlawError, CostlawWarning
 
 REQUIRED = (
     "task", "train_model", "train_params", "method", "selector_params", "fraction", "pool_tokens",
@@ -104,7 +106,22 @@ def validate_runs(runs: pd.DataFrame) -> pd.DataFrame:
         bad = n_tasks.isna() | (n_tasks < 1)
         if bad.any():
             raise SchemaError(f"column 'n_tasks' must be >= 1 at {_rows(bad)}")
+    dup = duplicate_runs(out)
+    if dup.any():
+        warnings.warn(f"{int(dup.sum())} duplicated run(s) at {_rows(dup)} repeat earlier rows (same run_id, or the "
+                      f"same values in every column but timings); they count twice in fits, AIC and intervals: "
+                      f"drop them (runs.drop_duplicates())", CostlawWarning, stacklevel=2)
     return out
+
+
+def duplicate_runs(runs: pd.DataFrame) -> pd.Series:
+    """Rows that repeat an earlier run: the same ``run_id`` where the table has one (a harness sweep), else the
+    same values in every column except timings (``*_seconds``). Repeated seeds are not duplicates: their metrics
+    differ."""
+    if "run_id" in runs.columns:
+        return runs["run_id"].duplicated(keep="first")
+    cols = [c for c in runs.columns if not str(c).endswith("_seconds")]
+    return runs.duplicated(cols, keep="first")
 
 
 def read_runs(path) -> pd.DataFrame:

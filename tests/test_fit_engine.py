@@ -93,3 +93,44 @@ def test_well_posed_fit_gives_no_warning(paper_runs):
         warnings.simplefilter("error", CostlawWarning)
         fitted = fit(paper_runs[paper_runs.task == "mmlu"], "offset_exp")
     assert fitted.stats()["n_at_bound"] == 0
+
+
+def test_repr_and_report_name_the_findings(paper_runs):
+    fitted = fit(paper_runs, "offset_exp", warn=False)
+    assert repr(fitted).startswith("CurveFit(form='offset_exp'") and "at_bound=1" in repr(fitted)
+    report = fitted.report()
+    assert "[[Parameters]]" in report and "k[bbh|llama2-13b|bm25]" in report and "*" in report
+    assert "[[Warnings]]" in report and "at a bound" in report
+    assert np.isfinite(fitted.stderr_[~fitted.params_.at_bound.to_numpy()]).all()
+
+
+def test_reproduce_shows_at_bound_counts(reproduced_paper):
+    out, printed = reproduced_paper
+    stats = pd.read_csv(out / "stats.csv").set_index("form")
+    assert stats.loc["offset_exp", "n_at_bound"] == 1 and stats.loc["paper", "n_at_bound"] == 8
+    assert "Fit warnings" in printed and "at a bound" in printed
+
+
+def test_store_refuses_another_format_version(tmp_path, paper_runs):
+    import json
+
+    from costlaw.errors import CostlawError
+    from costlaw.store import load_fits, save_fits
+    boot = bootstrap(fit(paper_runs[paper_runs.task == "mmlu"], "offset_exp", warn=False), n_boot=4)
+    save_fits([boot], tmp_path)
+    data = json.loads((tmp_path / "fit.json").read_text())
+    assert np.asarray(data["groups"][0]["replicates"]).shape == (4, len(boot.fit.x_))  # one row per replicate
+    loaded = load_fits(tmp_path)[0]
+    assert np.allclose(loaded.values, boot.values) and np.allclose(loaded.fit.predict(paper_runs[:5]),
+                                                                   boot.fit.predict(paper_runs[:5]))
+    data["costlaw_fit_version"] = 1
+    (tmp_path / "fit.json").write_text(json.dumps(data))
+    with pytest.raises(CostlawError, match="format version 1.*reads version 2"):
+        load_fits(tmp_path)
+
+
+def test_planner_does_not_import_the_reproduce_job():
+    import subprocess
+    import sys
+    code = "import sys, costlaw.planner, costlaw.store; print('costlaw.reproduce' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .options import number, positive
 
 COLUMNS = ["task", "train_model", "method", "form", "train_params", "fraction", "total_flops", "metric_pred",
-           "lo", "hi", "pred_lo", "pred_hi"]
+           "lo", "hi", "pred_lo", "pred_hi", "extrapolated"]
 
 
 def add_parser(subparsers):

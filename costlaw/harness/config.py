@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
 from ..errors import CostlawError
+from .fields import check_sweep_values
 from .train import TrainConfig
 
 
@@ -85,7 +86,7 @@ class SweepConfig:
         for key in ("methods", "fractions", "train_models"):
             if not raw.get(key):
                 raise ConfigError(f"config needs a non-empty '{key}' list")
-        kw = dict(raw)
+        kw = check_sweep_values(raw, ConfigError)  # every value typed and range-checked (harness/fields.py)
         for key in ("methods", "fractions", "train_models", "selector_models", "seeds"):
             if key in kw and not isinstance(kw[key], list):
                 kw[key] = [kw[key]]

@@ -77,3 +77,17 @@ def sharded_map(items, fn, state=None) -> list:
         done = [(i, fn(x)) for i, x in mine]
     gathered = gather_object(done)
     return [r for _, r in sorted(gathered, key=lambda t: t[0])]
+
+
+def ignored_launch() -> str | None:
+    """Why this process looks like ``accelerate launch --cpu --num_processes N`` (N > 1), which accelerate runs as
+    ONE process (its simple launcher; only ``--mpirun_hostfile`` starts several on CPU); None otherwise."""
+    import os
+
+    env = os.environ
+    if env.get("ACCELERATE_USE_CPU", "").lower() not in ("true", "1", "yes") or "MASTER_PORT" not in env:
+        return None
+    if any(k in env for k in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_RANK")):
+        return None
+    return ("'accelerate launch --cpu --num_processes N' starts a single process on CPU; use "
+            "'torchrun --nproc_per_node N -m costlaw.harness sweep ...' (or accelerate launch --mpirun_hostfile)")

@@ -29,7 +29,7 @@ import pandas as pd
 from ..schema import validate_runs
 from .config import ConfigError, SweepConfig, build_task, load_config
 from .flops import PhaseMeter, PhaseRecord
-from .distributed import from_main, process_state
+from .distributed import from_main, ignored_launch, process_state
 from .selectors import SelectionContext, SelectorScores, get_selector
 
 RUNS_FILE = "runs.csv"
@@ -131,6 +131,9 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
     from .precision import using
 
     cfg = resolve_config(config_or_preset)
+    problem = ignored_launch()
+    if problem:
+        raise ConfigError(problem)
     with using(cfg.dtype):
         return _sweep(cfg, Path(out_dir), progress, limit)
 

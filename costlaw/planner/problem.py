@@ -8,12 +8,14 @@ base form and bootstrapped. ``Problem.fit_kind`` says which was used.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import costs
+<<<<<<< HEAD
 from ..bands import percentile_interval, prediction_band
 from ..checks import check_number
 from ..curves import get_form
@@ -21,6 +23,13 @@ from ..errors import InputError
 from ..fitting import context
 from ..noise import DEFAULT_MARGIN_SD, check_margin
 from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, PANEL_FITS, Candidate, parse_selectors
+=======
+from ..checks import check_extrapolation, check_number
+from ..errors import CostlawWarning, InputError
+from ..fitting import context as _context
+from ..uncertainty import quantiles as _quantiles
+from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, Candidate, parse_selectors
+>>>>>>> main
 
 
 def _load(fits):
@@ -88,6 +97,11 @@ class Problem:
         if missing:
             raise InputError(f"no fitted curve for method(s) {', '.join(missing)} on task '{task}'; fitted: "
                              f"{', '.join(pd.unique(runs.method))}")
+        if self.form.name.endswith("_size") or runs.train_params.nunique() > 1:  # refuse sizes > 1000x outside
+            with warnings.catch_warnings():  # inside the refusal limit, notes() says it (marked !)
+                warnings.simplefilter("ignore", CostlawWarning)
+                check_extrapolation(self.train_params, runs.train_params.min(), runs.train_params.max(),
+                                    "train_params", "the fitted model sizes")
         same = runs[np.isclose(runs.train_params, self.train_params, rtol=1e-3)]
         self.train_model = str(same.train_model.iloc[0]) if len(same) else f"{self.train_params:.3g}"
         self.tokens_per_pool_token = self._tokens_per_pool_token(runs)

@@ -45,7 +45,7 @@ def test_yaml_and_toml_configs_parse(tmp_path):
     with pytest.raises(ConfigError, match="needs 'selector_models'"):
         load_config(tmp_path / "bad.toml")
     (tmp_path / "bad2.toml").write_text('methods = ["bm25"]\nfractions = [1.5]\ntrain_models = ["tiny-xs"]\n')
-    with pytest.raises(ConfigError, match=r"fractions must be numbers in \(0, 1\]"):
+    with pytest.raises(ConfigError, match=r"fractions\[0\] must be in \(0, 1\], got 1.5"):
         load_config(tmp_path / "bad2.toml")
 
 

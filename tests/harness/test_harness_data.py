@@ -15,7 +15,8 @@ def test_reads_messages_and_prompt_response(tmp_path):
             {"prompt": "2+2?", "response": "4"}, {"instruction": "Say yes", "output": "yes"}]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
     got = read_examples(path)
-    assert got[0] == Example("Be brief.\nHi?", "Hello.", "oasst")
+    assert got[0] == Example("<|system|>\nBe brief.\n<|user|>\nHi?", "Hello.", "oasst",
+                             turns=(("system", "Be brief."), ("user", "Hi?")))  # role markers kept
     assert (got[1].prompt, got[1].response) == ("2+2?", "4")
     assert got[2].response == "yes"
 
