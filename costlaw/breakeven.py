@@ -130,7 +130,6 @@ def breakeven_budget(curve: MethodCurve, baselines: list[MethodCurve], margin: f
     return float(budgets[hit[0]]) if len(hit) else float("nan")
 
 
-<<<<<<< HEAD
 def selector_cost_line(runs: pd.DataFrame, task: str, model: str, method: str) -> tuple[float, float, float]:
     """(C0, a, N_sel): the method's selection cost in the panel as a fixed part C0 (FLOPs, e.g. LESS's random
     projection, which does not grow with the selector) plus a FLOPs per selector parameter, and the measured
@@ -144,27 +143,11 @@ def selector_cost_line(runs: pd.DataFrame, task: str, model: str, method: str) -
         return c0, (sel - c0) / n_sel, n_sel
     a = costs.selection_flops_per_selector_param(method, pool)
     return c0, a, n_sel if n_sel > 0 else (sel - c0) / a
-=======
-def _curve_medians(runs: pd.DataFrame) -> dict:
-    """Median selector_params and pool_tokens per curve (task, train_model, method), grouped once."""
-    cols = ["selector_params", "pool_tokens"] if "selector_params" in runs else ["pool_tokens"]
-    table = runs.groupby(["task", "train_model", "method"], sort=False)[cols].median()
-    return {key: row for key, row in zip(table.index, table.to_dict(orient="records"))}
-
-
-def _cost_per_selector_param(medians: dict, curve: MethodCurve) -> float:
-    row = medians[(curve.task, curve.train_model, curve.method)]
-    params = float(row.get("selector_params", 0.0))
-    if params > 0 and curve.selection_flops > 0:
-        return curve.selection_flops / params
-    return selection_flops_per_selector_param(curve.method, float(row["pool_tokens"]))
->>>>>>> main
 
 
 def _ratio(train_params: float, c0: float, a: float, sel_star: float) -> float:
     return train_params * a / (sel_star - c0) if sel_star > c0 else float("inf")
 
-<<<<<<< HEAD
 
 # ---- (a), (b), (c): from fitted curves ---------------------------------------------------------------------
 RATIO_GRID = np.geomspace(1e-2, 1e4, 121)
@@ -177,14 +160,6 @@ def _panel_contests(fitted, methods, n_grid, grid=None):
     for (task, model), curves in panel_curves(method_curves(fitted, n_grid=n_grid, grid=grid)).items():
         panel = runs[(runs.task == task) & (runs.train_model == model)]
         span = float(panel.metric.max() - panel.metric.min()) or 1.0
-=======
-    Columns: task, train_model, method, form, selector_params, actual_ratio, breakeven_budget_flops,
-    breakeven_selection_flops, ratio (the break-even N_train / N_sel; inf = never compute-optimal).
-    """
-    rows = []
-    medians = _curve_medians(fit.runs_)
-    for (task, model), curves in panel_curves(method_curves(fit, n_grid=n_grid)).items():
->>>>>>> main
         by_name = {c.method: c for c in curves}
         for method in methods:
             if method in by_name and len(curves) > 1:
@@ -264,7 +239,6 @@ def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, marg
         for task, h in clipped.groupby("task", sort=False):
             if h.train_params.nunique() < 2:
                 continue
-<<<<<<< HEAD
             r, extra = _crossing(np.log10(h.actual_ratio.to_numpy()), h.d.to_numpy())
             size_rows.append({"definition": "size", "task": task, "train_model": "all sizes", "method": method,
                               "form": form, "ratio": r, "extrapolated": extra, "n_panels": len(h),
@@ -387,6 +361,9 @@ def breakeven_intervals(fitted, n_boot: int = 200, seed: int = 0, level: float =
 
     margin_table = make_margins(panel_noise(fitted), margin)
     point = breakeven_table(fitted, methods, margin_table=margin_table, grid=CurveGrid(fitted.runs_, 600))
+    if point.empty:  # no PPL/LESS curves: break-even is not applicable
+        return pd.DataFrame(columns=["definition", "task", "train_model", "method", "form", "ratio", "ratio_lo",
+                                     "ratio_hi", "margin", "p_win", "verdict"])
     noise = margin_table.set_index(["task", "train_model"]).noise_sd
     point["noise_sd"] = [noise.get((t, m), np.nan) for t, m in zip(point.task, point.train_model)]
     if n_boot > 0:
@@ -419,34 +396,3 @@ def breakeven_intervals(fitted, n_boot: int = 200, seed: int = 0, level: float =
                           kind="stable").reset_index(drop=True)
     lead = ["definition", "task", "train_model", "method", "form", "ratio", "ratio_lo", "ratio_hi"]
     return out[[c for c in lead if c in out] + [c for c in out.columns if c not in lead]]
-=======
-            curve = by_name[method]
-            others = [c for c in curves if c.method != method]
-            per_param = _cost_per_selector_param(medians, curve)
-            sel_star = breakeven_selection_flops(curve, others)
-            n_sel_star = sel_star / per_param
-            actual_sel_params = curve.selection_flops / per_param
-            rows.append({
-                "task": task, "train_model": model, "method": method, "form": fit.form.name,
-                "selector_params": actual_sel_params, "actual_ratio": curve.train_params / actual_sel_params,
-                "breakeven_budget_flops": breakeven_budget(curve, baselines) if baselines else float("nan"),
-                "breakeven_selection_flops": sel_star,
-                "ratio": curve.train_params / n_sel_star if n_sel_star > 0 else float("inf"),
-            })
-    return pd.DataFrame(rows, columns=BREAKEVEN_COLUMNS)  # no rows (no PPL/LESS runs): break-even not applicable
-
-
-BREAKEVEN_COLUMNS = ["task", "train_model", "method", "form", "selector_params", "actual_ratio",
-                     "breakeven_budget_flops", "breakeven_selection_flops", "ratio"]
-POOLED_COLUMNS = ["task", "train_model", "method", "form", "ratio", "n_panels", "n_never"]
-
-
-def pooled_ratios(table: pd.DataFrame) -> pd.DataFrame:
-    """One pooled row per (form, method): the median of the per-panel break-even ratios (inf counts as large)."""
-    rows = []
-    for (form, method), g in table.groupby(["form", "method"], sort=False):
-        rows.append({"task": "all", "train_model": "pooled", "method": method, "form": form,
-                     "ratio": float(np.median(g.ratio.to_numpy())), "n_panels": len(g),
-                     "n_never": int(np.isinf(g.ratio).sum())})
-    return pd.DataFrame(rows, columns=POOLED_COLUMNS)
->>>>>>> main

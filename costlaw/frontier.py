@@ -73,7 +73,6 @@ class CurveGrid:
     Each method is charged its median observed selection_flops in the panel; the fraction grid is log-spaced over
     the panel's observed fractions (or ``fraction_range``), plus the observed fractions.
     """
-<<<<<<< HEAD
 
     def __init__(self, runs: pd.DataFrame, n_grid: int = 1200, fraction_range=None):
         heads, self.fractions, self.meta = [], [], []
@@ -117,50 +116,6 @@ def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fra
     (see ``CurveGrid``; pass ``grid`` to reuse one across refits)."""
     grid = grid or CurveGrid(fit.runs_ if runs is None else runs, n_grid, fraction_range)
     return grid.curves(fit)
-=======
-    runs = fit.runs_ if runs is None else runs
-    curve_codes, curve_keys = _codes(runs, ["task", "train_model", "method"])
-    stats = pd.DataFrame({"c": curve_codes, "sel": runs.selection_flops.to_numpy(float),
-                          "selector_params": runs.selector_params.to_numpy(float),
-                          "train_params": runs.train_params.to_numpy(float)})
-    stats = stats.groupby("c", sort=True).agg(sel=("sel", "median"), selector_params=("selector_params", "median"),
-                                              train_params=("train_params", "first"))
-    panel_codes, panel_keys = _codes(runs, list(PANEL))
-    fraction = runs.fraction.to_numpy(float)
-    full_all = (runs.train_flops / runs.fraction).to_numpy(float)
-    curve_panel = np.zeros(len(curve_keys), np.intp)
-    curve_panel[curve_codes] = panel_codes
-    order = np.argsort(panel_codes, kind="stable")
-    bounds = np.searchsorted(panel_codes[order], np.arange(len(panel_keys) + 1))
-    grids, fulls = [], []
-    for p in range(len(panel_keys)):
-        rows = order[bounds[p]:bounds[p + 1]]
-        lo, hi = fraction_range or (fraction[rows].min(), fraction[rows].max())
-        grids.append(np.unique(np.concatenate([np.geomspace(lo, hi, n_grid), fraction[rows]])))
-        fulls.append(float(np.median(full_all[rows])))
-    out = []
-    for c, (task, model, method) in enumerate(curve_keys):
-        p = curve_panel[c]
-        out.append(MethodCurve(task, model, float(stats.train_params.iat[c]), method, float(stats.sel.iat[c]),
-                               fulls[p], grids[p], None))
-    heads = pd.DataFrame({"task": [c.task for c in out], "train_model": [c.train_model for c in out],
-                          "method": [c.method for c in out], "train_params": stats.train_params.to_numpy(),
-                          "selector_params": stats.selector_params.to_numpy(), "selection_flops": stats.sel.to_numpy(),
-                          "train_flops_full": [c.train_flops_full for c in out]})
-    start = 0
-    while start < len(out):  # one prediction per batch of curves (parameters looked up once per curve)
-        stop, size = start, 0
-        while stop < len(out) and (size < 500_000 or stop == start):
-            size += len(out[stop].fractions)
-            stop += 1
-        metric = fit.predict_grid(heads.iloc[start:stop], [c.fractions for c in out[start:stop]])
-        at = 0
-        for curve in out[start:stop]:
-            curve.metric = metric[at:at + len(curve.fractions)]
-            at += len(curve.fractions)
-        start = stop
-    return out
->>>>>>> main
 
 
 def _codes(runs: pd.DataFrame, cols: list):

@@ -55,29 +55,12 @@ class Reproduction:
         return pd.DataFrame([f.stats() for f in self.fits.values()])
 
 
-<<<<<<< HEAD
 def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level: float = 0.9,
                              margin: float | None = None, boot=None) -> pd.DataFrame:
     """The four break-even definitions (``costlaw.breakeven``) per panel and pooled, with bootstrap intervals
     from ``n_boot`` refits (none when 0), margins, win probabilities and the paper's claim beside them."""
     return be.breakeven_intervals(fitted, n_boot=n_boot, seed=seed, level=level, margin=margin, boot=boot,
                                   claims=PAPER_CLAIMED_RATIO)
-=======
-def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level: float = 0.9) -> pd.DataFrame:
-    """Per-panel break-even table plus pooled rows, with bootstrap percentile intervals (ratio_lo, ratio_hi,
-    breakeven_budget_flops_lo/hi) when ``n_boot`` > 0."""
-    def table(f):
-        per_panel = be.breakeven_table(f)
-        return pd.concat([per_panel, be.pooled_ratios(per_panel)], ignore_index=True)
-    if n_boot <= 0 or table(fitted).empty:  # no PPL/LESS curves: nothing to put intervals on
-        return table(fitted)
-    boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level)
-    with_intervals = boot.interval(lambda f: table(f)[["ratio", "breakeven_budget_flops"]])
-    point = table(fitted)
-    for col in ("ratio", "breakeven_budget_flops"):
-        point[f"{col}_lo"], point[f"{col}_hi"] = with_intervals[f"{col}_lo"], with_intervals[f"{col}_hi"]
-    return point
->>>>>>> main
 
 
 def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=DEFAULT_FORMS, figures: bool = True,
@@ -153,6 +136,9 @@ def breakeven_cell(row) -> str:
 
 def format_breakeven(table: pd.DataFrame) -> str:
     """The four break-even definitions side by side per form, per panel and pooled, with the paper's claim."""
+    if table.empty:
+        return ("Break-even train-to-selector size ratio: not applicable (no ppl or less runs to weigh against the "
+                "cheap methods)")
     lines = []
     t = table.copy()
     t["cell"] = t.apply(breakeven_cell, axis=1)
@@ -194,28 +180,8 @@ def format_report(result: Reproduction) -> str:
                                              aggfunc=lambda r: float(np.sqrt(np.mean(np.square(r)))), sort=False)
     lines.append("\nRMSE per panel (metric points):")
     lines.append(rmse.to_string(float_format=lambda v: f"{v:.3f}"))
-<<<<<<< HEAD
     lines.append("")
     lines.append(format_breakeven(result.tables["breakeven"]))
-=======
-    b = result.tables["breakeven"].copy()
-    if b.empty:
-        lines.append("\nBreak-even train-to-selector size ratio: not applicable (no ppl or less runs to weigh "
-                     "against the cheap methods)")
-    else:
-        def cell(row):
-            text = f"{row.ratio:.1f}"
-            if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
-                text += f" [{row.ratio_lo:.1f}, {row.ratio_hi:.1f}]"
-            return text
-        b["cell"] = b.apply(cell, axis=1)
-        ratio = b.pivot_table(index=["task", "train_model"], columns=["form", "method"], values="cell",
-                              aggfunc="first", sort=False)
-        lines.append("\nBreak-even train-to-selector size ratio N_train / N_sel, [90% bootstrap interval] "
-                     "(inf = never compute-optimal):")
-        lines.append(ratio.to_string())
-        lines.append("  paper's claim: " + ", ".join(f"{m} ~{v:g}x" for m, v in PAPER_CLAIMED_RATIO.items()))
->>>>>>> main
     lines.append(selector_size_note(result.runs))
     if "compare" in result.tables:
         table = result.tables["compare"]

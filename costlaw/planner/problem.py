@@ -15,21 +15,13 @@ import numpy as np
 import pandas as pd
 
 from .. import costs
-<<<<<<< HEAD
 from ..bands import percentile_interval, prediction_band
-from ..checks import check_number
+from ..checks import check_extrapolation, check_number
 from ..curves import get_form
-from ..errors import InputError
+from ..errors import CostlawWarning, InputError
 from ..fitting import context
 from ..noise import DEFAULT_MARGIN_SD, check_margin
 from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, PANEL_FITS, Candidate, parse_selectors
-=======
-from ..checks import check_extrapolation, check_number
-from ..errors import CostlawWarning, InputError
-from ..fitting import context as _context
-from ..uncertainty import quantiles as _quantiles
-from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, Candidate, parse_selectors
->>>>>>> main
 
 
 def _load(fits):
