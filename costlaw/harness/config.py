@@ -134,6 +134,8 @@ class SweepConfig:
 def load_config(path) -> SweepConfig:
     """Read a TOML (.toml) or YAML (.yaml/.yml) sweep config."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a config file (.toml, .yaml or .yml)")
     if not path.is_file():
         raise ConfigError(f"no such config file: {path}")
     text = path.read_text(encoding="utf-8")

@@ -168,8 +168,12 @@ def load_model(spec: ModelSpec, task, cache_dir, seed: int = 0, progress_factory
         _ensure_pad(tok)
         return model.eval(), tok
     if spec.source == "pretrained":
-        tok = AutoTokenizer.from_pretrained(spec.path)
-        model = AutoModelForCausalLM.from_pretrained(spec.path, attn_implementation=attn, dtype=torch.float32)
+        try:
+            tok = AutoTokenizer.from_pretrained(spec.path)
+            model = AutoModelForCausalLM.from_pretrained(spec.path, attn_implementation=attn, dtype=torch.float32)
+        except OSError as err:  # not on disk, not in the hub cache, offline: the user's model name
+            from .config import ConfigError
+            raise ConfigError(f"cannot load model '{spec.path}': {str(err).splitlines()[0]}") from None
         _ensure_pad(tok)
         return model.eval(), tok
     tok = task_tokenizer(task, cache_dir)

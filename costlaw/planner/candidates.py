@@ -61,10 +61,12 @@ def parse_selectors(spec=None) -> list[Candidate]:
         if isinstance(token, Candidate):
             items = [token]
         else:
-            method, _, sizes = str(token).strip().lower().partition(":")
+            method, colon, sizes = str(token).strip().lower().partition(":")
             if method not in costs.SELECTOR_COSTS:
                 raise InputError(f"unknown selector '{method}' in '{token}'; known: "
                                  f"{', '.join(sorted(costs.SELECTOR_COSTS))}")
+            if colon and not sizes.strip():
+                raise InputError(f"no selector size after ':' in '{token}'")
             if sizes:
                 values = [_size(s, token) for s in sizes.split(",") if s.strip()]
                 if not values:

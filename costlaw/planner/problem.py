@@ -82,6 +82,9 @@ class Problem:
             raise InputError(f"no fitted curves for task '{task}'; fitted: {', '.join(tasks)}")
         self.task, self.other_tasks = task, [t for t in tasks if t != task]
         self.boot, self.fit_kind = self._choose_fit([b for b in boots if task in set(b.fit.runs_.task)])
+        if self.boot.n_boot < 2:
+            raise InputError(f"the fit ({self.fits_source}) holds {self.boot.n_boot} bootstrap refits; plans need at "
+                             f"least 2 for their intervals: refit with `costlaw fit RUNS --out DIR --n-boot 50`")
         self.form = self.boot.fit.form
         runs = self.boot.fit.runs_[self.boot.fit.runs_.task == task]
         self.runs = runs
