@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import re
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -94,7 +95,7 @@ def task_tokenizer(task, cache_dir):
             tok = train_tokenizer(texts)
             tmp = path.with_name(path.name + f".tmp{os.getpid()}")
             tok.save_pretrained(str(tmp))
-            os.replace(tmp, path) if not path.exists() else None
+            os.replace(tmp, path) if not path.exists() else shutil.rmtree(tmp, ignore_errors=True)
         return PreTrainedTokenizerFast.from_pretrained(str(path))
 
 
@@ -190,6 +191,8 @@ def load_model(spec: ModelSpec, task, cache_dir, seed: int = 0, progress_factory
             model.save_pretrained(str(tmp))
             if not path.exists():
                 os.replace(tmp, path)
+            else:  # another process finished first: keep its copy, drop ours
+                shutil.rmtree(tmp, ignore_errors=True)
         return LlamaForCausalLM.from_pretrained(str(path), attn_implementation=attn).eval(), tok
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..schema import validate_runs
+from .outdir import drop_unfinished_phases, remove_stale_temps, sweep_lock
 from .config import ConfigError, SweepConfig, build_task, load_config
 from .flops import PhaseMeter, PhaseRecord
 from .distributed import from_main, ignored_launch, process_state
@@ -134,7 +135,7 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
     problem = ignored_launch()
     if problem:
         raise ConfigError(problem)
-    with using(cfg.dtype):
+    with using(cfg.dtype), sweep_lock(Path(out_dir)):  # one writer per folder (harness/outdir.py)
         return _sweep(cfg, Path(out_dir), progress, limit)
 
 
@@ -158,6 +159,9 @@ def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd
     cache = Path(cfg.cache_dir or os.environ.get("COSTLAW_HARNESS_CACHE") or out / "cache")
     cache.mkdir(parents=True, exist_ok=True)
     state = process_state()
+    if state.is_main_process:  # under the lock: undo what an interrupted sweep left half-done
+        remove_stale_temps(out, cache)
+        drop_unfinished_phases(out / PHASES_FILE, out / RUNS_FILE)
     bars = partial(tqdm, disable=not progress or not state.is_main_process, dynamic_ncols=True)
     task = build_task(cfg.task)
     fingerprint = task.fingerprint()
