@@ -1,7 +1,7 @@
 """costlaw: compute-constrained data selection for LLM finetuning.
 
-The analytic core (schema, costs, curves, fitting, frontier, breakeven) needs only numpy, scipy, pandas,
-statsmodels and matplotlib; the measurement harness (``costlaw.harness``) needs the ``harness`` extra.
+The analytic core (schema, costs, curves, fitting, frontier, breakeven) needs only numpy, scipy, pandas and
+matplotlib (imported only to draw figures); the measurement harness (``costlaw.harness``) needs the ``harness`` extra.
 """
 from .costs import selection_flops, train_flops
 from .curves import available_forms, get_form, register_form

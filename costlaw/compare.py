@@ -22,6 +22,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from .errors import UnknownName
 from .curves import available_forms, get_form, sized
 from .fitting import context, fit, leave_one_out_refits
 from .uncertainty import Bootstrap, bootstrap
@@ -78,6 +79,11 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
     n_params, aic, bic (the last three of the full-data fit; for extrapolate_size, of the size-aware variant).
 
     ``fits``: full-data fits already made ({form name: CurveFit} of these runs and loss), reused, not refitted."""
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown:
+        raise UnknownName(f"unknown protocol '{unknown[0]}'; available: {', '.join(PROTOCOLS)}")
+    for name in forms:  # every name checked before any fitting
+        get_form(name)
     rows = []
     runs = runs.reset_index(drop=True)
     sizes = sorted(runs.train_params.unique())

@@ -112,19 +112,21 @@ class Bootstrap:
 
 
 def bootstrap(fitted: CurveFit, n_boot: int = 100, seed: int = 0, level: float = 0.9, progress=None) -> Bootstrap:
-    """Refit ``fitted``'s form on ``n_boot`` stratified resamples of its runs (seeded), all at once.
-
-    ``progress``: an optional callable taking an iterable (e.g. ``tqdm``); it is advanced per solved problem batch.
-    """
+    """Refit ``fitted``'s form on ``n_boot`` stratified resamples of its runs (seeded), solved together in
+    chunks of replicates (bounded memory). ``progress``: optional wrapper of an iterable (e.g. ``tqdm``),
+    advanced per chunk."""
     rng = np.random.default_rng(seed)
     counts = resample_counts(fitted.runs_, n_boot, rng)
-    bar = progress(range(n_boot)) if progress is not None else None
-    values, converged = refit(fitted, counts, progress=None)
-    if bar is not None:
-        for _ in bar:
-            pass
-    reps = [replicate(fitted, v) for v in values]
-    return Bootstrap(fitted, reps, seed, level, converged)
+    step = max(1, min(n_boot, 5_000_000 // max(len(fitted.runs_), 1)))
+    starts = range(0, n_boot, step)
+    values, converged = [], []
+    for lo in (starts if progress is None else progress(starts)):
+        v, c = refit(fitted, counts[lo:lo + step])
+        values.append(v)
+        converged.append(c)
+    values = np.concatenate(values) if values else np.empty((0, len(fitted.x_)))
+    converged = np.concatenate(converged) if converged else np.empty(0, bool)
+    return Bootstrap(fitted, [replicate(fitted, v) for v in values], seed, level, converged)
 
 
 _quantiles = quantiles  # the former private name

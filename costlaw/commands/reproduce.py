@@ -33,8 +33,9 @@ def run(args) -> int:
     start = time.perf_counter()
     runs = read_runs_arg(args.runs) if args.runs else None
     prepare_out_dir(args.out)
-    import matplotlib
-    matplotlib.use("Agg")  # the command writes PNG files; it never opens a window
+    if not args.no_figures:
+        import matplotlib
+        matplotlib.use("Agg")  # the command writes PNG files; it never opens a window
     from ..reproduce import format_report, reproduce
     protocols = ["extrapolate_fraction", "extrapolate_size"] + (["loo"] if args.loo else [])
     result = reproduce(runs, args.out, forms=args.form or ["offset_exp"], figures=not args.no_figures,
