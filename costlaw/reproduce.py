@@ -14,6 +14,7 @@ from .datasets import PAPER_CLAIMED_RATIO, paper_runs
 from .fitting import CurveFit, fit
 from .frontier import budget_grid, frontier, loglinear_front, method_curves, panel_curves
 from .io import write_csv_atomic
+from .ladder import is_ladder, ratio_analysis
 from .uncertainty import bootstrap
 from .compare import compare
 
@@ -49,6 +50,8 @@ class Reproduction:
     fits: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)
     figures: list = field(default_factory=list)
+    ratio: object = None
+    """A ``ladder.RatioAnalysis`` when the runs hold a selector-size ladder (measured vs analytic ratios)."""
 
     def summary(self) -> pd.DataFrame:
         """One row per form: n_points, n_params, rmse, mae, aic, bic, converged."""
@@ -91,6 +94,10 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     result.tables["breakeven"] = breakeven
     result.tables["stats"] = result.summary()
     result.tables["front_line"] = loglinear_front(runs)
+    if is_ladder(runs):
+        log("measured and analytic break-even per (method, selector size) on the ladder")
+        result.ratio = ratio_analysis(runs, n_boot=200, n_boot_fit=min(n_boot, 20), seed=seed)
+        result.tables.update(result.ratio.tables())
     if protocols:
         log(f"held-out comparison: {', '.join(protocols)}")
         result.tables["compare"] = compare(runs, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
@@ -183,6 +190,8 @@ def format_report(result: Reproduction) -> str:
     lines.append("")
     lines.append(format_breakeven(result.tables["breakeven"]))
     lines.append(selector_size_note(result.runs))
+    if result.ratio is not None:
+        lines.append("\n" + result.ratio.report())
     if "compare" in result.tables:
         table = result.tables["compare"]
         table = table[table.protocol != "in_sample"]
