@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from .errors import UnknownName
+from .errors import CostlawWarning, UnknownName
 from .curves import available_forms, get_form, sized
 from .fitting import context, fit, leave_one_out_refits
 from .uncertainty import Bootstrap, bootstrap
@@ -94,6 +96,9 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
         given = (fits or {}).get(name)
         reuse = given is not None and (loss is None or given.loss == loss)
         full = given if reuse else fit(runs, form, loss=loss, warn=False)
+        if not reuse:  # what is wrong with the full-data fit (at a bound, underdetermined) is said once, here
+            for text in full.diagnostics_.get("warnings", []):
+                warnings.warn(text, CostlawWarning, stacklevel=2)
         stats = {"n_params": full.n_params, "aic": full.aic, "bic": full.bic}
         rows.append(_scores(name, "in_sample", runs.metric, full.predict(runs), -np.inf, np.inf, stats))
         if "loo" in protocols:
