@@ -34,9 +34,12 @@ def attention_implementation(attention: str = "auto") -> str:
     return attention
 
 TINY_SIZES = {
+    "tiny-3xs": dict(hidden_size=8, num_hidden_layers=1, intermediate_size=24, num_attention_heads=1),
+    "tiny-2xs": dict(hidden_size=16, num_hidden_layers=1, intermediate_size=48, num_attention_heads=2),
     "tiny-xs": dict(hidden_size=32, num_hidden_layers=2, intermediate_size=96, num_attention_heads=2),
     "tiny-s": dict(hidden_size=64, num_hidden_layers=2, intermediate_size=192, num_attention_heads=4),
     "tiny-m": dict(hidden_size=96, num_hidden_layers=4, intermediate_size=288, num_attention_heads=4),
+    "tiny-ml": dict(hidden_size=128, num_hidden_layers=4, intermediate_size=384, num_attention_heads=4),
     "tiny-l": dict(hidden_size=192, num_hidden_layers=6, intermediate_size=576, num_attention_heads=6),
 }
 """Built-in Llama-config sizes (a vocabulary of 1,024 trained BPE tokens); see ``model_params`` for counts."""

@@ -178,6 +178,7 @@ def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd
     outer = bars(total=len(plan), initial=len(plan) - len([r for r in plan if r["run_id"] not in done]),
                  desc=f"sweep {cfg.name}", unit="run")
     settings = text_settings(cfg)
+    trained: dict = {}
 
     def encoder_for(model, tok):
         limit_tokens = getattr(model.config, "max_position_embeddings", None) or cfg.max_tokens
@@ -204,7 +205,9 @@ def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd
 
     def selector_scores(method, selector_model, seed):
         sel = get_selector(method)
-        options = cfg.selectors.get(sel.name, {})
+        options = dict(cfg.selectors.get(sel.name, {}))
+        # selection_seed: one selection shared by every training seed (bounds the cost of a seed ladder)
+        seed = options.pop("selection_seed", seed)
         spec = ModelSpec.parse(selector_model, cfg.pretrain_steps) if selector_model else None
         key = _hash(fingerprint, sel.name, asdict(spec) if spec else None, seed if sel.seeded else None,
                     options, cfg.batch_size, settings if sel.uses_selector_model else None)
@@ -232,15 +235,22 @@ def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd
         else:
             idx = select_top_tokens(scores.scores, token_lengths, run["fraction"], seed=run["seed"])
         subset = [task.pool[i] for i in idx]
-        model = copy.deepcopy(base)  # the base is loaded once per sweep; each run trains its own copy
-        if cfg.train.lora:
-            model = add_lora_from(model, cfg.train)
-        train_meter, eval_meter = PhaseMeter("training"), PhaseMeter("evaluation")
-        torch.manual_seed(run["seed"])
-        model = finetune(model, enc, subset, cfg.train, seed=run["seed"], meter=train_meter,
-                         progress_factory=bars, desc=f"train {run['train_model']}")
-        metrics = evaluate(model, enc, task.test, cfg.batch_size, eval_meter)
-        del model
+        # the same subset trained with the same seed gives the same model (e.g. every method at fraction 1.0):
+        # train it once per sweep and reuse its metrics and FLOP records
+        same = (run["train_model"], run["seed"], hashlib.sha256(np.sort(idx).tobytes()).hexdigest())
+        if same in trained:
+            metrics, train_meter, eval_meter = trained[same]
+        else:
+            model = copy.deepcopy(base)  # the base is loaded once per sweep; each run trains its own copy
+            if cfg.train.lora:
+                model = add_lora_from(model, cfg.train)
+            train_meter, eval_meter = PhaseMeter("training"), PhaseMeter("evaluation")
+            torch.manual_seed(run["seed"])
+            model = finetune(model, enc, subset, cfg.train, seed=run["seed"], meter=train_meter,
+                             progress_factory=bars, desc=f"train {run['train_model']}")
+            metrics = evaluate(model, enc, task.test, cfg.batch_size, eval_meter)
+            del model
+            trained[same] = (metrics, train_meter, eval_meter)
         cut_train = truncation_counts(enc.encode(subset))
         cut_test = truncation_counts(enc.encode(task.test))
         pool_tokens = float(token_lengths.sum())
