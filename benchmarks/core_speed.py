@@ -12,7 +12,7 @@ figures are CPU seconds (``time.process_time``), A and B alternated, the ratio t
 shared). Whole processes are timed with ``os.wait4`` (CPU = user + sys of the child; peak memory = its max RSS).
 The scaling series grows the paper's 180 runs by panels (more tasks) or by seeds (repeats of every run), metric +
 N(0, 0.3) on the copies, and reports time and peak memory per size and the fitted exponent of time in runs.
-Results go to stdout as a markdown table and to ``benchmarks/out/core_speed.json``.
+Results go to stdout as a markdown table and to ``results/core_speed.json`` (git-ignored).
 """
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="180,1800,18000,180000", help="scaling sizes (runs)")
     parser.add_argument("--reproduce-sizes", default="1800,18000,180000", help="sizes for reproduce (panels grow)")
     parser.add_argument("--skip-core", action="store_true", help="only the scaling series")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "core_speed.json"))
+    parser.add_argument("--out", default=str(ROOT / "results" / "core_speed.json"))
     args = parser.parse_args(argv)
     import warnings
 
