@@ -139,9 +139,12 @@ def selector_cost_line(runs: pd.DataFrame, task: str, model: str, method: str) -
     pool = float(np.median(rows.pool_tokens))
     n_sel = float(np.median(rows.selector_params)) if "selector_params" in rows else 0.0
     sel = float(np.median(rows.selection_flops))
-    c0 = costs.selection_flops_fixed(method, pool)
+    known = method in costs.SELECTOR_COSTS  # arms such as 'ppl@s1' have no cost model: all cost scales
+    c0 = costs.selection_flops_fixed(method, pool) if known else 0.0
     if n_sel > 0 and sel > c0:
         return c0, (sel - c0) / n_sel, n_sel
+    if not known:
+        return 0.0, sel / n_sel if n_sel > 0 else 1.0, n_sel
     a = costs.selection_flops_per_selector_param(method, pool)
     return c0, a, n_sel if n_sel > 0 else (sel - c0) / a
 

@@ -91,6 +91,9 @@ class Form:
     function's output). Without it the fit differentiates ``function`` numerically, one parameter at a time."""
     max_starts: int | None = None
     """Starting points the fit tries by default (None: every point of the grid, up to the fit's limit)."""
+    higher_is_better: bool | None = None
+    """The metric direction the form's shape models: False for decreasing curves such as losses (``rectified``,
+    ``power_law``), None when it fits either."""
     log_space: bool = False
     """Fit log(metric) rather than the metric (positive metrics whose errors scale with the level, e.g. losses,
     as the scaling-law literature fits them); residuals, RMSE and AIC are still reported in metric units."""
@@ -425,7 +428,7 @@ RECTIFIED = register_form(Form(
         E + 10.0 ** log10_B / (10.0 ** log10_Dl + train_tokens(rows) ** beta)),
     doc="Rectified scaling law of Lin et al. (ICML 2024) for fine-tuning loss: L(D) = B / (D_l + D^beta) + E, "
         "D the tokens trained on, per curve; fitted in log space. Lower is better.",
-    loss="linear", log_space=True, max_starts=16,
+    loss="linear", log_space=True, max_starts=16, higher_is_better=False,
 ))
 
 POWER_LAW = register_form(Form(
@@ -438,7 +441,7 @@ POWER_LAW = register_form(Form(
     function=lambda rows, log10_B, beta, E: E + 10.0 ** log10_B / train_tokens(rows) ** beta,
     doc="Vanilla power law in the data size, L(D) = B / D^beta + E (the rectified law with D_l = 0), per curve; "
         "fitted in log space. Lower is better.",
-    loss="linear", log_space=True, max_starts=8,
+    loss="linear", log_space=True, max_starts=8, higher_is_better=False,
 ))
 
 
