@@ -373,11 +373,12 @@ class _Design:
             for j, i in enumerate(ids):
                 if out[i] is None or not out[i][2]:
                     start_x = x0[j] if out[i] is None or not np.isfinite(out[i][1]) else out[i][0]
+                    polish = out[i] is not None and loss == "linear" and method == "lm"
                     out[i] = self._least_squares(start_x, rows[j], sqrt_w[j], lo[j], hi[j], loss, f_scale,
-                                                 tight=method == "trf")
+                                                 tight=method == "trf", max_nfev=50 * (p + 1) if polish else None)
         return out
 
-    def _least_squares(self, x0, rows, sqrt_w, lo, hi, loss, f_scale, tight=False):
+    def _least_squares(self, x0, rows, sqrt_w, lo, hi, loss, f_scale, tight=False, max_nfev=None):
         """One problem by scipy's trf: to 1e-12 tolerances as the reference (``tight``), else scipy's defaults
         (the fallback for robust losses and for problems the batch left unconverged, often flat directions)."""
         from scipy.optimize import least_squares
@@ -394,7 +395,7 @@ class _Design:
             try:
                 tol = 1e-12 if tight else 1e-8
                 res = least_squares(fun, _clip_inside(x0, lo, hi), jac=jac, bounds=(lo, hi), loss=loss,
-                                    f_scale=f_scale, x_scale="jac", max_nfev=3000 if tight else None, ftol=tol,
+                                    f_scale=f_scale, x_scale="jac", max_nfev=3000 if tight else max_nfev, ftol=tol,
                                     xtol=tol, gtol=tol)
             except ValueError as err:  # e.g. a residual that is not finite at the start
                 return x0, np.inf, False, str(err)

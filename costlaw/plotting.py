@@ -28,15 +28,17 @@ def save_figure(fig, path, dpi: int = 110):
 
 
 def draw_panel(ax, runs: pd.DataFrame, curves: pd.DataFrame, frontier: pd.DataFrame | None = None,
-               reference: pd.DataFrame | None = None, title: str = "") -> None:
-    """Runs as dots, ``curves`` (total_flops, metric_pred per method) as lines, the frontier as a black band."""
+               reference: pd.DataFrame | None = None, title: str = "", reference_label: str = "reference fit") -> None:
+    """Runs as dots, ``curves`` (total_flops, metric_pred per method) as lines, ``reference`` curves dotted, the
+    frontier as a grey band."""
     for method, g in runs.groupby("method", sort=False):
         ax.scatter(g.total_flops, g.metric, s=18, color=color(method), zorder=3, label=method)
     for method, g in curves.groupby("method", sort=False):
         ax.plot(g.total_flops, g.metric_pred, color=color(method), lw=1.4)
     if reference is not None:
-        for method, g in reference.groupby("method", sort=False):
-            ax.plot(g.total_flops, g.metric_pred, color=color(method), lw=0.8, ls=":", alpha=0.8)
+        for i, (method, g) in enumerate(reference.groupby("method", sort=False)):
+            ax.plot(g.total_flops, g.metric_pred, color=color(method), lw=0.8, ls=":", alpha=0.8,
+                    label=f"{reference_label} (dotted)" if i == 0 else None)
     if frontier is not None and len(frontier):
         ax.plot(frontier.budget_flops, frontier.metric_pred, color="black", lw=3, alpha=0.25, zorder=1,
                 label="frontier")
@@ -70,13 +72,14 @@ def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_fo
     for i, (task, model) in enumerate(keys):
         parts = dict(runs=select(runs, task, model, None), curves=select(curves, task, model, form),
                      frontier=select(frontier, task, model, form),
-                     reference=select(curves, task, model, reference_form) if reference_form != form else None)
+                     reference=select(curves, task, model, reference_form) if reference_form != form else None,
+                     reference_label=f"{reference_form} fit")
         title = f"{task} / {model}: {form} fit" + (f" ({reference_form} dotted)" if parts["reference"] is not None
                                                    and len(parts["reference"]) else "")
         fig, ax = plt.subplots(figsize=(6, 4.2))
         draw_panel(ax, title=title, **parts)
         ax.legend(fontsize=7, loc="lower right")
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)  # fixed size: no tight_layout pass
         path = out_dir / f"{task}_{model}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
@@ -85,7 +88,7 @@ def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_fo
     for ax in list(grid_axes.flat)[len(keys):]:
         ax.set_visible(False)
     grid_axes.flat[0].legend(fontsize=7, loc="lower right")
-    grid_fig.suptitle(f"runs, '{form}' fits and compute-optimal frontier (black band)", fontsize=11)
+    grid_fig.suptitle(f"runs, '{form}' fits and compute-optimal frontier (grey band)", fontsize=11)
     grid_fig.tight_layout()
     path = out_dir / "panels.png"
     grid_fig.savefig(path, dpi=100)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .bands import percentile_interval, prediction_band
 from .fitting import CurveFit, group_codes, refit, replicate
 
 CURVE_KEYS = ["task", "train_model", "method"]
@@ -38,12 +39,8 @@ def resample_counts(runs: pd.DataFrame, n_boot: int, rng: np.random.Generator) -
     return counts
 
 
-def quantiles(samples: np.ndarray, level: float):
-    """Percentile interval along axis 0 without interpolating across inf (inverted CDF)."""
-    alpha = (1 - level) / 2
-    lo = np.quantile(samples, alpha, axis=0, method="inverted_cdf")
-    hi = np.quantile(samples, 1 - alpha, axis=0, method="inverted_cdf")
-    return lo, hi
+quantiles = percentile_interval
+"""Percentile interval along axis 0 without interpolating across inf (inverted CDF): ``bands.percentile_interval``."""
 
 
 @dataclass
@@ -110,26 +107,26 @@ class Bootstrap:
         sd = self.noise_sd()
         default = float(np.sqrt(np.mean(np.square(sd.to_numpy()))))
         noise = np.array([sd.get((t, m), default) for t, m in zip(rows.task, rows.train_model)])
-        rng = np.random.default_rng(self.seed if seed is None else seed)
-        noisy = samples + rng.normal(size=samples.shape) * noise
-        pred_lo, pred_hi = quantiles(noisy, self.level)
+        pred_lo, pred_hi = prediction_band(samples, noise, self.level, self.seed if seed is None else seed)
         return pd.DataFrame({"metric_pred": point, "lo": lo, "hi": hi, "pred_lo": pred_lo, "pred_hi": pred_hi})
 
 
 def bootstrap(fitted: CurveFit, n_boot: int = 100, seed: int = 0, level: float = 0.9, progress=None) -> Bootstrap:
-    """Refit ``fitted``'s form on ``n_boot`` stratified resamples of its runs (seeded), all at once.
-
-    ``progress``: an optional callable taking an iterable (e.g. ``tqdm``); it is advanced per solved problem batch.
-    """
+    """Refit ``fitted``'s form on ``n_boot`` stratified resamples of its runs (seeded), solved together in
+    chunks of replicates (bounded memory). ``progress``: optional wrapper of an iterable (e.g. ``tqdm``),
+    advanced per chunk."""
     rng = np.random.default_rng(seed)
     counts = resample_counts(fitted.runs_, n_boot, rng)
-    bar = progress(range(n_boot)) if progress is not None else None
-    values, converged = refit(fitted, counts, progress=None)
-    if bar is not None:
-        for _ in bar:
-            pass
-    reps = [replicate(fitted, v) for v in values]
-    return Bootstrap(fitted, reps, seed, level, converged)
+    step = max(1, min(n_boot, 5_000_000 // max(len(fitted.runs_), 1)))
+    starts = range(0, n_boot, step)
+    values, converged = [], []
+    for lo in (starts if progress is None else progress(starts)):
+        v, c = refit(fitted, counts[lo:lo + step])
+        values.append(v)
+        converged.append(c)
+    values = np.concatenate(values) if values else np.empty((0, len(fitted.x_)))
+    converged = np.concatenate(converged) if converged else np.empty(0, bool)
+    return Bootstrap(fitted, [replicate(fitted, v) for v in values], seed, level, converged)
 
 
 _quantiles = quantiles  # the former private name

@@ -134,3 +134,13 @@ def test_planner_does_not_import_the_reproduce_job():
     import sys
     code = "import sys, costlaw.planner, costlaw.store; print('costlaw.reproduce' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_plan_imports_only_what_it_needs():
+    import subprocess
+    import sys
+    code = ("import sys; from costlaw import plan; plan(2e18, 7e9, 1.0938e8, task='mmlu'); "
+            "print(sorted(m for m in ('matplotlib', 'statsmodels', 'scipy.optimize', 'scipy.stats', "
+            "'costlaw.reproduce', 'costlaw.compare') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

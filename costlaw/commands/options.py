@@ -20,8 +20,9 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$",
-                                                   re.IGNORECASE)
+        # argparse reads "-7e9" or "-1:1e20:3" as an option unless it matches this (no costlaw option starts
+        # with a digit): then the value's own check can say what is wrong with it
+        self._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf\b|infinity\b|nan\b)", re.IGNORECASE)
 
     def error(self, message):
         raise UsageError(f"{self.prog}: {message}")

@@ -112,8 +112,9 @@ class SweepConfig:
         if "max_tokens" in kw and (not isinstance(kw["max_tokens"], int) or kw["max_tokens"] < 8):
             raise ConfigError(f"max_tokens must be an integer >= 8, got {kw['max_tokens']!r}")
         task = kw.get("task", {"generated": {}})
-        if not isinstance(task, dict) or not ("generated" in task or {"pool", "validation", "test"} <= set(task)):
-            raise ConfigError("task needs a 'generated' table or 'pool', 'validation' and 'test' sources")
+        if not isinstance(task, dict) or not ("generated" in task or "rules" in task
+                                              or {"pool", "validation", "test"} <= set(task)):
+            raise ConfigError("task needs a 'generated' or 'rules' table or 'pool', 'validation' and 'test' sources")
         kw["task"] = task
         train = kw.get("train", {})
         try:
@@ -134,6 +135,8 @@ class SweepConfig:
 def load_config(path) -> SweepConfig:
     """Read a TOML (.toml) or YAML (.yaml/.yml) sweep config."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a config file (.toml, .yaml or .yml)")
     if not path.is_file():
         raise ConfigError(f"no such config file: {path}")
     text = path.read_text(encoding="utf-8")
@@ -163,6 +166,13 @@ def build_task(spec: dict):
     from .data import DataError, Task, read_examples
     from .pool import generated_task
 
+    if "rules" in spec:
+        from .rules import rules_task
+
+        try:
+            return rules_task(**(spec["rules"] or {}))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"bad [task.rules] table: {err}") from None
     if "generated" in spec:
         try:
             return generated_task(**(spec["generated"] or {}))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import re
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -33,9 +34,12 @@ def attention_implementation(attention: str = "auto") -> str:
     return attention
 
 TINY_SIZES = {
+    "tiny-3xs": dict(hidden_size=8, num_hidden_layers=1, intermediate_size=24, num_attention_heads=1),
+    "tiny-2xs": dict(hidden_size=16, num_hidden_layers=1, intermediate_size=48, num_attention_heads=2),
     "tiny-xs": dict(hidden_size=32, num_hidden_layers=2, intermediate_size=96, num_attention_heads=2),
     "tiny-s": dict(hidden_size=64, num_hidden_layers=2, intermediate_size=192, num_attention_heads=4),
     "tiny-m": dict(hidden_size=96, num_hidden_layers=4, intermediate_size=288, num_attention_heads=4),
+    "tiny-ml": dict(hidden_size=128, num_hidden_layers=4, intermediate_size=384, num_attention_heads=4),
     "tiny-l": dict(hidden_size=192, num_hidden_layers=6, intermediate_size=576, num_attention_heads=6),
 }
 """Built-in Llama-config sizes (a vocabulary of 1,024 trained BPE tokens); see ``model_params`` for counts."""
@@ -94,7 +98,7 @@ def task_tokenizer(task, cache_dir):
             tok = train_tokenizer(texts)
             tmp = path.with_name(path.name + f".tmp{os.getpid()}")
             tok.save_pretrained(str(tmp))
-            os.replace(tmp, path) if not path.exists() else None
+            os.replace(tmp, path) if not path.exists() else shutil.rmtree(tmp, ignore_errors=True)
         return PreTrainedTokenizerFast.from_pretrained(str(path))
 
 
@@ -168,8 +172,12 @@ def load_model(spec: ModelSpec, task, cache_dir, seed: int = 0, progress_factory
         _ensure_pad(tok)
         return model.eval(), tok
     if spec.source == "pretrained":
-        tok = AutoTokenizer.from_pretrained(spec.path)
-        model = AutoModelForCausalLM.from_pretrained(spec.path, attn_implementation=attn, dtype=torch.float32)
+        try:
+            tok = AutoTokenizer.from_pretrained(spec.path)
+            model = AutoModelForCausalLM.from_pretrained(spec.path, attn_implementation=attn, dtype=torch.float32)
+        except OSError as err:  # not on disk, not in the hub cache, offline: the user's model name
+            from .config import ConfigError
+            raise ConfigError(f"cannot load model '{spec.path}': {str(err).splitlines()[0]}") from None
         _ensure_pad(tok)
         return model.eval(), tok
     tok = task_tokenizer(task, cache_dir)
@@ -186,6 +194,8 @@ def load_model(spec: ModelSpec, task, cache_dir, seed: int = 0, progress_factory
             model.save_pretrained(str(tmp))
             if not path.exists():
                 os.replace(tmp, path)
+            else:  # another process finished first: keep its copy, drop ours
+                shutil.rmtree(tmp, ignore_errors=True)
         return LlamaForCausalLM.from_pretrained(str(path), attn_implementation=attn).eval(), tok
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..registry import Registry
 from .config import ConfigError, SweepConfig
+from .ratio_presets import RATIO_PRESETS
 
 PRESETS: Registry[dict] = Registry("preset")
 for _name, _cfg in {
@@ -35,6 +36,8 @@ for _name, _cfg in {
                                                                   "projection_dims": 1024}},
     },
 }.items():
+    PRESETS.register(_name, _cfg)
+for _name, _cfg in RATIO_PRESETS.items():  # the break-even ladders (ratio_presets.py, docs/ratio.md)
     PRESETS.register(_name, _cfg)
 
 

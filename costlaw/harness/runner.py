@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..schema import validate_runs
+from .outdir import drop_unfinished_phases, remove_stale_temps, sweep_lock
 from .config import ConfigError, SweepConfig, build_task, load_config
 from .flops import PhaseMeter, PhaseRecord
 from .distributed import from_main, ignored_launch, process_state
@@ -134,7 +135,7 @@ def sweep(config_or_preset, out_dir, progress: bool = True, limit: int | None = 
     problem = ignored_launch()
     if problem:
         raise ConfigError(problem)
-    with using(cfg.dtype):
+    with using(cfg.dtype), sweep_lock(Path(out_dir)):  # one writer per folder (harness/outdir.py)
         return _sweep(cfg, Path(out_dir), progress, limit)
 
 
@@ -158,6 +159,9 @@ def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd
     cache = Path(cfg.cache_dir or os.environ.get("COSTLAW_HARNESS_CACHE") or out / "cache")
     cache.mkdir(parents=True, exist_ok=True)
     state = process_state()
+    if state.is_main_process:  # under the lock: undo what an interrupted sweep left half-done
+        remove_stale_temps(out, cache)
+        drop_unfinished_phases(out / PHASES_FILE, out / RUNS_FILE)
     bars = partial(tqdm, disable=not progress or not state.is_main_process, dynamic_ncols=True)
     task = build_task(cfg.task)
     fingerprint = task.fingerprint()
@@ -174,6 +178,7 @@ def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd
     outer = bars(total=len(plan), initial=len(plan) - len([r for r in plan if r["run_id"] not in done]),
                  desc=f"sweep {cfg.name}", unit="run")
     settings = text_settings(cfg)
+    trained: dict = {}
 
     def encoder_for(model, tok):
         limit_tokens = getattr(model.config, "max_position_embeddings", None) or cfg.max_tokens
@@ -200,7 +205,9 @@ def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd
 
     def selector_scores(method, selector_model, seed):
         sel = get_selector(method)
-        options = cfg.selectors.get(sel.name, {})
+        options = dict(cfg.selectors.get(sel.name, {}))
+        # selection_seed: one selection shared by every training seed (bounds the cost of a seed ladder)
+        seed = options.pop("selection_seed", seed)
         spec = ModelSpec.parse(selector_model, cfg.pretrain_steps) if selector_model else None
         key = _hash(fingerprint, sel.name, asdict(spec) if spec else None, seed if sel.seeded else None,
                     options, cfg.batch_size, settings if sel.uses_selector_model else None)
@@ -228,15 +235,22 @@ def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd
         else:
             idx = select_top_tokens(scores.scores, token_lengths, run["fraction"], seed=run["seed"])
         subset = [task.pool[i] for i in idx]
-        model = copy.deepcopy(base)  # the base is loaded once per sweep; each run trains its own copy
-        if cfg.train.lora:
-            model = add_lora_from(model, cfg.train)
-        train_meter, eval_meter = PhaseMeter("training"), PhaseMeter("evaluation")
-        torch.manual_seed(run["seed"])
-        model = finetune(model, enc, subset, cfg.train, seed=run["seed"], meter=train_meter,
-                         progress_factory=bars, desc=f"train {run['train_model']}")
-        metrics = evaluate(model, enc, task.test, cfg.batch_size, eval_meter)
-        del model
+        # the same subset trained with the same seed gives the same model (e.g. every method at fraction 1.0):
+        # train it once per sweep and reuse its metrics and FLOP records
+        same = (run["train_model"], run["seed"], hashlib.sha256(np.sort(idx).tobytes()).hexdigest())
+        if same in trained:
+            metrics, train_meter, eval_meter = trained[same]
+        else:
+            model = copy.deepcopy(base)  # the base is loaded once per sweep; each run trains its own copy
+            if cfg.train.lora:
+                model = add_lora_from(model, cfg.train)
+            train_meter, eval_meter = PhaseMeter("training"), PhaseMeter("evaluation")
+            torch.manual_seed(run["seed"])
+            model = finetune(model, enc, subset, cfg.train, seed=run["seed"], meter=train_meter,
+                             progress_factory=bars, desc=f"train {run['train_model']}")
+            metrics = evaluate(model, enc, task.test, cfg.batch_size, eval_meter)
+            del model
+            trained[same] = (metrics, train_meter, eval_meter)
         cut_train = truncation_counts(enc.encode(subset))
         cut_test = truncation_counts(enc.encode(task.test))
         pool_tokens = float(token_lengths.sum())
