@@ -272,7 +272,9 @@ def analytic_breakeven(runs: pd.DataFrame, form=ANCHORED, n_boot: int = 0, seed:
     fitted = fit(arm_runs, form)
 
     def table(f):
-        t = be.breakeven_table(f, methods=model_based, cheap=tuple(sorted(arm_runs.method[runs.selector_params <= 0].unique())))
+        t = be.breakeven_table(f, methods=model_based, cheap=tuple(sorted(arm_runs.method[runs.selector_params <= 0].unique())),
+                               margin=0.0)  # definition (a) per panel, any win counts (as before margins)
+        t = t[(t.definition == "shrink") & (t.task != "all")].reset_index(drop=True)
         return t[["task", "train_model", "method", "selector_params", "actual_ratio", "ratio",
                   "breakeven_selection_flops"]]
 
