@@ -1,144 +1,398 @@
-"""Break-even quantities: the budget from which a selector beats the cheap ones, and the train-to-selector size
-ratio from which it is compute-optimal at all.
+"""Break-even quantities, four ways: when does a costly selector (PPL, LESS) pay for itself?
 
-Definition (break-even ratio). Fix a panel (task, training model of N_train parameters) and its fitted curves,
-each a metric as a function of the trained fraction f of the pool. A selector of N_sel parameters costs
-``a x N_sel`` FLOPs (a: FLOPs per selector parameter, linear for PPL and LESS), on top of ``f x C_full`` for
-training. Keeping the method's curve in f fixed (selection quality does not depend on the selector's size; the
-paper's runs, all with a 7B selector, cannot tell otherwise), the method is *compute-optimal for some budget*
-when at some budget B its best plan strictly beats the best plan of every other method at their own costs.
-That holds for all selection costs below a threshold C*; the break-even ratio is
+Every "wins" below means *wins by more than a margin* m (metric points; per panel, by default one run-to-run
+noise sd, see ``costlaw.noise``). The **lead** of a method in a panel, charged selection cost C, is the largest
+amount by which its best plan beats the best plan of every other method at the same budget, over the budgets up
+to the largest one any other method can spend (metric points; the plans are read off the fitted curves, each
+method at its own costs). A method wins when its lead exceeds m. The break-even ratios (train-to-selector
+parameter ratio r = N_train / N_sel; a selector of N_sel parameters costs C0 + a N_sel FLOPs) are:
 
-    r* = N_train / N_sel*,   N_sel* = C* / a,
+(a) ``shrink``: selector shrunk within a panel (today's definition, with the margin). Keep the method's curve in
+    the trained fraction and vary its selector's size: r*_a = N_train a / (C* - C0), C* the largest selection
+    cost at which the lead still exceeds m. ``inf``: it never wins, even free. Pooled: the median over panels
+    in log ratio (``log_median``).
+(b) ``size``: the paper's setting. The selector stays at its measured size and the trained model grows; at each
+    measured size the lead at the actual selection cost minus m is read off, and r*_b is where it crosses 0,
+    interpolated linearly in log r between measured sizes (``extrapolated`` when beyond them). Per task and
+    pooled (the mean over tasks of lead - m at each size).
+(c) ``pooled_mean``: a pooled, finite-where-possible summary: the smallest r at which the mean over panels of
+    (lead(r) - m) is positive, with leads clipped to +-(the panel's metric span) so that one panel where the
+    method cannot afford to compete (lead -inf) or is alone (lead +inf) does not decide it.
+(d) ``pareto``: model-free: the smallest r at which some run of the method, its selection cost rescaled to a
+    selector of N_train / r, is on the empirical Pareto set of the panel's runs by more than m (no run of another
+    method at equal or lower total compute comes within m of it), at a compute no larger than the dearest run of
+    the other methods (as in (a), the budgets the others can spend). Its noise sensitivity is reported by jittering
+    every run with the panel's noise (``pareto_breakeven``).
 
-the smallest train-to-selector ratio at which the method wins anywhere. ``inf`` means it never wins, even free.
+(a)-(c) get bootstrap intervals from refits of the curves (``breakeven_intervals``); (d) needs no fit.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .costs import selection_flops_per_selector_param
-from .frontier import CHEAP_METHODS, MethodCurve, budget_grid, method_curves, panel_curves
+from . import costs
+from .bands import interval_with_mc, percentile_interval
+from .frontier import CHEAP_METHODS, CurveGrid, MethodCurve, budget_grid, method_curves, panel_curves
+from .noise import margin_lookup, margins as make_margins, panel_noise, verdict
 
-WIN_MARGIN = 1e-6
-"""A method must beat the others by this much (metric units) to count as a win; ties go to the cheaper."""
+DEFINITIONS = {
+    "shrink": "(a) selector shrunk within a panel, trained model fixed",
+    "size": "(b) selector fixed, trained model grown (interpolated in log size between measured sizes)",
+    "pooled_mean": "(c) mean lead over panels reaches the margin",
+    "pareto": "(d) some run on the empirical Pareto set (model-free)",
+}
+"""The four break-even definitions, in the order printed."""
+TIE = 1e-6
+"""Leads below this (metric units) are ties even with a zero margin; ties go to the cheaper selector."""
+BREAKEVEN_METHODS = ("ppl", "less")
 
 
-def _best(curves: list[MethodCurve], budgets: np.ndarray, overrides: dict) -> np.ndarray:
+def _best(curves: list[MethodCurve], budgets: np.ndarray) -> np.ndarray:
     best = np.full(len(budgets), -np.inf)
     for c in curves:
-        m, _ = c.best_at(budgets, overrides.get(c.method))
+        m, _ = c.best_at(budgets)
         best = np.fmax(best, np.where(np.isnan(m), -np.inf, m))
     return best
 
 
-class _Contest:
-    """One method against the others on a fixed budget grid; the others' best is computed once."""
+class Contest:
+    """One method against the others in a panel on a fixed budget grid; the others' best is computed once.
 
-    def __init__(self, curve: MethodCurve, others: list[MethodCurve], n_budgets: int = 800):
+    ``lead(selection_flops)`` is vectorised over selection costs (FLOPs).
+    """
+
+    def __init__(self, curve: MethodCurve, others: list[MethodCurve], n_budgets: int = 400):
         self.curve = curve
         lo = min([curve.fractions[0] * curve.train_flops_full] + [o.total_flops()[0] for o in others])
         self.hi = max(o.total_flops()[-1] for o in others)  # beyond it the others cannot spend more
         self.budgets = np.geomspace(lo, self.hi, n_budgets)
-        self.theirs = _best(others, self.budgets, {})
+        self.theirs = _best(others, self.budgets)
+        self._run_max = np.maximum.accumulate(curve.metric)
 
-    def wins(self, selection_flops: float) -> bool:
-        mine, _ = self.curve.best_at(self.budgets, selection_flops)
-        return bool(np.any(np.nan_to_num(mine, nan=-np.inf) > self.theirs + WIN_MARGIN))
+    def lead(self, selection_flops) -> np.ndarray:
+        """Largest (mine - theirs) over the budgets, metric units, for each selection cost; -inf when the method
+        cannot afford any budget in range; +inf when it can afford a budget no other method can."""
+        sel = np.atleast_1d(np.asarray(selection_flops, float))
+        affordable = (self.budgets[None, :] - sel[:, None]) / self.curve.train_flops_full
+        idx = np.searchsorted(self.curve.fractions, affordable, side="right") - 1
+        mine = np.where(idx >= 0, self._run_max[np.clip(idx, 0, None)], -np.inf)
+        with np.errstate(invalid="ignore"):
+            diff = np.where(np.isfinite(mine), mine - self.theirs[None, :], -np.inf)
+        return np.max(diff, axis=1)
+
+    def wins(self, selection_flops: float, margin: float = 0.0) -> bool:
+        return bool(self.lead(selection_flops)[0] > margin + TIE)
+
+    def threshold(self, margin: float = 0.0, tol: float = 0.005) -> float:
+        """Largest selection cost (FLOPs) at which the lead exceeds ``margin``: 0 if never, bisection in log10
+        cost to ``tol`` decades."""
+        full = self.curve.train_flops_full
+        grid = np.linspace(np.log10(1e-9 * full), np.log10(1e3 * full), 61)  # 0.2 decade steps
+        ok = self.lead(10 ** grid) > margin + TIE                                # non-increasing in cost
+        if not ok[0]:
+            return 0.0
+        if ok[-1]:
+            return float(10 ** grid[-1])
+        i = int(np.argmin(ok)) - 1
+        lo, hi = grid[i], grid[i + 1]
+        while hi - lo > tol:
+            mid = 0.5 * (lo + hi)
+            if self.wins(10 ** mid, margin):
+                lo = mid
+            else:
+                hi = mid
+        return float(10 ** lo)
 
 
-def wins(curve: MethodCurve, others: list[MethodCurve], selection_flops: float, n_budgets: int = 800) -> bool:
-    """Whether ``curve``, charged ``selection_flops``, strictly beats every curve of ``others`` at some budget
-    no larger than the largest budget the others can spend."""
-    return _Contest(curve, others, n_budgets).wins(selection_flops)
+def wins(curve: MethodCurve, others: list[MethodCurve], selection_flops: float, margin: float = 0.0,
+         n_budgets: int = 400) -> bool:
+    """Whether ``curve``, charged ``selection_flops``, beats every curve of ``others`` by more than ``margin``
+    (metric units) at some budget no larger than the largest budget the others can spend."""
+    return Contest(curve, others, n_budgets).wins(selection_flops, margin)
 
 
-def breakeven_selection_flops(curve: MethodCurve, others: list[MethodCurve], tol: float = 0.005) -> float:
-    """Largest selection cost (FLOPs) at which ``curve`` still wins at some budget: 0 if it never wins.
-    Bisection in log10 cost to ``tol`` decades."""
-    contest = _Contest(curve, others)
-    full = curve.train_flops_full
-    lo, hi = 1e-9 * full, 1e3 * full
-    if not contest.wins(lo):
-        return 0.0
-    if contest.wins(hi):
-        return hi
-    log_lo, log_hi = np.log10(lo), np.log10(hi)
-    while log_hi - log_lo > tol:
-        mid = 0.5 * (log_lo + log_hi)
-        if contest.wins(10 ** mid):
-            log_lo = mid
-        else:
-            log_hi = mid
-    return 10 ** log_lo
+def breakeven_selection_flops(curve: MethodCurve, others: list[MethodCurve], margin: float = 0.0,
+                              tol: float = 0.005) -> float:
+    """Largest selection cost (FLOPs) at which ``curve`` still wins by more than ``margin``: 0 if it never does."""
+    return Contest(curve, others).threshold(margin, tol)
 
 
-def breakeven_budget(curve: MethodCurve, baselines: list[MethodCurve], n_budgets: int = 2000) -> float:
-    """Smallest budget (FLOPs) at which ``curve`` at its own cost beats every baseline; NaN if none in range."""
+def breakeven_budget(curve: MethodCurve, baselines: list[MethodCurve], margin: float = 0.0,
+                     n_budgets: int = 2000) -> float:
+    """Smallest budget (FLOPs) at which ``curve`` at its own cost beats every baseline by more than ``margin``;
+    NaN if none in range."""
     budgets = budget_grid([curve] + baselines, n_budgets)
     budgets = budgets[budgets <= max(b.total_flops()[-1] for b in baselines)]
     mine, _ = curve.best_at(budgets)
-    theirs = _best(baselines, budgets, {})
-    hit = np.flatnonzero(np.nan_to_num(mine, nan=-np.inf) > theirs + WIN_MARGIN)
+    theirs = _best(baselines, budgets)
+    hit = np.flatnonzero(np.nan_to_num(mine, nan=-np.inf) > theirs + margin + TIE)
     return float(budgets[hit[0]]) if len(hit) else float("nan")
 
 
-def _curve_medians(runs: pd.DataFrame) -> dict:
-    """Median selector_params and pool_tokens per curve (task, train_model, method), grouped once."""
-    cols = ["selector_params", "pool_tokens"] if "selector_params" in runs else ["pool_tokens"]
-    table = runs.groupby(["task", "train_model", "method"], sort=False)[cols].median()
-    return {key: row for key, row in zip(table.index, table.to_dict(orient="records"))}
+def selector_cost_line(runs: pd.DataFrame, task: str, model: str, method: str) -> tuple[float, float, float]:
+    """(C0, a, N_sel): the method's selection cost in the panel as a fixed part C0 (FLOPs, e.g. LESS's random
+    projection, which does not grow with the selector) plus a FLOPs per selector parameter, and the measured
+    selector size N_sel (parameters)."""
+    rows = runs[(runs.task == task) & (runs.train_model == model) & (runs.method == method)]
+    pool = float(np.median(rows.pool_tokens))
+    n_sel = float(np.median(rows.selector_params)) if "selector_params" in rows else 0.0
+    sel = float(np.median(rows.selection_flops))
+    c0 = costs.selection_flops_fixed(method, pool)
+    if n_sel > 0 and sel > c0:
+        return c0, (sel - c0) / n_sel, n_sel
+    a = costs.selection_flops_per_selector_param(method, pool)
+    return c0, a, n_sel if n_sel > 0 else (sel - c0) / a
 
 
-def _cost_per_selector_param(medians: dict, curve: MethodCurve) -> float:
-    row = medians[(curve.task, curve.train_model, curve.method)]
-    params = float(row.get("selector_params", 0.0))
-    if params > 0 and curve.selection_flops > 0:
-        return curve.selection_flops / params
-    return selection_flops_per_selector_param(curve.method, float(row["pool_tokens"]))
+def _ratio(train_params: float, c0: float, a: float, sel_star: float) -> float:
+    return train_params * a / (sel_star - c0) if sel_star > c0 else float("inf")
 
 
-def breakeven_table(fit, methods=("ppl", "less"), cheap=CHEAP_METHODS, n_grid: int = 600) -> pd.DataFrame:
-    """Per panel and method: break-even budget against the cheap methods, break-even selection FLOPs and ratio.
+# ---- (a), (b), (c): from fitted curves ---------------------------------------------------------------------
+RATIO_GRID = np.geomspace(1e-2, 1e4, 121)
+"""Train-to-selector ratios on which pooled leads are evaluated (definition c); interpolated in log r between."""
 
-    Columns: task, train_model, method, form, selector_params, actual_ratio, breakeven_budget_flops,
-    breakeven_selection_flops, ratio (the break-even N_train / N_sel; inf = never compute-optimal).
-    """
-    rows = []
-    medians = _curve_medians(fit.runs_)
-    for (task, model), curves in panel_curves(method_curves(fit, n_grid=n_grid)).items():
+
+def _panel_contests(fitted, methods, n_grid, grid=None):
+    out = []
+    runs = fitted.runs_
+    for (task, model), curves in panel_curves(method_curves(fitted, n_grid=n_grid, grid=grid)).items():
+        panel = runs[(runs.task == task) & (runs.train_model == model)]
+        span = float(panel.metric.max() - panel.metric.min()) or 1.0
         by_name = {c.method: c for c in curves}
-        baselines = [c for c in curves if c.method in cheap]
         for method in methods:
-            if method not in by_name:
+            if method in by_name and len(curves) > 1:
+                others = [c for c in curves if c.method != method]
+                out.append((task, model, method, by_name[method], others, span))
+    return out
+
+
+def _crossing(log_r: np.ndarray, d: np.ndarray) -> tuple[float, bool]:
+    """Smallest r above which the piecewise-linear d(log r) stays > 0, linear beyond the ends: (r, extrapolated).
+    inf when d ends <= 0 and does not rise; 0 when d > 0 at every ratio down to 0."""
+    order = np.argsort(log_r)
+    x, y = log_r[order], d[order]
+    if len(x) == 1:
+        return (0.0, True) if y[0] > 0 else (float("inf"), True)
+    if y[-1] <= 0:
+        slope = (y[-1] - y[-2]) / (x[-1] - x[-2])
+        return (float(10 ** (x[-1] - y[-1] / slope)), True) if slope > 0 else (float("inf"), True)
+    neg = np.flatnonzero(y <= 0)
+    if len(neg):
+        i = neg[-1]
+        t = -y[i] / (y[i + 1] - y[i])
+        return float(10 ** (x[i] + t * (x[i + 1] - x[i]))), False
+    slope = (y[1] - y[0]) / (x[1] - x[0])
+    return (float(10 ** (x[0] - y[0] / slope)), True) if slope > 0 else (0.0, True)
+
+
+def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, margin: float | None = None,
+                    margin_table: pd.DataFrame | None = None, n_grid: int = 600,
+                    grid: CurveGrid | None = None) -> pd.DataFrame:
+    """Break-even ratios by definitions (a) shrink, (b) size and (c) pooled_mean from one fit.
+
+    ``margin``: metric points (None: the noise-tied default); ``margin_table``: a precomputed
+    ``noise.margins`` table (used by the bootstrap so that every refit is held to the point fit's margins);
+    ``grid``: a ``frontier.CurveGrid`` of the point fit's runs, reused across refits.
+    Columns: definition, task, train_model, method, form, ratio, extrapolated, margin, lead_actual (the lead at
+    the measured selector, metric points), lead_free, train_params, selector_params, actual_ratio,
+    breakeven_selection_flops, breakeven_budget_flops, n_panels, n_never. Pooled rows have task ``all``.
+    """
+    if margin_table is None:
+        margin_table = make_margins(panel_noise(fitted), margin)
+    m_of = margin_lookup(margin_table)
+    cost_lines = {} if grid is None else grid.__dict__.setdefault("cost_lines", {})
+    rows, lead_curves = [], []
+    for task, model, method, curve, others, span in _panel_contests(fitted, methods, n_grid, grid):
+        contest = Contest(curve, others)
+        m = m_of[(task, model)]
+        if (task, model, method) not in cost_lines:
+            cost_lines[(task, model, method)] = selector_cost_line(fitted.runs_, task, model, method)
+        c0, a, n_sel = cost_lines[(task, model, method)]
+        sel_star = contest.threshold(m)
+        ratio = _ratio(curve.train_params, c0, a, sel_star)
+        lead_actual, lead_free = contest.lead([curve.selection_flops, 0.0])
+        baselines = [c for c in others if c.method in cheap]
+        rows.append({"definition": "shrink", "task": task, "train_model": model, "method": method,
+                     "form": fitted.form.name, "ratio": ratio, "extrapolated": False, "margin": m,
+                     "lead_actual": lead_actual, "lead_free": lead_free, "train_params": curve.train_params,
+                     "selector_params": n_sel, "actual_ratio": curve.train_params / n_sel if n_sel else np.inf,
+                     "breakeven_selection_flops": sel_star,
+                     "breakeven_budget_flops": breakeven_budget(curve, baselines, m) if baselines else np.nan,
+                     "n_panels": 1, "n_never": int(np.isinf(ratio)), "metric_span": span})
+        sel_grid = c0 + a * curve.train_params / RATIO_GRID
+        lead_curves.append((method, np.clip(contest.lead(sel_grid) - m, -span, span)))
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    out = [table]
+    form = fitted.form.name
+    for method, g in table.groupby("method", sort=False):
+        # (a) pooled: the median over panels (in log ratio: an even count averages the middle two geometrically)
+        out.append(pd.DataFrame([{"definition": "shrink", "task": "all", "train_model": "pooled", "method": method,
+                                  "form": form, "ratio": log_median(g.ratio), "extrapolated": False,
+                                  "n_panels": len(g), "n_never": int(np.isinf(g.ratio).sum())}]))
+        # (b) per task and pooled over tasks
+        size_rows = []
+        clipped = g.assign(d=np.clip(g.lead_actual - g.margin, -g.metric_span, g.metric_span))
+        for task, h in clipped.groupby("task", sort=False):
+            if h.train_params.nunique() < 2:
                 continue
-            curve = by_name[method]
-            others = [c for c in curves if c.method != method]
-            per_param = _cost_per_selector_param(medians, curve)
-            sel_star = breakeven_selection_flops(curve, others)
-            n_sel_star = sel_star / per_param
-            actual_sel_params = curve.selection_flops / per_param
-            rows.append({
-                "task": task, "train_model": model, "method": method, "form": fit.form.name,
-                "selector_params": actual_sel_params, "actual_ratio": curve.train_params / actual_sel_params,
-                "breakeven_budget_flops": breakeven_budget(curve, baselines) if baselines else float("nan"),
-                "breakeven_selection_flops": sel_star,
-                "ratio": curve.train_params / n_sel_star if n_sel_star > 0 else float("inf"),
-            })
-    return pd.DataFrame(rows, columns=BREAKEVEN_COLUMNS)  # no rows (no PPL/LESS runs): break-even not applicable
+            r, extra = _crossing(np.log10(h.actual_ratio.to_numpy()), h.d.to_numpy())
+            size_rows.append({"definition": "size", "task": task, "train_model": "all sizes", "method": method,
+                              "form": form, "ratio": r, "extrapolated": extra, "n_panels": len(h),
+                              "n_never": int(np.isinf(r))})
+        by_size = clipped.groupby("train_params").agg(d=("d", "mean"), actual_ratio=("actual_ratio", "mean"),
+                                                     n=("d", "size"))
+        if len(by_size) >= 2:
+            r, extra = _crossing(np.log10(by_size.actual_ratio.to_numpy()), by_size.d.to_numpy())
+            size_rows.append({"definition": "size", "task": "all", "train_model": "pooled", "method": method,
+                              "form": form, "ratio": r, "extrapolated": extra, "n_panels": int(by_size.n.sum()),
+                              "n_never": int(np.isinf(r))})
+        out.append(pd.DataFrame(size_rows))
+        # (c) mean lead over panels
+        mean = np.mean([d for mm, d in lead_curves if mm == method], axis=0)
+        ok = np.flatnonzero(mean > 0)
+        if len(ok) == 0:
+            r = float("inf")
+        elif ok[0] == 0:
+            r = float(RATIO_GRID[0])
+        else:
+            i = ok[0] - 1
+            x = np.log10(RATIO_GRID)
+            r = float(10 ** (x[i] + (0 - mean[i]) / (mean[i + 1] - mean[i]) * (x[i + 1] - x[i])))
+        out.append(pd.DataFrame([{"definition": "pooled_mean", "task": "all", "train_model": "pooled",
+                                  "method": method, "form": form, "ratio": r, "extrapolated": False,
+                                  "n_panels": len(g), "n_never": int(np.isinf(r))}]))
+    return pd.concat([o for o in out if not o.empty], ignore_index=True)
 
 
-BREAKEVEN_COLUMNS = ["task", "train_model", "method", "form", "selector_params", "actual_ratio",
-                     "breakeven_budget_flops", "breakeven_selection_flops", "ratio"]
-POOLED_COLUMNS = ["task", "train_model", "method", "form", "ratio", "n_panels", "n_never"]
+def log_median(ratios) -> float:
+    """Median of positive ratios in log space (inf counts as the largest; 0 as the smallest)."""
+    r = np.sort(np.asarray(ratios, float))
+    n = len(r)
+    if n == 0:
+        return float("nan")
+    a, b = r[(n - 1) // 2], r[n // 2]
+    if np.isinf(b) or a == 0:
+        return float(b if np.isinf(b) else a if b == 0 else np.sqrt(a * b) if a > 0 else 0.0)
+    return float(np.sqrt(a * b))
 
 
 def pooled_ratios(table: pd.DataFrame) -> pd.DataFrame:
-    """One pooled row per (form, method): the median of the per-panel break-even ratios (inf counts as large)."""
-    rows = []
-    for (form, method), g in table.groupby(["form", "method"], sort=False):
-        rows.append({"task": "all", "train_model": "pooled", "method": method, "form": form,
-                     "ratio": float(np.median(g.ratio.to_numpy())), "n_panels": len(g),
-                     "n_never": int(np.isinf(g.ratio).sum())})
-    return pd.DataFrame(rows, columns=POOLED_COLUMNS)
+    """The pooled rows of ``breakeven_table`` (every definition)."""
+    return table[table.task == "all"].reset_index(drop=True)
+
+
+# ---- (d): model-free ------------------------------------------------------------------------------------------
+def _pareto_ratio(mine: pd.DataFrame, others: pd.DataFrame, metric_mine, metric_others, c0, a, n_train, margin):
+    """Smallest r at which some run of ``mine`` (selection cost C0 + a N_train / r) is undominated by ``others``
+    by more than ``margin``; vectorised over jitter draws in the metric arrays (draws x runs)."""
+    train_mine = mine.train_flops.to_numpy()
+    total_o = others.total_flops.to_numpy()
+    # other runs that come within the margin of each of my runs: draws x mine x others
+    close = metric_others[:, None, :] >= metric_mine[:, :, None] - margin
+    cheapest = np.min(np.where(close, total_o[None, None, :], np.inf), axis=2)      # draws x mine
+    limit = np.minimum(cheapest, total_o.max())   # and no dearer than the dearest run of the others
+    room = limit - train_mine[None, :] - c0                                           # selection it may spend
+    with np.errstate(divide="ignore"):
+        r = np.where(room > 0, n_train * a / np.where(room > 0, room, 1.0), np.inf)
+    return np.min(r, axis=1)
+
+
+def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BREAKEVEN_METHODS,
+                     n_draws: int = 400, seed: int = 0, level: float = 0.9) -> pd.DataFrame:
+    """Definition (d) per panel and pooled (median over panels): ratio with margin 0 (``ratio_no_margin``) and
+    with the margin (``ratio``), and its noise sensitivity: a percentile interval over ``n_draws`` copies of the
+    runs with Gaussian noise of the panel's sd added (``ratio_lo``/``ratio_hi``) and ``p_finite``, the share of
+    copies in which some run is on the Pareto set at a finite ratio."""
+    rng = np.random.default_rng(seed)
+    m_of = margin_lookup(margin_table)
+    sd_of = {(t, m): float(s) for t, m, s in zip(margin_table.task, margin_table.train_model, margin_table.noise_sd)}
+    rows, draws_by_method = [], {}
+    for (task, model), panel in runs.groupby(["task", "train_model"], sort=False):
+        for method in methods:
+            mine = panel[panel.method == method]
+            others = panel[panel.method != method]
+            if mine.empty or others.empty:
+                continue
+            c0, a, n_sel = selector_cost_line(runs, task, model, method)
+            n_train = float(mine.train_params.iloc[0])
+            m, sd = m_of[(task, model)], sd_of[(task, model)]
+            y_m, y_o = mine.metric.to_numpy()[None, :], others.metric.to_numpy()[None, :]
+            r0 = float(_pareto_ratio(mine, others, y_m, y_o, c0, a, n_train, 0.0)[0])
+            r = float(_pareto_ratio(mine, others, y_m, y_o, c0, a, n_train, m)[0])
+            jit_m = y_m + rng.normal(size=(n_draws, y_m.shape[1])) * sd
+            jit_o = y_o + rng.normal(size=(n_draws, y_o.shape[1])) * sd
+            draws = _pareto_ratio(mine, others, jit_m, jit_o, c0, a, n_train, m)
+            draws_by_method.setdefault(method, []).append(draws)
+            lo, hi = percentile_interval(draws, level)
+            rows.append({"definition": "pareto", "task": task, "train_model": model, "method": method,
+                         "ratio": r, "ratio_lo": float(lo), "ratio_hi": float(hi), "ratio_no_margin": r0,
+                         "p_finite": float(np.mean(np.isfinite(draws))), "margin": m, "train_params": n_train,
+                         "selector_params": n_sel, "actual_ratio": n_train / n_sel if n_sel else np.inf,
+                         "n_panels": 1, "n_never": int(np.isinf(r)), "extrapolated": False})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    pooled = []
+    for method, g in table.groupby("method", sort=False):
+        draws = np.array([log_median(d) for d in np.stack(draws_by_method[method]).T])
+        lo, hi = percentile_interval(draws, level)
+        pooled.append({"definition": "pareto", "task": "all", "train_model": "pooled", "method": method,
+                       "ratio": log_median(g.ratio), "ratio_lo": float(lo), "ratio_hi": float(hi),
+                       "ratio_no_margin": log_median(g.ratio_no_margin),
+                       "p_finite": float(np.mean(np.isfinite(draws))), "n_panels": len(g),
+                       "n_never": int(np.isinf(g.ratio).sum()), "extrapolated": False})
+    return pd.concat([table, pd.DataFrame(pooled)], ignore_index=True)
+
+
+# ---- all four, with intervals ----------------------------------------------------------------------------------
+def breakeven_intervals(fitted, n_boot: int = 200, seed: int = 0, level: float = 0.9, margin: float | None = None,
+                        methods=BREAKEVEN_METHODS, boot=None, claims: dict | None = None,
+                        progress=None) -> pd.DataFrame:
+    """All four definitions with intervals: (a)-(c) with bootstrap percentile intervals over ``n_boot`` refits
+    (each end's Monte Carlo error in log10, ``ratio_lo_mc``/``ratio_hi_mc``, and ``stable``), (d) with its noise
+    interval. ``p_win``: share of refits in which the method wins by more than the margin at its measured
+    selector (per-panel rows); ``verdict`` from it. ``p_within_claim``: share of refits with a ratio at or
+    below ``claims[method]`` (e.g. the paper's 5x / 10x). ``boot``: a ``Bootstrap`` of ``fitted`` to reuse."""
+    from .uncertainty import bootstrap
+
+    margin_table = make_margins(panel_noise(fitted), margin)
+    point = breakeven_table(fitted, methods, margin_table=margin_table, grid=CurveGrid(fitted.runs_, 600))
+    if point.empty:  # no PPL/LESS curves: break-even is not applicable
+        return pd.DataFrame(columns=["definition", "task", "train_model", "method", "form", "ratio", "ratio_lo",
+                                     "ratio_hi", "margin", "p_win", "verdict"])
+    noise = margin_table.set_index(["task", "train_model"]).noise_sd
+    point["noise_sd"] = [noise.get((t, m), np.nan) for t, m in zip(point.task, point.train_model)]
+    if n_boot > 0:
+        if boot is None or boot.n_boot < n_boot:
+            boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level, progress=progress)
+        reps = boot.replicates[:n_boot]
+        grid = CurveGrid(fitted.runs_, 600)
+        tables = [breakeven_table(r, methods, margin_table=margin_table, grid=grid) for r in reps]
+        ratio = np.stack([t.ratio.to_numpy(float) for t in tables])
+        lead = np.stack([t.lead_actual.to_numpy(float) for t in tables])
+        iv = interval_with_mc(ratio, level)
+        point["ratio_lo"], point["ratio_hi"] = iv["lo"], iv["hi"]
+        point["ratio_lo_mc"], point["ratio_hi_mc"], point["stable"] = iv["lo_mc"], iv["hi_mc"], iv["stable"]
+        with np.errstate(invalid="ignore"):
+            p_win = np.mean(lead > point.margin.to_numpy(float)[None, :] + TIE, axis=0)
+        point["p_win"] = np.where(point.task == "all", np.nan, np.where(np.isnan(point.lead_actual), np.nan, p_win))
+        if claims:
+            claim = point.method.map(claims).to_numpy(float)
+            point["p_within_claim"] = np.mean(ratio <= claim[None, :], axis=0)
+        point["n_boot"], point["seed"] = n_boot, seed
+    point["verdict"] = [verdict(p) for p in point.get("p_win", pd.Series(np.nan, index=point.index))]
+    # model-free, but held to this form's noise margins: labelled with the form
+    pareto = pareto_breakeven(fitted.runs_, margin_table, methods, seed=seed, level=level).assign(form=fitted.form.name)
+    out = pd.concat([point, pareto], ignore_index=True)
+    out["margin_source"] = margin_table.margin_source.iloc[0]
+    if claims:
+        out["paper_claim"] = out.method.map(claims)
+    order = {d: i for i, d in enumerate(DEFINITIONS)}
+    out = out.sort_values(["definition", "method"], key=lambda s: s.map(order) if s.name == "definition" else s,
+                          kind="stable").reset_index(drop=True)
+    lead = ["definition", "task", "train_model", "method", "form", "ratio", "ratio_lo", "ratio_hi"]
+    return out[[c for c in lead if c in out] + [c for c in out.columns if c not in lead]]

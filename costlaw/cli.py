@@ -47,6 +47,7 @@ def _one_line_warnings(show):
 def main(argv=None) -> int:
     """Run ``costlaw ARGV``; returns the exit status."""
     with warnings.catch_warnings():
+        warnings.simplefilter("default", CostlawWarning)  # each once per command (and again in the next one)
         warnings.showwarning = _one_line_warnings(warnings.showwarning)
         return _run(argv)
 

@@ -4,6 +4,11 @@
 - ``extrapolate_fraction``: fit the runs with fraction <= 0.25, predict the larger fractions.
 - ``extrapolate_size``: fit the smaller model sizes with the form's size-aware variant (levels linear in
   log10 N_train, shapes shared across sizes), predict the largest size; needs two sizes to fit from.
+- ``extrapolate_size_pilot``: as ``extrapolate_size``, plus one cheap pilot run at the largest size (random
+  selection at 2.5% of the pool) that anchors its level; gains transferred from per-panel fits of the smaller
+  sizes (``costlaw.pilot``; the default ``headroom`` rule, and ``:<rule>`` rows for the others), scored on the
+  largest size's other runs, with ``ranking_accuracy`` (share of (task, fraction) whose best method is predicted).
+- ``extrapolate_data``: per curve, fit every point but the largest-data one (largest fraction), predict it.
 
 Coverage is the share of held-out runs inside their 90% prediction interval (bootstrap refits plus the panel's
 residual noise; for ``loo``, a normal interval around the held-out prediction whose variance is the jackknife
@@ -14,15 +19,20 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from .errors import UnknownName
+from .errors import CostlawWarning, UnknownName
 from .curves import available_forms, get_form, sized
 from .fitting import context, fit, leave_one_out_refits
 from .uncertainty import Bootstrap, bootstrap
 
 PROTOCOLS = ("loo", "extrapolate_fraction", "extrapolate_size")
+"""The default protocols."""
+ALL_PROTOCOLS = PROTOCOLS + ("extrapolate_size_pilot", "extrapolate_data")
+"""Every protocol: the defaults plus pilot-anchored size forecasts and the largest-data point of each curve."""
 FRACTION_CUTOFF = 0.25
 COMPARE_FORMS = ("paper", "offset_exp", "power", "logistic")
 
@@ -86,6 +96,9 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
         given = (fits or {}).get(name)
         reuse = given is not None and (loss is None or given.loss == loss)
         full = given if reuse else fit(runs, form, loss=loss, warn=False)
+        if not reuse:  # what is wrong with the full-data fit (at a bound, underdetermined) is said once, here
+            for text in full.diagnostics_.get("warnings", []):
+                warnings.warn(text, CostlawWarning, stacklevel=2)
         stats = {"n_params": full.n_params, "aic": full.aic, "bic": full.bic}
         rows.append(_scores(name, "in_sample", runs.metric, full.predict(runs), -np.inf, np.inf, stats))
         if "loo" in protocols:
@@ -108,4 +121,19 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
                 sel = (runs.task[big] == task).to_numpy()
                 rows.append(_scores(name, f"extrapolate_size:{task}", runs.metric[big][sel],
                                     band.metric_pred[sel], band.pred_lo[sel], band.pred_hi[sel]))
+        if "extrapolate_size_pilot" in protocols and len(sizes) >= 2:
+            from .pilot import DEFAULT_RULE, RULES, pilot_protocol
+            for rule in (DEFAULT_RULE,) + tuple(r for r in RULES if r != DEFAULT_RULE):
+                scores, table = pilot_protocol(runs, rule=rule, form=form)
+                label = "extrapolate_size_pilot" + ("" if rule == DEFAULT_RULE else f":{rule}")
+                rows.append({"form": name, "protocol": label, **{k: v for k, v in scores.items() if k != "rule"}})
+                if rule == DEFAULT_RULE:
+                    for task, g in table.groupby("task", sort=False):
+                        rows.append(_scores(name, f"{label}:{task}", g.metric, g.metric_pred, g.pred_lo, g.pred_hi))
+        if "extrapolate_data" in protocols:
+            last = runs.fraction == runs.groupby(["task", "train_model", "method"]).fraction.transform("max")
+            if (~last).any():
+                _, band = _heldout(runs[~last], runs[last], form, loss, n_boot, seed)
+                rows.append(_scores(name, "extrapolate_data", runs.metric[last], band.metric_pred, band.pred_lo,
+                                    band.pred_hi, stats))
     return pd.DataFrame(rows)

@@ -10,7 +10,7 @@ gradient features) that ``n_tasks`` target tasks can share, and a target-specifi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass, replace
 
 from .checks import check_number
 from .registry import Registry
@@ -169,6 +169,8 @@ class LESSCost(SelectorCost):
     """Examples in the pool (for the per-example projection)."""
     validation_tokens: float = 0.0
     """Validation tokens whose gradients are taken per task (tiny; 0 as in the paper)."""
+    warmup_lora: bool = False
+    """Charge the warmup as LoRA training (4 N per token) instead of 6 N; ``selection_flops(..., lora=True)``."""
 
     @classmethod
     def physical(cls, gradient_dims: float = 0.0, **kw) -> "LESSCost":
@@ -176,7 +178,8 @@ class LESSCost(SelectorCost):
         return cls(gradient_flops_per_param_token=LORA_TRAIN_FLOPS_PER_PARAM_TOKEN, gradient_dims=gradient_dims, **kw)
 
     def cost(self, selector_params=PAPER_SELECTOR_PARAMS, pool_tokens=PAPER_POOL_TOKENS) -> SelectionCost:
-        warmup = train_flops(selector_params, self.warmup_share * self.warmup_epochs * pool_tokens)
+        warmup = train_flops(selector_params, self.warmup_share * self.warmup_epochs * pool_tokens,
+                             lora=self.warmup_lora)
         per_token = self.gradient_flops_per_param_token * selector_params * self.checkpoints
         projection_per_example = 2.0 * self.gradient_dims * self.projection_dims * self.checkpoints
         shared = warmup + per_token * pool_tokens + projection_per_example * self.pool_examples
@@ -205,18 +208,31 @@ def selector_cost(method: str) -> SelectorCost:
 
 
 def selection_flops(method: str, selector_params: float | None = None, pool_tokens: float = PAPER_POOL_TOKENS,
-                    n_tasks: float = 1) -> float:
-    """Selection FLOPs charged to one task for ``method`` with the default cost model."""
+                    n_tasks: float = 1, lora: bool = False) -> float:
+    """Selection FLOPs charged to one task for ``method`` with the default cost model. ``lora=True`` charges
+    any training inside selection (LESS's warmup) at the LoRA rate, 4 N per token, as ``train_flops`` does."""
     if selector_params is None:
         selector_params = DEFAULT_SELECTOR_PARAMS.get(method, 0.0)
-    return selector_cost(method).flops(selector_params, pool_tokens, n_tasks)
+    cost = selector_cost(method)
+    if lora and hasattr(cost, "warmup_lora"):
+        cost = replace(cost, warmup_lora=True)
+    return cost.flops(selector_params, pool_tokens, n_tasks)
 
 
 def selection_flops_per_selector_param(method: str, pool_tokens: float = PAPER_POOL_TOKENS,
-                                       n_tasks: float = 1) -> float:
+                                       n_tasks: float = 1, lora: bool = False) -> float:
     """d(selection FLOPs)/d(selector params): the cost per selector parameter (FLOPs / param).
 
-    All model-based selectors here cost linearly in the selector's size, which is what turns a break-even
-    selection cost into a break-even train-to-selector size ratio.
+    All model-based selectors here cost C0 + a N_sel, linear in the selector's size N_sel, which is what turns a
+    break-even selection cost into a break-even train-to-selector size ratio. This is the slope a; the part that
+    does not grow with the selector (LESS's random projection of ``gradient_dims``-dimensional gradients) is
+    ``selection_flops_fixed``.
     """
-    return selector_cost(method).flops(1.0, pool_tokens, n_tasks)
+    return (selection_flops(method, 1.0, pool_tokens, n_tasks, lora)
+            - selection_flops(method, 0.0, pool_tokens, n_tasks, lora))
+
+
+def selection_flops_fixed(method: str, pool_tokens: float = PAPER_POOL_TOKENS, n_tasks: float = 1,
+                          lora: bool = False) -> float:
+    """The selection FLOPs that do not grow with the selector's size, C0 (e.g. LESS's random projection)."""
+    return selection_flops(method, 0.0, pool_tokens, n_tasks, lora)

@@ -7,6 +7,7 @@ predicted metric subject to selection_flops(m) + f x train_flops_full <= B.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -65,54 +66,56 @@ def _running_argmax(values: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(values >= best, idx, 0))
 
 
-def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fraction_range=None) -> list[MethodCurve]:
-    """Dense curves of every (panel, method) in ``runs`` (default: the fitted runs) from a ``CurveFit``.
+class CurveGrid:
+    """The dense fraction grids of every (panel, method) of a runs table, made once and evaluated for any fit of
+    the same runs (the point fit and each bootstrap refit) without rebuilding tables.
 
-    Each method is charged its median observed selection_flops in the panel; the fraction grid is log-spaced
-    over the panel's observed fractions (or ``fraction_range``).
+    Each method is charged its median observed selection_flops in the panel; the fraction grid is log-spaced over
+    the panel's observed fractions (or ``fraction_range``), plus the observed fractions.
     """
-    runs = fit.runs_ if runs is None else runs
-    curve_codes, curve_keys = _codes(runs, ["task", "train_model", "method"])
-    stats = pd.DataFrame({"c": curve_codes, "sel": runs.selection_flops.to_numpy(float),
-                          "selector_params": runs.selector_params.to_numpy(float),
-                          "train_params": runs.train_params.to_numpy(float)})
-    stats = stats.groupby("c", sort=True).agg(sel=("sel", "median"), selector_params=("selector_params", "median"),
-                                              train_params=("train_params", "first"))
-    panel_codes, panel_keys = _codes(runs, list(PANEL))
-    fraction = runs.fraction.to_numpy(float)
-    full_all = (runs.train_flops / runs.fraction).to_numpy(float)
-    curve_panel = np.zeros(len(curve_keys), np.intp)
-    curve_panel[curve_codes] = panel_codes
-    order = np.argsort(panel_codes, kind="stable")
-    bounds = np.searchsorted(panel_codes[order], np.arange(len(panel_keys) + 1))
-    grids, fulls = [], []
-    for p in range(len(panel_keys)):
-        rows = order[bounds[p]:bounds[p + 1]]
-        lo, hi = fraction_range or (fraction[rows].min(), fraction[rows].max())
-        grids.append(np.unique(np.concatenate([np.geomspace(lo, hi, n_grid), fraction[rows]])))
-        fulls.append(float(np.median(full_all[rows])))
-    out = []
-    for c, (task, model, method) in enumerate(curve_keys):
-        p = curve_panel[c]
-        out.append(MethodCurve(task, model, float(stats.train_params.iat[c]), method, float(stats.sel.iat[c]),
-                               fulls[p], grids[p], None))
-    heads = pd.DataFrame({"task": [c.task for c in out], "train_model": [c.train_model for c in out],
-                          "method": [c.method for c in out], "train_params": stats.train_params.to_numpy(),
-                          "selector_params": stats.selector_params.to_numpy(), "selection_flops": stats.sel.to_numpy(),
-                          "train_flops_full": [c.train_flops_full for c in out]})
-    start = 0
-    while start < len(out):  # one prediction per batch of curves (parameters looked up once per curve)
-        stop, size = start, 0
-        while stop < len(out) and (size < 500_000 or stop == start):
-            size += len(out[stop].fractions)
-            stop += 1
-        metric = fit.predict_grid(heads.iloc[start:stop], [c.fractions for c in out[start:stop]])
-        at = 0
-        for curve in out[start:stop]:
-            curve.metric = metric[at:at + len(curve.fractions)]
-            at += len(curve.fractions)
-        start = stop
-    return out
+
+    def __init__(self, runs: pd.DataFrame, n_grid: int = 1200, fraction_range=None):
+        heads, self.fractions, self.meta = [], [], []
+        for (task, model), panel in runs.groupby(PANEL, sort=False):
+            lo, hi = fraction_range or (panel.fraction.min(), panel.fraction.max())
+            fractions = np.unique(np.concatenate([np.geomspace(lo, hi, n_grid), panel.fraction.unique()]))
+            full = float(np.median(panel.train_flops / panel.fraction))
+            for method, g in panel.groupby("method", sort=False):
+                sel = float(np.median(g.selection_flops))
+                params = float(g.train_params.iloc[0])
+                heads.append({"task": task, "train_model": model, "method": method, "train_params": params,
+                              "selector_params": float(np.median(g.selector_params)), "fraction": 1.0,
+                              "train_flops": full, "selection_flops": sel, "total_flops": sel + full})
+                self.fractions.append(fractions)
+                self.meta.append((task, model, params, method, sel, full))
+        from .fitting import context
+        self.heads = context(pd.DataFrame(heads))
+        counts = [len(f) for f in self.fractions]
+        self._repeat = np.array(counts, int)
+        self._ends = np.cumsum(counts)[:-1]
+        fraction = np.concatenate(self.fractions) if self.fractions else np.array([])
+        full = np.repeat([m[5] for m in self.meta], counts) if self.meta else fraction
+        sel = np.repeat([m[4] for m in self.meta], counts) if self.meta else fraction
+        self.columns = SimpleNamespace(fraction=fraction, train_flops_full=full, train_flops=fraction * full,
+                                       selection_flops=sel, total_flops=sel + fraction * full)
+
+    def curves(self, fit) -> list:
+        """MethodCurves of ``fit`` on these grids (a CurveFit of the same panels and methods)."""
+        if not self.meta:
+            return []
+        params = {name: np.repeat(v, self._repeat) for name, v in fit.param_values(self.heads).items()}
+        metric = fit.form(self.columns, **params)
+        return [MethodCurve(task, model, n, method, sel, full, fractions, values) for
+                (task, model, n, method, sel, full), fractions, values in
+                zip(self.meta, self.fractions, np.split(metric, self._ends))]
+
+
+def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fraction_range=None,
+                  grid: CurveGrid | None = None) -> list[MethodCurve]:
+    """Dense curves of every (panel, method) in ``runs`` (default: the fitted runs) from a ``CurveFit``
+    (see ``CurveGrid``; pass ``grid`` to reuse one across refits)."""
+    grid = grid or CurveGrid(fit.runs_ if runs is None else runs, n_grid, fraction_range)
+    return grid.curves(fit)
 
 
 def _codes(runs: pd.DataFrame, cols: list):

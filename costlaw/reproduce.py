@@ -19,6 +19,10 @@ from .uncertainty import bootstrap
 from .compare import compare
 
 DEFAULT_FORMS = ("paper", "offset_exp")
+DEFAULT_N_BOOT = 100
+"""Bootstrap refits for the break-even intervals (each interval end reports its Monte Carlo error)."""
+COMPARE_N_BOOT = 40
+"""Bootstrap refits behind the held-out coverages (the README's table uses the same count)."""
 CURVE_POINTS = 60
 
 
@@ -54,28 +58,22 @@ class Reproduction:
         return pd.DataFrame([f.stats() for f in self.fits.values()])
 
 
-def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level: float = 0.9) -> pd.DataFrame:
-    """Per-panel break-even table plus pooled rows, with bootstrap percentile intervals (ratio_lo, ratio_hi,
-    breakeven_budget_flops_lo/hi) when ``n_boot`` > 0."""
-    def table(f):
-        per_panel = be.breakeven_table(f)
-        return pd.concat([per_panel, be.pooled_ratios(per_panel)], ignore_index=True)
-    if n_boot <= 0 or table(fitted).empty:  # no PPL/LESS curves: nothing to put intervals on
-        return table(fitted)
-    boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level)
-    with_intervals = boot.interval(lambda f: table(f)[["ratio", "breakeven_budget_flops"]])
-    point = table(fitted)
-    for col in ("ratio", "breakeven_budget_flops"):
-        point[f"{col}_lo"], point[f"{col}_hi"] = with_intervals[f"{col}_lo"], with_intervals[f"{col}_hi"]
-    return point
+def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level: float = 0.9,
+                             margin: float | None = None, boot=None) -> pd.DataFrame:
+    """The four break-even definitions (``costlaw.breakeven``) per panel and pooled, with bootstrap intervals
+    from ``n_boot`` refits (none when 0), margins, win probabilities and the paper's claim beside them."""
+    return be.breakeven_intervals(fitted, n_boot=n_boot, seed=seed, level=level, margin=margin, boot=boot,
+                                  claims=PAPER_CLAIMED_RATIO)
 
 
 def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=DEFAULT_FORMS, figures: bool = True,
-              n_boot: int = 30, seed: int = 0, protocols=("extrapolate_fraction", "extrapolate_size"),
+              n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+              protocols=("extrapolate_fraction", "extrapolate_size"), margin: float | None = None,
               log=print) -> Reproduction:
     """Fit ``runs`` (default: the paper's 180) with each form and write runs/fits/curves/frontier/breakeven CSVs
     and per-panel PNGs into ``out_dir``. Break-even ratios of every form but ``paper`` (which has no noise
-    model) get 90% bootstrap intervals from ``n_boot`` seeded resamples. ``compare.csv`` scores the forms
+    model) get 90% bootstrap intervals from ``n_boot`` seeded resamples; every "wins" is by more than ``margin``
+    metric points (None: one run-to-run noise sd per panel, ``costlaw.noise``). ``compare.csv`` scores the forms
     under ``protocols`` (add ``"loo"`` for leave-one-out, about 10 s per form more)."""
     runs = paper_runs() if runs is None else runs
     out = Path(out_dir)
@@ -91,11 +89,9 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
     result.tables["frontier"] = pd.concat([frontier_table(f) for f in result.fits.values()], ignore_index=True)
     log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form)")
-    breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed)
+    breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed, margin=margin)
                            for name, f in result.fits.items()], ignore_index=True)
-    breakeven["paper_claim"] = breakeven.method.map(PAPER_CLAIMED_RATIO)
-    lead = ["task", "train_model", "method", "ratio"]
-    result.tables["breakeven"] = breakeven[lead + [c for c in breakeven.columns if c not in lead]]
+    result.tables["breakeven"] = breakeven
     result.tables["stats"] = result.summary()
     result.tables["front_line"] = loglinear_front(runs)
     if is_ladder(runs):
@@ -104,7 +100,7 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
         result.tables.update(result.ratio.tables())
     if protocols:
         log(f"held-out comparison: {', '.join(protocols)}")
-        result.tables["compare"] = compare(runs, forms, n_boot=min(n_boot, 20) or 20, seed=seed, protocols=protocols,
+        result.tables["compare"] = compare(runs, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
                                            fits=result.fits)
     for name, table in result.tables.items():
         write_csv_atomic(out / f"{name}.csv", table)
@@ -128,6 +124,55 @@ def selector_size_note(runs: pd.DataFrame) -> str:
             "selector size); ratios assume a method's curve does not depend on its selector's size.")
 
 
+def _ratio_text(v: float) -> str:
+    return "inf" if np.isinf(v) else ">1e4" if v >= 1e4 else f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
+
+def breakeven_cell(row) -> str:
+    """'10.1 [5.1, inf]' plus flags: e extrapolated beyond the measured sizes, ~ an interval end that moves with
+    the bootstrap seed by more than 10%."""
+    text = _ratio_text(row.ratio)
+    if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
+        text += f" [{_ratio_text(row.ratio_lo)}, {_ratio_text(row.ratio_hi)}]"
+    if bool(row.get("extrapolated", False)) is True:
+        text += " e"
+    if "stable" in row and pd.notna(row.get("stable")) and not bool(row.stable):
+        text += " ~"
+    return text
+
+
+def format_breakeven(table: pd.DataFrame) -> str:
+    """The four break-even definitions side by side per form, per panel and pooled, with the paper's claim."""
+    if table.empty:
+        return ("Break-even train-to-selector size ratio: not applicable (no ppl or less runs to weigh against the "
+                "cheap methods)")
+    lines = []
+    t = table.copy()
+    t["cell"] = t.apply(breakeven_cell, axis=1)
+    t["where"] = np.where(t.task == "all", "pooled", t.task + " " + t.train_model.astype(str))
+    margin_text = t.margin_source.iloc[0] if "margin_source" in t else ""
+    for form, g in t.groupby("form", sort=False):
+        lines.append(f"Break-even train-to-selector ratio N_train / N_sel, form '{form}', 90% intervals "
+                     f"(margin: {margin_text}; inf = never; e = extrapolated; ~ = interval end unstable across "
+                     f"seeds):")
+        for method, h in g.groupby("method", sort=False):
+            pivot = h.pivot_table(index="where", columns="definition", values="cell", aggfunc="first", sort=False)
+            pivot = pivot[[d for d in be.DEFINITIONS if d in pivot.columns]]
+            panel = h[(h.definition == "shrink") & (h.task != "all")].set_index("where")
+            if "p_win" in panel and panel.p_win.notna().any():
+                pivot["p_win"] = panel.p_win.reindex(pivot.index).map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+                pivot["verdict"] = panel.verdict.reindex(pivot.index).fillna("")
+            claim = PAPER_CLAIMED_RATIO.get(method)
+            lines.append(f"  {method} (paper's claim ~{claim:g}x):" if claim else f"  {method}:")
+            lines.append("    " + pivot.fillna("").to_string().replace("\n", "\n    "))
+            pooled = h[(h.task == "all") & h.get("p_within_claim", pd.Series(np.nan, index=h.index)).notna()]
+            if claim and len(pooled):
+                lines.append("    P(ratio <= claim) over refits: " + ", ".join(
+                    f"{r.definition} {r.p_within_claim:.2f}" for r in pooled.itertuples()))
+    lines.append("  definitions: " + "; ".join(f"{k}: {v}" for k, v in be.DEFINITIONS.items()))
+    return "\n".join(lines)
+
+
 def format_report(result: Reproduction) -> str:
     """The tables ``costlaw reproduce`` prints."""
     lines = []
@@ -142,23 +187,8 @@ def format_report(result: Reproduction) -> str:
                                              aggfunc=lambda r: float(np.sqrt(np.mean(np.square(r)))), sort=False)
     lines.append("\nRMSE per panel (metric points):")
     lines.append(rmse.to_string(float_format=lambda v: f"{v:.3f}"))
-    b = result.tables["breakeven"].copy()
-    if b.empty:
-        lines.append("\nBreak-even train-to-selector size ratio: not applicable (no ppl or less runs to weigh "
-                     "against the cheap methods)")
-    else:
-        def cell(row):
-            text = f"{row.ratio:.1f}"
-            if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
-                text += f" [{row.ratio_lo:.1f}, {row.ratio_hi:.1f}]"
-            return text
-        b["cell"] = b.apply(cell, axis=1)
-        ratio = b.pivot_table(index=["task", "train_model"], columns=["form", "method"], values="cell",
-                              aggfunc="first", sort=False)
-        lines.append("\nBreak-even train-to-selector size ratio N_train / N_sel, [90% bootstrap interval] "
-                     "(inf = never compute-optimal):")
-        lines.append(ratio.to_string())
-        lines.append("  paper's claim: " + ", ".join(f"{m} ~{v:g}x" for m, v in PAPER_CLAIMED_RATIO.items()))
+    lines.append("")
+    lines.append(format_breakeven(result.tables["breakeven"]))
     lines.append(selector_size_note(result.runs))
     if result.ratio is not None:
         lines.append("\n" + result.ratio.report())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .bands import percentile_interval, prediction_band
 from .fitting import CurveFit, group_codes, refit, replicate
 
 CURVE_KEYS = ["task", "train_model", "method"]
@@ -38,12 +39,8 @@ def resample_counts(runs: pd.DataFrame, n_boot: int, rng: np.random.Generator) -
     return counts
 
 
-def quantiles(samples: np.ndarray, level: float):
-    """Percentile interval along axis 0 without interpolating across inf (inverted CDF)."""
-    alpha = (1 - level) / 2
-    lo = np.quantile(samples, alpha, axis=0, method="inverted_cdf")
-    hi = np.quantile(samples, 1 - alpha, axis=0, method="inverted_cdf")
-    return lo, hi
+quantiles = percentile_interval
+"""Percentile interval along axis 0 without interpolating across inf (inverted CDF): ``bands.percentile_interval``."""
 
 
 @dataclass
@@ -110,9 +107,7 @@ class Bootstrap:
         sd = self.noise_sd()
         default = float(np.sqrt(np.mean(np.square(sd.to_numpy()))))
         noise = np.array([sd.get((t, m), default) for t, m in zip(rows.task, rows.train_model)])
-        rng = np.random.default_rng(self.seed if seed is None else seed)
-        noisy = samples + rng.normal(size=samples.shape) * noise
-        pred_lo, pred_hi = quantiles(noisy, self.level)
+        pred_lo, pred_hi = prediction_band(samples, noise, self.level, self.seed if seed is None else seed)
         return pd.DataFrame({"metric_pred": point, "lo": lo, "hi": hi, "pred_lo": pred_lo, "pred_hi": pred_hi})
 
 

@@ -189,6 +189,17 @@ def _sweep_configs(d: Path) -> dict[str, tuple[Path, str]]:
          "selectors.gradient.projection_dims must be >= 1")
     edit("selector_ckpt_neg", "eval_base = false", "eval_base = false\n[selectors.gradient]\ncheckpoints = -1",
          "selectors.gradient.checkpoints must be >= 1")
+    edit("dtype_unknown", "eval_base = false", 'eval_base = false\ndtype = "fp8"', "dtype")
+    edit("attention_unknown", "eval_base = false", 'eval_base = false\nattention = "flash9"', "attention")
+    edit("selection_unit_unknown", "eval_base = false", 'eval_base = false\nselection_unit = "bytes"', "selection_unit")
+    edit("chat_template_number", "eval_base = false", "eval_base = false\nchat_template = 3", "chat_template must be text")
+    edit("gradient_memory_zero", "eval_base = false", "eval_base = false\ngradient_memory_gb = 0",
+         "gradient_memory_gb must be positive")
+    edit("lr_schedule_unknown", "epochs = 1", 'epochs = 1\nlr_schedule = "wavy"', "lr_schedule")
+    edit("warmup_ratio_one", "epochs = 1", "epochs = 1\nwarmup_ratio = 1.5", "train.warmup_ratio must be in [0, 1)")
+    edit("lora_dropout_one", "epochs = 1", "epochs = 1\nlora_dropout = 1", "train.lora_dropout must be in [0, 1)")
+    cfg("train_not_table", MINIMAL_SWEEP.split("[task.generated]")[0] + 'train = 3\n[task.generated]\ntarget = "copy"\n',
+        "train must be a table")
     cfg("task_no_sources", 'methods = ["random"]\nfractions = [0.1]\ntrain_models = ["tiny-xs"]\n[task]\npool = "x"\n',
         "task needs")
     # JSONL pools
@@ -378,13 +389,13 @@ _SWEEP_NAMES = _names_of_sweeps()
 RESULTS: list[tuple[str, str]] = []
 
 
-def _run(argv, capsys):
+def _run(argv, capsys, with_stdout=False):
     try:
         code = main(argv)
     except SystemExit as exc:  # --help/--version only
         code = exc.code
     captured = capsys.readouterr()
-    return code, captured.err.strip()
+    return (code, captured.err.strip(), captured.out) if with_stdout else (code, captured.err.strip())
 
 
 def _check_error(cid, code, err, expect):
@@ -419,6 +430,11 @@ ODD = [
     ("duplicated_rows", "dup", ["fit", "RUNS", "--n-boot", "2", "--out", "OUT"], "duplicated run"),
     ("single_run", "one", ["fit", "RUNS", "--n-boot", "2", "--out", "OUT"], "underdetermined"),
     ("all_at_fraction_1", "f1", ["fit", "RUNS", "--n-boot", "2", "--out", "OUT"], "underdetermined"),
+    ("reproduce_without_ppl_less", "nopl", ["reproduce", "--runs", "RUNS", "--n-boot", "2", "--no-figures",
+                                            "--out", "OUT"], "not applicable"),
+    ("compare_single_run", "one", ["compare", "RUNS", "--n-boot", "2", "--out", "OUT"], "underdetermined"),
+    ("reproduce_all_at_fraction_1", "f1", ["reproduce", "--runs", "RUNS", "--n-boot", "2", "--no-figures",
+                                           "--out", "OUT"], "underdetermined"),
     ("forecast_small_model", None, ["forecast", "--fits", FITS, "--train-params", "1e9", "--fraction", "0.1"],
      "extrapolates"),
     ("forecast_tiny_fraction", None, ["forecast", "--fits", FITS, "--train-params", "3e10", "--fraction", "0.005"],
@@ -434,6 +450,7 @@ def odd_runs(tmp_path_factory):
     pd.concat([runs, runs]).to_csv(d / "dup.csv", index=False)
     runs.head(1).to_csv(d / "one.csv", index=False)
     runs[runs.fraction == 1].to_csv(d / "f1.csv", index=False)
+    runs[runs.method.isin(["random", "bm25", "embed"])].to_csv(d / "nopl.csv", index=False)
     return d
 
 
@@ -441,8 +458,10 @@ def odd_runs(tmp_path_factory):
 def test_odd_input_answers_with_a_warning(cid, table, argv, warning, odd_runs, capsys):
     argv = [a.replace("RUNS", str(odd_runs / f"{table}.csv")).replace("OUT", str(odd_runs / f"out_{cid}"))
             for a in argv]
-    code, err = _run(argv, capsys)
-    warned = any(line.startswith("costlaw: warning:") and warning in line for line in err.splitlines())
+    code, err, out = _run(argv, capsys, with_stdout=True)
+    # said as a "costlaw: warning:" line, or in the report the command prints (reproduce's "Fit warnings")
+    warned = any(line.startswith("costlaw: warning:") and warning in line for line in err.splitlines()) or \
+        warning in out
     RESULTS.append((cid, "answered with warning" if code == 0 and warned else "bad"))
     assert code == 0 and warned, f"{cid}: exit {code}, stderr {err[-400:]}"
     assert "Traceback" not in err

@@ -26,7 +26,13 @@ def test_reproduce_writes_every_table(reproduced):
                                       "best_fraction", "metric_pred"]
     breakeven = pd.read_csv(reproduced / "breakeven.csv")
     assert {"task", "train_model", "method", "ratio"} <= set(breakeven.columns)
-    assert (breakeven.train_model == "pooled").sum() == 4  # ppl and less, two forms
+    pooled = breakeven[breakeven.train_model == "pooled"]
+    # four definitions for ppl and less, for both forms (pareto is model-free but held to each form's margins)
+    assert len(pooled) == 2 * 4 * 2
+    assert set(breakeven.definition) == {"shrink", "size", "pooled_mean", "pareto"}
+    assert {"margin", "p_win", "verdict", "ratio_lo", "ratio_hi", "stable", "paper_claim"} <= set(breakeven.columns)
+    panels = breakeven[(breakeven.definition == "shrink") & (breakeven.task != "all") & (breakeven.form == "offset_exp")]
+    assert panels.p_win.between(0, 1).all() and (panels.margin > 0).all()
     compare = pd.read_csv(reproduced / "compare.csv")
     assert {"form", "protocol", "n_heldout", "heldout_rmse", "heldout_mae", "coverage"} <= set(compare.columns)
     assert {"extrapolate_fraction", "extrapolate_size"} <= set(compare.protocol)
@@ -38,6 +44,15 @@ def test_reproduce_writes_every_table(reproduced):
 def test_reproduce_prints_ratios_beside_claim(reproduced_paper):
     out = reproduced_paper[1]
     assert "Break-even train-to-selector" in out and "paper's claim" in out and "pooled" in out
+    for name in ("shrink", "size", "pooled_mean", "pareto", "margin: 1 x noise sd", "indistinguishable"):
+        assert name in out
+
+
+def test_reproduce_takes_a_margin(capsys, tmp_path):
+    assert main(["reproduce", "--out", str(tmp_path), "--no-figures", "--n-boot", "6", "--margin", "0.1"]) == 0
+    assert "margin: given" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "breakeven.csv")
+    assert (table.margin.dropna() == 0.1).all()
 
 
 def test_reproduce_on_user_runs(tmp_path, paper_runs):

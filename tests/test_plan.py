@@ -60,7 +60,7 @@ def test_plan_object():
     ppl1 = summary[(summary.method == "ppl") & (summary.selector_params == 1e9)].iloc[0]
     assert not ppl1.selector_measured  # the fits saw only 7B selectors
     data = json.loads(result.to_json())
-    assert data["best"]["method"] == result.best["method"] and "independent of selector size" in data["notes"][0]
+    assert data["best"]["method"] == result.best["method"] and any("independent of selector size" in n for n in data["notes"])
     assert "best:" in result.format() and "tipping point" in result.format()
 
 
@@ -95,7 +95,8 @@ def test_sweep_and_tipping():
 
 
 def test_breakeven_map_amortises_less():
-    bmap = breakeven_map([1e17, 1e18], 13e9, POOL, "mmlu", selectors="random bm25 less", methods=("less",))
+    bmap = breakeven_map([1e17, 1e18], 13e9, POOL, "mmlu", selectors="random bm25 less", methods=("less",),
+                         margin=0.0)
     table = bmap.summary().set_index(["n_tasks", "budget_flops"])
     assert set(bmap.table.n_tasks) == {1, 5, 10, 20}
     for budget in (1e17, 1e18):

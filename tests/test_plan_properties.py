@@ -2,7 +2,7 @@
 from functools import lru_cache
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from costlaw.planner import Problem
 
@@ -39,7 +39,7 @@ def test_plans_never_exceed_the_budget(size, pool, task, spec, log_budget, lora)
     ok = table[table.affordable]
     assert (ok.total_flops <= budget).all() and (ok.fraction <= 1).all() and (ok.fraction > 0).all()
     assert np.allclose(ok.selection_flops + ok.train_flops, ok.total_flops)
-    assert (ok.train_tokens <= pool * (1 + 1e-12)).all()
+    assert (ok.train_tokens <= pool * prob.tokens_per_pool_token * (1 + 1e-12)).all()
     assert (table[~table.affordable].min_total_flops > budget).all()
 
 
@@ -55,6 +55,7 @@ def test_a_free_selector_that_is_never_worse_cannot_lose(size, pool, log_budget,
     budget = 10 ** log_budget
     table = prob.rows(budget, prob.solve([budget]), 0)
     free = table[table.method.isin([k[0] for k in dominant]) & (table.selection_flops == 0)]
+    assume(len(free))  # the premise: a dominant curve is on offer for free (at measured sizes, per-panel fits)
     if table.affordable.any():
         assert np.isclose(free.metric_pred.max(), table.metric_pred.max(), rtol=0, atol=ROUNDING)
 

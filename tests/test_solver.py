@@ -60,11 +60,11 @@ def test_cheaper_never_hurts(fitted):
 
 
 def test_breakeven_table(fitted):
-    table = breakeven_table(fitted)
+    table = breakeven_table(fitted, margin=0.0)
+    table = table[(table.definition == "shrink") & (table.task != "all")]
     assert set(table.method) == {"ppl", "less"} and len(table) == 12
     assert (table.ratio > 0).all()
-    assert np.allclose(table.actual_ratio, table.train_params if "train_params" in table else
-                       table.train_model.map({"llama2-7b": 1, "llama2-13b": 13 / 7, "llama2-70b": 10}))
+    assert np.allclose(table.actual_ratio, table.train_params / 7e9)
     # the break-even ratio is below the actual one exactly where the method wins at its actual cost
     curves = panel_curves(method_curves(fitted))
     for row in table.itertuples():

@@ -40,10 +40,10 @@ def test_prediction_interval_is_wider_than_confidence_interval(mmlu7):
 
 def test_breakeven_intervals_contain_point(mmlu7):
     table = breakeven_with_intervals(fit(mmlu7, "offset_exp"), n_boot=8)
-    assert {"ratio_lo", "ratio_hi"} <= set(table.columns)
+    assert {"ratio_lo", "ratio_hi", "p_win", "verdict", "margin"} <= set(table.columns)
     finite = table[np.isfinite(table.ratio)]
     assert (finite.ratio_lo <= finite.ratio_hi).all()
-    assert (table.train_model == "pooled").sum() == 2
+    assert (table.train_model == "pooled").sum() == 2 * 4  # four definitions, ppl and less
 
 
 def test_compare_protocols(mmlu7):

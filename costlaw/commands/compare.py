@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..compare import COMPARE_FORMS, PROTOCOLS
+from ..compare import ALL_PROTOCOLS, COMPARE_FORMS, PROTOCOLS
 from ..curves import FORMS
 from ..fitting import LOSSES
 from .options import N_BOOT_MIN, integer, log, name_in, read_runs_arg
@@ -17,8 +17,8 @@ def add_parser(subparsers):
     p.add_argument("--form", action="append", type=name_in(FORMS),
                    help=f"form to compare (repeatable; default {', '.join(COMPARE_FORMS)}; `costlaw ls forms`)")
     p.add_argument("--loss", choices=LOSSES, help="fit loss (default: the form's)")
-    p.add_argument("--protocol", action="append", choices=PROTOCOLS,
-                   help="held-out protocol (repeatable; default all three)")
+    p.add_argument("--protocol", action="append", choices=ALL_PROTOCOLS,
+                   help=f"held-out protocol (repeatable; default {', '.join(PROTOCOLS)})")
     p.add_argument("--n-boot", type=integer(low=N_BOOT_MIN), default=40,
                    help="bootstrap refits for the prediction intervals (default 40)")
     p.add_argument("--seed", type=integer(low=0), default=0, help="bootstrap seed (default 0)")

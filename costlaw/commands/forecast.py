@@ -16,16 +16,45 @@ def add_parser(subparsers):
                    help="share of the pool to train on, in (0, 2]")
     p.add_argument("--method", help="selection method (default: all fitted)")
     p.add_argument("--task", help="target task (default: all fitted)")
+    p.add_argument("--pilot", action="append", metavar="METHOD:FRACTION:METRIC",
+                   help="a pilot run measured at --train-params (repeatable): anchors the level there, gains are "
+                        "transferred from the fitted sizes (costlaw.pilot)")
+    p.add_argument("--pilot-runs", help="runs CSV of pilot runs at --train-params (instead of, or besides, --pilot)")
+    p.add_argument("--rule", default="headroom", choices=["headroom", "absolute", "loglinear", "pilot", "auto"],
+                   help="how gains transfer to the pilot's size (default headroom; auto: by leave-one-size-out error)")
     p.add_argument("--json", action="store_true", help="print JSON records")
     return p
+
+
+PILOT_COLUMNS = ["task", "train_model", "method", "train_params", "fraction", "metric_pred", "pred_lo", "pred_hi",
+                 "rule", "n_pilots"]
 
 
 def run(args) -> int:
     from ..forecast import forecast
     from ..store import load_fits
+    if args.pilot or args.pilot_runs:
+        return _run_pilot(args, load_fits(args.fits))
     table = forecast(load_fits(args.fits), args.train_params, args.fraction, method=args.method, task=args.task)
     if args.json:
         print(table[COLUMNS].to_json(orient="records"))
     else:
         print(table[COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _run_pilot(args, boots) -> int:
+    import pandas as pd
+
+    from ..pilot import parse_pilot, pilot_forecast, pilots_from_runs
+    pilots = [parse_pilot(p) for p in args.pilot or []]
+    if args.pilot_runs:
+        from .options import read_runs_arg
+        pilots += pilots_from_runs(read_runs_arg(args.pilot_runs))
+    runs = pd.concat([b.fit.runs_ for b in boots], ignore_index=True)
+    table = pilot_forecast(runs, args.train_params, pilots, args.fraction, args.method, args.task, args.rule)
+    if args.json:
+        print(table[PILOT_COLUMNS].to_json(orient="records"))
+    else:
+        print(table[PILOT_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0

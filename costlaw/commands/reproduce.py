@@ -4,7 +4,10 @@ from __future__ import annotations
 import time
 
 from ..curves import FORMS
-from .options import N_BOOT_MIN, integer, log, name_in
+from .options import N_BOOT_MIN, integer, log, name_in, number
+
+DEFAULT_N_BOOT = 100
+"""Default bootstrap refits of the break-even intervals (costlaw.reproduce.DEFAULT_N_BOOT; a test keeps them equal)."""
 
 
 def add_parser(subparsers):
@@ -15,9 +18,11 @@ def add_parser(subparsers):
     p.add_argument("--form", action="append", type=name_in(FORMS),
                    help="curve form to fit besides 'paper' (repeatable; default offset_exp; `costlaw ls forms`)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    p.add_argument("--n-boot", type=integer(low=N_BOOT_MIN), default=30,
-                   help="bootstrap refits for the ratio intervals (default 30)")
+    p.add_argument("--n-boot", type=integer(low=N_BOOT_MIN), default=DEFAULT_N_BOOT,
+                   help=f"bootstrap refits for the ratio intervals (default {DEFAULT_N_BOOT})")
     p.add_argument("--seed", type=integer(low=0), default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--margin", type=number(low=0),
+                   help="a win must exceed this many metric points (default: one run-to-run noise sd per panel)")
     p.add_argument("--loo", action="store_true", help="add leave-one-out to the held-out comparison (slower)")
     return p
 
@@ -34,7 +39,7 @@ def run(args) -> int:
     from ..reproduce import format_report, reproduce
     protocols = ["extrapolate_fraction", "extrapolate_size"] + (["loo"] if args.loo else [])
     result = reproduce(runs, args.out, forms=args.form or ["offset_exp"], figures=not args.no_figures,
-                       n_boot=args.n_boot, seed=args.seed, protocols=protocols, log=log)
+                       n_boot=args.n_boot, seed=args.seed, protocols=protocols, margin=args.margin, log=log)
     print(format_report(result))
     print(f"\nwrote {', '.join(sorted(result.tables))} (.csv) and {len(result.figures)} figures to {args.out} "
           f"in {time.perf_counter() - start:.1f} s")

@@ -12,7 +12,11 @@ def add_sweep_command(subparsers) -> argparse.ArgumentParser:
         description="Run methods x fractions x training sizes x selector sizes x seeds from a TOML/YAML config or "
                     "a built-in preset; appends each finished run to DIR/runs.csv and resumes where it stopped.")
     p.add_argument("config", nargs="?", help="sweep config (.toml, .yaml or .yml)")
-    p.add_argument("--preset", help="built-in config instead of CONFIG: smoke (CI, <2 min) or demo (<15 min)")
+    from ..commands.options import name_in
+    from .presets import PRESETS
+    p.add_argument("--preset", type=name_in(PRESETS),
+                   help=f"built-in config instead of CONFIG: {', '.join(PRESETS)} (`costlaw ls presets`; smoke: CI, "
+                        f"<2 min; demo: <15 min)")
     p.add_argument("--out", required=True, help="output folder (runs.csv, phases.csv, cache/)")
     p.add_argument("--limit", type=int, default=None, help="stop after this many new runs")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -12,7 +12,9 @@ DEFAULT_SELECTORS = "random bm25 embed ppl:7e9 less:7e9"
 """The selector sizes the bundled fits measured (7B); smaller ones only save cost under the size-independence
 assumption, so they are opt-in (e.g. ppl:1e9,7e9)."""
 DEFAULT_FITS = "paper_offset_exp_size"
-"""Bundled fit used by default (levels linear in log10 N_train per task, so any training size works)."""
+"""Bundled size model used by default at unmeasured sizes (levels linear in log10 N_train per task)."""
+PANEL_FITS = "paper_offset_exp"
+"""Bundled per-panel fits used by default at the measured sizes (7B, 13B, 70B): unbiased where data exist."""
 MIN_FRACTION = 1e-3
 """Smallest fraction of the pool a plan may train on; a budget that cannot pay it for any candidate is too small."""
 N_GRID = 600
@@ -21,7 +23,7 @@ MAP_TASKS = (1, 5, 10, 20)
 """n_tasks values of the break-even map (the paper's figure shares LESS over 1, 5, 10 and 20 tasks)."""
 PLAN_COLUMNS = ["method", "selector_params", "fraction", "train_tokens", "selection_flops", "train_flops",
                 "total_flops", "metric_pred", "metric_lo", "metric_hi", "pred_lo", "pred_hi", "p_best",
-                "extrapolated", "selector_measured"]
+                "extrapolated", "selector_measured", "next_method", "lead_over_next", "p_lead"]
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 
 

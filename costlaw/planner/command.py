@@ -36,11 +36,14 @@ def add_parser(subparsers):
     p.add_argument("--n-tasks", type=number(low=1), default=1,
                    help="tasks sharing the target-independent selection work (default 1)")
     p.add_argument("--lora", action="store_true", help="charge LoRA training at 4N FLOPs per token (default 6N)")
-    p.add_argument("--fits", help="folder written by `costlaw fit` (default: bundled paper offset_exp_size fits)")
+    p.add_argument("--fits", help="folder written by `costlaw fit` (default: the bundled paper fits, per panel at "
+                                  "the measured sizes 7B/13B/70B, offset_exp_size elsewhere)")
     p.add_argument("--gain", type=positive(), default=0.1,
                    help="tipping point: metric gain per decade of compute (default 0.1)")
     p.add_argument("--map", action="store_true", help="also the break-even ratio map of PPL and LESS over the "
                                                       "budgets and n_tasks 1, 5, 10, 20")
+    p.add_argument("--margin", type=number(low=0), help="a plan beats another only by more than this many metric "
+                                                        "points (default: one run-to-run noise sd of the panel)")
     p.add_argument("--out", help="folder for plan.csv/json, or plan_sweep.csv/png and breakeven_map.csv/png")
     p.add_argument("--json", action="store_true", help="print one JSON object (best, alternatives, ...)")
     return p
@@ -59,7 +62,7 @@ def run_plan_command(args) -> int:
     if args.out:
         prepare_out_dir(args.out)
     problem = Problem(args.train_params, args.pool_tokens, args.task, args.selectors, args.n_tasks, args.lora,
-                      args.fits)
+                      args.fits, margin=getattr(args, "margin", None))
     out = Path(args.out) if args.out else None
     written = []
     if args.budgets is None:
@@ -122,4 +125,4 @@ def _with_map_methods(problem: Problem, methods=("ppl", "less")) -> Problem:
     if not extra:
         return problem
     return Problem(problem.train_params, problem.pool_tokens, problem.task, problem.candidates + extra, 1,
-                   problem.lora, [problem.boot], problem.min_fraction, len(problem.grid))
+                   problem.lora, [problem.boot], problem.min_fraction, len(problem.grid), problem.margin_given)

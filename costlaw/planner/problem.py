@@ -1,4 +1,11 @@
-"""The planning problem: candidates costed by the cost model and scored by fitted curves (point fit and every bootstrap refit) on a fraction grid."""
+"""The planning problem: candidates costed by the cost model and scored by fitted curves (point fit and every
+bootstrap refit) on a fraction grid.
+
+Which fit scores a plan: at a training size the runs measured, the per-panel fit of that panel (unbiased there;
+a size model's levels, linear in log N_train, miss measured panels by up to a point); at any other size, a size
+model (``*_size`` forms). When only a size model is given, the measured panel is refitted with the size model's
+base form and bootstrapped. ``Problem.fit_kind`` says which was used.
+"""
 from __future__ import annotations
 
 import warnings
@@ -8,22 +15,48 @@ import numpy as np
 import pandas as pd
 
 from .. import costs
+from ..bands import percentile_interval, prediction_band
 from ..checks import check_extrapolation, check_number
+from ..curves import get_form
 from ..errors import CostlawWarning, InputError
-from ..fitting import context as _context
-from ..uncertainty import quantiles as _quantiles
-from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, Candidate, parse_selectors
+from ..fitting import context
+from ..noise import DEFAULT_MARGIN_SD, check_margin
+from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, PANEL_FITS, Candidate, parse_selectors
 
 
 def _load(fits):
     from .._paths import bundled_dir
     from ..store import load_fits
     if fits is None:
-        return load_fits(bundled_dir("fits") / DEFAULT_FITS), f"bundled fits/{DEFAULT_FITS}"
+        boots = load_fits(bundled_dir("fits") / DEFAULT_FITS) + load_fits(bundled_dir("fits") / PANEL_FITS)
+        return boots, f"bundled fits/{DEFAULT_FITS} and fits/{PANEL_FITS}"
     if isinstance(fits, (str, Path)):
         return load_fits(fits), str(fits)
     boots = list(fits) if isinstance(fits, (list, tuple)) else [fits]
     return boots, "given fits"
+
+
+def is_size_model(form) -> bool:
+    """Whether a form models the training size (levels linear in log10 N_train), i.e. can plan unmeasured sizes."""
+    return any(p.size for p in form.params)
+
+
+def _has_panel(boot, task: str, train_params: float) -> bool:
+    runs = boot.fit.runs_
+    return bool(((runs.task == task) & np.isclose(runs.train_params, train_params, rtol=1e-3)).any())
+
+
+def _panel_refit(boot, task: str, train_params: float):
+    """A per-panel fit (and bootstrap) of one measured panel from a size model's runs, with its base form."""
+    from ..fitting import fit
+    from ..uncertainty import bootstrap
+    runs = boot.fit.runs_
+    panel = runs[(runs.task == task) & np.isclose(runs.train_params, train_params, rtol=1e-3)]
+    name = boot.fit.form.name
+    base = get_form(name[:-len("_size")] if name.endswith("_size") else "offset_exp")
+    cols = [c for c in panel.columns if c not in ("train_flops_full", "log10_params", "log10_selector_params")]
+    fitted = fit(panel[cols], base, loss=boot.fit.loss)
+    return bootstrap(fitted, n_boot=max(boot.n_boot, 1), seed=boot.seed, level=boot.level)
 
 
 class Problem:
@@ -32,22 +65,23 @@ class Problem:
 
     def __init__(self, train_params: float, pool_tokens: float, task: str | None = None, selectors=None,
                  n_tasks: float = 1, lora: bool = False, fits=None, min_fraction: float = MIN_FRACTION,
-                 n_grid: int = N_GRID):
+                 n_grid: int = N_GRID, margin: float | None = None):
         train_params = check_number(train_params, "train_params", low=0, low_open=True)
         pool_tokens = check_number(pool_tokens, "pool_tokens", low=0, low_open=True)
         n_tasks = check_number(n_tasks, "n_tasks", low=1, allow_inf=True)
         min_fraction = check_number(min_fraction, "min_fraction", low=0, high=1, low_open=True, high_open=True)
         self.train_params, self.pool_tokens = float(train_params), float(pool_tokens)
         self.n_tasks, self.lora, self.min_fraction = float(n_tasks), bool(lora), float(min_fraction)
+        self.margin_given = check_margin(margin)
         self.candidates = parse_selectors(selectors)
         boots, self.fits_source = _load(fits)
-        tasks = [t for b in boots for t in pd.unique(b.fit.runs_.task)]
+        tasks = list(dict.fromkeys(t for b in boots for t in pd.unique(b.fit.runs_.task)))
         if task is None:
             task = tasks[0]
         if task not in tasks:
             raise InputError(f"no fitted curves for task '{task}'; fitted: {', '.join(tasks)}")
         self.task, self.other_tasks = task, [t for t in tasks if t != task]
-        self.boot = next(b for b in boots if task in set(b.fit.runs_.task))
+        self.boot, self.fit_kind = self._choose_fit([b for b in boots if task in set(b.fit.runs_.task)])
         if self.boot.n_boot < 2:
             raise InputError(f"the fit ({self.fits_source}) holds {self.boot.n_boot} bootstrap refits; plans need at "
                              f"least 2 for their intervals: refit with `costlaw fit RUNS --out DIR --n-boot 50`")
@@ -65,7 +99,9 @@ class Problem:
                                     "train_params", "the fitted model sizes")
         same = runs[np.isclose(runs.train_params, self.train_params, rtol=1e-3)]
         self.train_model = str(same.train_model.iloc[0]) if len(same) else f"{self.train_params:.3g}"
-        self.full_train_flops = costs.train_flops(self.train_params, self.pool_tokens, lora=self.lora)
+        self.tokens_per_pool_token = self._tokens_per_pool_token(runs)
+        self.full_train_flops = costs.train_flops(self.train_params, self.pool_tokens * self.tokens_per_pool_token,
+                                                  lora=self.lora)
         self.fitted_fractions = (float(runs.fraction.min()), float(runs.fraction.max()))
         self.fitted_sizes = (float(runs.train_params.min()), float(runs.train_params.max()))
         self.fitted_pool_tokens = float(np.median(runs.pool_tokens))
@@ -73,10 +109,38 @@ class Problem:
         self._curve_depends_on_cost = (not self.form.models_selection_offset) or self.form.selector_size_dependence
         self._evaluate_curves(n_grid)
 
+    # which fit, which tokens --------------------------------------------------------------------------------
+    def _choose_fit(self, boots: list):
+        """(Bootstrap, fit_kind): the per-panel fit at a measured size, else the size model."""
+        measured = [b for b in boots if _has_panel(b, self.task, self.train_params)]
+        panel = [b for b in measured if not is_size_model(b.fit.form)]
+        sized = [b for b in boots if is_size_model(b.fit.form)]
+        if panel:
+            return panel[0], "per-panel fit (measured size)"
+        if measured and sized:
+            return _panel_refit(sized[0], self.task, self.train_params), "per-panel refit (measured size)"
+        if sized:
+            return sized[0], "size model (unmeasured size)"
+        if measured:
+            return measured[0], "per-panel fit (measured size)"
+        raise InputError(f"no fit can plan a {self.train_params:.3g}-parameter model for task '{self.task}': the "
+                         f"fits have no panel of that size and their form '{boots[0].fit.form.name}' does not model "
+                         f"size (fit a *_size form, e.g. offset_exp_size)")
+
+    def _tokens_per_pool_token(self, runs: pd.DataFrame) -> float:
+        """Training tokens per pool token at this size, from the runs' training FLOPs (6 N per token) where the
+        size was measured (the paper's runs imply 1.0, 1.012 and 1.072 at 7B, 13B and 70B), else 1."""
+        same = runs[np.isclose(runs.train_params, self.train_params, rtol=1e-3)]
+        if same.empty:
+            return 1.0
+        implied = same.train_flops / (costs.TRAIN_FLOPS_PER_PARAM_TOKEN * same.train_params * same.fraction
+                                      * same.pool_tokens)
+        return float(np.median(implied))
+
     # the curves ------------------------------------------------------------------------------------------
     def selection_flops(self, candidate: Candidate, n_tasks: float | None = None) -> float:
         return costs.selection_flops(candidate.method, candidate.selector_params, self.pool_tokens,
-                                     self.n_tasks if n_tasks is None else n_tasks)
+                                     self.n_tasks if n_tasks is None else n_tasks, lora=self.lora)
 
     def _key(self, c: Candidate):
         return (c.method, c.selector_params) if self._curve_depends_on_cost else (c.method, None)
@@ -99,26 +163,37 @@ class Problem:
         grid_rows["fraction"] = np.tile(self.grid, len(keys))
         grid_rows["train_flops"] = grid_rows.fraction * self.full_train_flops
         grid_rows["total_flops"] = grid_rows.selection_flops + grid_rows.train_flops
-        grid_rows = _context(grid_rows)
-        head_rows = _context(heads.assign(fraction=1.0, train_flops=self.full_train_flops,
-                                          total_flops=heads.selection_flops + self.full_train_flops))
+        grid_rows["train_flops_full"] = self.full_train_flops
+        grid_rows = context(grid_rows)
+        head_rows = context(heads.assign(fraction=1.0, train_flops=self.full_train_flops,
+                                         total_flops=heads.selection_flops + self.full_train_flops))
         fit = self.boot.fit
         entries = np.vstack([fit.x_[None], self.boot.values])             # point fit and replicates: one gather
         params = fit.param_values(head_rows, values=entries)  # samples x keys, broadcast along the grid
         values = self.form(grid_rows, **{n: np.repeat(v, len(self.grid), axis=-1) for n, v in params.items()})
-        self.curves = values.reshape(len(entries), len(keys), len(self.grid))  # samples x keys x grid
+        curves = values.reshape(len(entries), len(keys), len(self.grid))  # samples x keys x grid
+        # a plan never predicts above its own fit's full-pool level (Pfull, or the paper form's Pbar)
+        cap = next((n for n in ("Pfull", "Pbar") if n in self.form.param_names), None)
+        self.ceiling = (np.broadcast_to(params[cap], curves.shape[:2]).astype(float) if cap
+                        else np.full(curves.shape[:2], np.inf))               # samples x keys
+        self.curves = np.minimum(curves, self.ceiling[:, :, None])
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
         idx = np.arange(len(self.grid))
         self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
         sd = self.boot.noise_sd()
         default = float(np.sqrt(np.mean(np.square(sd.to_numpy())))) if len(sd) else 0.0
         self.noise_sd = float(sd.get((self.task, self.train_model), default))
+        self.margin = DEFAULT_MARGIN_SD * self.noise_sd if self.margin_given is None else self.margin_given
 
     # the solver ------------------------------------------------------------------------------------------
+    def train_tokens(self, fraction):
+        """Tokens trained on for ``fraction`` of the pool (``tokens_per_pool_token`` per pool token)."""
+        return np.asarray(fraction, float) * self.pool_tokens * self.tokens_per_pool_token
+
     def train_flops(self, fraction):
         """Training FLOPs of ``fraction`` of the pool (costs.train_flops, vectorised with the same rounding)."""
         per_token = costs.LORA_TRAIN_FLOPS_PER_PARAM_TOKEN if self.lora else costs.TRAIN_FLOPS_PER_PARAM_TOKEN
-        return per_token * self.train_params * (np.asarray(fraction, float) * self.pool_tokens)
+        return per_token * self.train_params * self.train_tokens(fraction)
 
     def max_fraction(self, sel: np.ndarray, budgets: np.ndarray) -> np.ndarray:
         """Largest fraction (<= 1) each budget affords after selection; never lets total_flops exceed it."""
@@ -150,6 +225,36 @@ class Problem:
         frac = np.where(use_max[0], frac_max, self.grid[self.run_arg[0, kk, gi]])
         return value, np.where(ok, frac, np.nan)
 
+    def predict(self, method: str, fractions) -> np.ndarray:
+        """The point fit's metric for ``method`` at ``fractions`` of the pool (capped at the full-pool level)."""
+        key = self.key_index[self._key(next(c for c in self.candidates if c.method == method))]
+        frac = np.atleast_1d(np.asarray(fractions, float))
+        return self._interp(np.full(frac.shape, key), frac)[0]
+
+    def best_of_key(self, key: int, sel_flops: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+        """Best metric of curve ``key`` when its selection costs ``sel_flops`` (samples x budgets, FLOPs) at each
+        budget, for every sample; -inf where the budget cannot pay selection plus ``min_fraction`` of the pool
+        (the within-budget guard)."""
+        frac_max = np.minimum((budgets[None, :] - sel_flops) / self.full_train_flops, 1.0)
+        ok = frac_max >= self.min_fraction
+        gi = np.clip(np.searchsorted(self.grid, frac_max, side="right") - 1, 0, None)
+        s_idx = np.arange(len(self.curves))[:, None]
+        on_grid = self.run_max[s_idx, key, gi]
+        step = self.log_grid[1] - self.log_grid[0]
+        pos = (np.log(np.clip(frac_max, self.min_fraction, 1.0)) - self.log_grid[0]) / step
+        lo = np.clip(np.floor(pos).astype(int), 0, len(self.grid) - 2)
+        w = np.clip(pos - lo, 0.0, 1.0)
+        curve = self.curves[:, key, :]
+        at_max = curve[s_idx, lo] * (1 - w) + curve[s_idx, lo + 1] * w
+        return np.where(ok, np.maximum(on_grid, at_max), -np.inf)
+
+    def wins(self, key: int, sel_flops: np.ndarray, theirs: np.ndarray, budgets: np.ndarray,
+             margin: float | None = None) -> np.ndarray:
+        """Whether curve ``key`` at selection cost ``sel_flops`` beats ``theirs`` (samples x budgets) by more
+        than ``margin`` (default: the problem's margin) at each budget and sample."""
+        margin = self.margin if margin is None else margin
+        return self.best_of_key(key, sel_flops, budgets) > theirs + margin + 1e-6
+
     def solve(self, budgets_flops) -> dict:
         """Every candidate at every budget: value (samples x C x B), fraction (C x B, point fit), order."""
         budgets = np.atleast_1d(np.asarray(budgets_flops, float))
@@ -176,10 +281,11 @@ class Problem:
         p_best = counts / max(len(value) - 1, 1)
         keys = np.array([self.key_index[self._key(c)] for c in self.candidates])
         at = self._interp(keys, np.nan_to_num(frac, nan=self.min_fraction))  # samples x C, at the point's f
-        lo, hi = _quantiles(at[1:], self.level) if len(at) > 1 else (at[0], at[0])
-        rng = np.random.default_rng(self.boot.seed)
-        noisy = at[1:] + rng.normal(size=at[1:].shape) * self.noise_sd if len(at) > 1 else at
-        pred_lo, pred_hi = _quantiles(noisy, self.level)
+        lo, hi = percentile_interval(at[1:], self.level) if len(at) > 1 else (at[0], at[0])
+        pred_lo, pred_hi = prediction_band(at[1:] if len(at) > 1 else at, self.noise_sd, self.level, self.boot.seed)
+        # lead over the next-ranked affordable candidate, each re-solved per refit, and P(lead > margin)
+        ranked = [i for i in order if np.isfinite(value[0, i])]
+        nxt = {a: b for a, b in zip(ranked, ranked[1:])}
         out = []
         for i in order:
             c, f = self.candidates[i], frac[i]
@@ -188,13 +294,17 @@ class Problem:
             out.append({
                 "method": c.method, "selector_params": c.selector_params,
                 "fraction": f if affordable else np.nan,
-                "train_tokens": f * self.pool_tokens if affordable else np.nan,
+                "train_tokens": float(self.train_tokens(f)) if affordable else np.nan,
                 "selection_flops": self.sel[i], "train_flops": train,
                 "total_flops": self.sel[i] + train if affordable else np.nan,
                 "metric_pred": at[0, i] if affordable else np.nan,
                 "metric_lo": lo[i] if affordable else np.nan, "metric_hi": hi[i] if affordable else np.nan,
                 "pred_lo": pred_lo[i] if affordable else np.nan, "pred_hi": pred_hi[i] if affordable else np.nan,
                 "p_best": p_best[i], "affordable": affordable,
+                "next_method": self.candidates[nxt[i]].label if i in nxt else None,
+                "lead_over_next": value[0, i] - value[0, nxt[i]] if i in nxt else np.nan,
+                "p_lead": (float(np.mean(value[1:, i] - value[1:, nxt[i]] > self.margin)) if i in nxt
+                           and len(value) > 1 else np.nan),
                 "min_total_flops": self.sel[i] + self.min_fraction * self.full_train_flops,
                 "extrapolated": bool(affordable and (f < self.fitted_fractions[0] * (1 - 1e-9)
                                                      or not self._size_in_range())),
@@ -213,7 +323,13 @@ class Problem:
         return bool(np.any(np.isclose(seen, c.selector_params, rtol=1e-3)))
 
     def notes(self) -> list[str]:
-        out = []
+        out = [f"scored by the {self.fit_kind}: form {self.form.name}"]
+        if self.tokens_per_pool_token != 1.0:
+            out.append(f"training tokens per pool token at this size from the runs' training FLOPs: "
+                       f"{self.tokens_per_pool_token:.4g}")
+        out.append(f"a plan beats another only by more than the margin, {self.margin:.3g} metric points ("
+                   + ("given" if self.margin_given is not None else f"{DEFAULT_MARGIN_SD:g} x the panel's noise sd")
+                   + ")")
         if not self.form.selector_size_dependence:
             sizes = sorted({float(s) for m, s in zip(self.runs.method, self.runs.selector_params)
                             if costs.selector_cost(m).uses_selector_model and m not in ("embed",)})

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .. import costs
-from ..uncertainty import quantiles as _quantiles
+from ..bands import percentile_interval
 from .candidates import MIN_FRACTION, PLAN_COLUMNS
 from .problem import Problem
 
@@ -67,6 +67,23 @@ class Plan:
     notes: list = field(default_factory=list)
     cheapest_flops: float = float("nan")
     tipping: Tipping | None = None
+    margin: float = float("nan")
+    """A plan beats another only by more than this (metric points)."""
+    fit_kind: str = ""
+    """Which fit scored the plan: a per-panel fit at a measured size, or a size model."""
+
+    @property
+    def verdict(self) -> str:
+        """Whether the best plan beats the runner-up by more than the margin: "wins" when it does in at least
+        ``noise.VERDICT_PROBABILITY`` of bootstrap refits (``p_lead``), else "indistinguishable" (the best point
+        estimate, but within the noise of the runner-up); "only candidate" when nothing else fits."""
+        from ..noise import VERDICT_PROBABILITY
+        best = self.best
+        if best is None:
+            return "no plan"
+        if best.get("next_method") is None or best.get("p_lead") is None:
+            return "only candidate"
+        return "wins" if best["p_lead"] >= VERDICT_PROBABILITY else "indistinguishable"
 
     @property
     def best(self) -> dict | None:
@@ -97,7 +114,8 @@ class Plan:
         return {"best": self.best, "alternatives": self.alternatives, "unaffordable": self.unaffordable,
                 "message": self.message(), "budget_flops": self.budget_flops, "train_params": self.train_params,
                 "pool_tokens": self.pool_tokens, "task": self.task, "n_tasks": self.n_tasks, "lora": self.lora,
-                "form": self.form, "level": self.level, "notes": self.notes,
+                "form": self.form, "level": self.level, "notes": self.notes, "margin": _clean(self.margin),
+                "verdict": self.verdict, "fit_kind": self.fit_kind,
                 "tipping": None if self.tipping is None else {k: _clean(v) for k, v in vars(self.tipping).items()}}
 
     def to_json(self) -> str:
@@ -120,6 +138,13 @@ class Plan:
                 f"{best['total_flops']:.3g} FLOPs; {self.task} {best['metric_pred']:.2f} [{best['metric_lo']:.2f}, "
                 f"{best['metric_hi']:.2f}] ({pct} CI of the curve; a new run {best['pred_lo']:.2f}..{best['pred_hi']:.2f})"
                 f"; best in {100 * best['p_best']:.0f}% of bootstrap refits")
+            if best.get("next_method") is not None and best.get("p_lead") is not None:
+                verdict = self.verdict
+                lines.append(
+                    f"verdict: {verdict}: it beats the runner-up ({best['next_method']}) by more than the margin "
+                    f"({self.margin:.2g} points) in {100 * best['p_lead']:.0f}% of refits"
+                    + (f"; {best['method']} and {best['next_method']} are indistinguishable here"
+                       if verdict != "wins" else ""))
             shown = self.table[self.table.affordable].copy()
             shown.insert(0, "rank", np.arange(1, len(shown) + 1))
             shown["flag"] = ["".join(("*" if not m else "", "!" if e else ""))
@@ -157,7 +182,7 @@ def tipping_point(problem: Problem, gain: float = 0.1, budget: float | None = No
     tail = np.flip(np.logical_and.accumulate(np.flip(small, axis=1), axis=1), axis=1)
     first = np.where(tail.any(axis=1), np.argmax(tail, axis=1), tail.shape[1] - 1)
     tips = budgets[first]
-    t_lo, t_hi = _quantiles(tips[1:], problem.level) if len(tips) > 1 else (tips[0], tips[0])
+    t_lo, t_hi = percentile_interval(tips[1:], problem.level) if len(tips) > 1 else (tips[0], tips[0])
     if budget is None:
         g = g_lo = g_hi = float("nan")
     else:
@@ -165,13 +190,13 @@ def tipping_point(problem: Problem, gain: float = 0.1, budget: float | None = No
         with np.errstate(invalid="ignore"):
             gains = pair[:, 1] - pair[:, 0]
         g = float(gains[0])
-        g_lo, g_hi = _quantiles(gains[1:], problem.level) if len(gains) > 1 else (g, g)
+        g_lo, g_hi = percentile_interval(gains[1:], problem.level) if len(gains) > 1 else (g, g)
     return Tipping(gain, float(tips[0]), float(t_lo), float(t_hi), g, float(g_lo), float(g_hi))
 
 
 def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
          task: str | None = None, selectors=None, n_tasks: float = 1, lora: bool = False, fits=None,
-         gain: float | None = 0.1, problem: Problem | None = None) -> Plan:
+         gain: float | None = 0.1, problem: Problem | None = None, margin: float | None = None) -> Plan:
     """The best (method, selector_params, fraction) for ``budget_flops`` and its runners-up, with intervals.
 
     ``selectors``: a spec like ``"ppl:1e9,7e9 less:7e9 embed bm25 random"`` (default DEFAULT_SELECTORS);
@@ -180,9 +205,10 @@ def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PA
     """
     if not budget_flops > 0:
         raise InputError(f"budget_flops must be positive, got {budget_flops}")
-    problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits)
+    problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits, margin=margin)
     solved = problem.solve([budget_flops])
     table = problem.rows(budget_flops, solved, 0)
     tip = tipping_point(problem, gain, budget_flops) if gain is not None else None
     return Plan(float(budget_flops), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
-                problem.lora, problem.form.name, problem.level, table, problem.notes(), problem.cheapest_flops(), tip)
+                problem.lora, problem.form.name, problem.level, table, problem.notes(), problem.cheapest_flops(), tip,
+                problem.margin, problem.fit_kind)

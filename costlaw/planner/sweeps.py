@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .. import costs
-from ..uncertainty import quantiles as _quantiles
+from ..bands import percentile_interval
 from .candidates import MAP_TASKS, PLAN_COLUMNS, Candidate, parse_selectors
 from .problem import Problem
 from .results import Plan, _records
@@ -91,7 +91,7 @@ def plan_budgets(budgets_flops, train_params: float, pool_tokens: float = costs.
     notes, cheapest = problem.notes(), problem.cheapest_flops()
     return BudgetSweep([Plan(float(b), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
                              problem.lora, problem.form.name, problem.level, problem.rows(b, solved, i), notes,
-                             cheapest) for i, b in enumerate(budgets)])
+                             cheapest, None, problem.margin, problem.fit_kind) for i, b in enumerate(budgets)])
 
 
 @dataclass
@@ -115,6 +115,11 @@ class BreakevenMap:
         fig, axes = plt.subplots(1, len(methods), figsize=(5.5 * len(methods), 4), squeeze=False)
         for ax, m in zip(axes.flat, methods):
             g = self.table[self.table.method == m]
+            if not np.isfinite(g.ratio).any():
+                ax.text(0.5, 0.5, f"{m} never wins by more than the margin", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=9)
+                ax.set_axis_off()
+                continue
             for n, h in g.groupby("n_tasks"):
                 line, = ax.plot(h.budget_flops, h.ratio.replace(np.inf, np.nan), label=f"{n:g} task(s)")
                 ax.fill_between(h.budget_flops, h.ratio_lo.replace(np.inf, np.nan),
@@ -138,21 +143,20 @@ class BreakevenMap:
 def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
                   task: str | None = None, selectors=None, n_tasks_values=MAP_TASKS, methods=("ppl", "less"),
                   lora: bool = False, fits=None, tol_decades: float = 0.005,
-                  problem: Problem | None = None) -> BreakevenMap:
+                  problem: Problem | None = None, margin: float | None = None) -> BreakevenMap:
     """Break-even train-to-selector ratio of each of ``methods`` on a grid of budgets x n_tasks.
 
     As in costlaw.breakeven, the method's curve is kept fixed and its selection cost C varied: it gives the best
-    plan at budget B (strictly, by WIN_MARGIN) for every C below a threshold C*(B, n_tasks), found by
+    plan at budget B (by more than the problem's margin) for every C below a threshold C*(B, n_tasks), found by
     bisection in log C for the point fit and every replicate. With a FLOPs per selector parameter a(n_tasks)
     (shared work divided over n_tasks), N_sel* = C* / a and ratio = N_train / N_sel*. The competitors are the
     other methods' candidates at their own costs with the same n_tasks.
     """
-    from ..breakeven import WIN_MARGIN
     if problem is None:
         cands = parse_selectors(selectors)
         cands += [Candidate(m, costs.DEFAULT_SELECTOR_PARAMS.get(m, 0.0)) for m in methods
                   if m not in {c.method for c in cands}]
-        problem = Problem(train_params, pool_tokens, task, cands, 1, lora, fits)
+        problem = Problem(train_params, pool_tokens, task, cands, 1, lora, fits, margin=margin)
     if problem._curve_depends_on_cost:
         raise InputError(f"form '{problem.form.name}' makes the curve depend on the selection cost; the "
                          f"break-even map needs a form with the selection cost as an offset")
@@ -170,19 +174,7 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
                       else np.full((len(problem.curves), len(budgets)), -np.inf))
 
             def wins(sel_flops):  # sel_flops: samples x budgets
-                frac_max = np.minimum((budgets[None, :] - sel_flops) / problem.full_train_flops, 1.0)
-                ok = frac_max >= problem.min_fraction
-                gi = np.clip(np.searchsorted(problem.grid, frac_max, side="right") - 1, 0, None)
-                s_idx = np.arange(len(problem.curves))[:, None]
-                on_grid = problem.run_max[s_idx, mine_key, gi]
-                step = problem.log_grid[1] - problem.log_grid[0]
-                pos = (np.log(np.clip(frac_max, problem.min_fraction, 1.0)) - problem.log_grid[0]) / step
-                lo = np.clip(np.floor(pos).astype(int), 0, len(problem.grid) - 2)
-                w = np.clip(pos - lo, 0.0, 1.0)
-                curve = problem.curves[:, mine_key, :]
-                at_max = curve[s_idx, lo] * (1 - w) + curve[s_idx, lo + 1] * w
-                mine = np.where(ok, np.maximum(on_grid, at_max), -np.inf)
-                return mine > theirs + WIN_MARGIN
+                return problem.wins(mine_key, sel_flops, theirs, budgets)
 
             shape = theirs.shape
             free = wins(np.zeros(shape))
@@ -195,14 +187,16 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
                 log_lo = np.where(w, mid, log_lo)
                 log_hi = np.where(w, log_hi, mid)
             sel_star = np.where(free, 10 ** log_lo, 0.0)
-            per_param = costs.selection_flops_per_selector_param(method, problem.pool_tokens, n)
+            per_param = costs.selection_flops_per_selector_param(method, problem.pool_tokens, n, problem.lora)
+            fixed = costs.selection_flops_fixed(method, problem.pool_tokens, n, problem.lora)
+            room = sel_star - fixed  # the part of the selection cost that grows with the selector
             with np.errstate(divide="ignore"):
-                ratio = np.where(sel_star > 0, problem.train_params * per_param / np.where(sel_star > 0, sel_star, 1),
-                                 np.inf)
-            r_lo, r_hi = _quantiles(ratio[1:], problem.level) if len(ratio) > 1 else (ratio[0], ratio[0])
+                ratio = np.where(room > 0, problem.train_params * per_param / np.where(room > 0, room, 1), np.inf)
+            r_lo, r_hi = percentile_interval(ratio[1:], problem.level) if len(ratio) > 1 else (ratio[0], ratio[0])
             for b, budget in enumerate(budgets):
                 rows.append({"method": method, "n_tasks": n, "budget_flops": budget,
                              "breakeven_selection_flops": sel_star[0, b],
-                             "breakeven_selector_params": sel_star[0, b] / per_param, "ratio": ratio[0, b],
+                             "breakeven_selector_params": max(sel_star[0, b] - fixed, 0.0) / per_param,
+                             "ratio": ratio[0, b], "margin": problem.margin,
                              "ratio_lo": r_lo[b], "ratio_hi": r_hi[b]})
     return BreakevenMap(pd.DataFrame(rows), problem.train_params, problem.task)

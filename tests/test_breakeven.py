@@ -1,0 +1,129 @@
+"""Break-even four ways, with margins tied to the noise (issue 8)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from costlaw import fit
+from costlaw import breakeven as be
+from costlaw.bands import end_mc_band, interval_with_mc, log10_spread
+from costlaw.noise import margins, panel_noise, verdict
+
+
+@pytest.fixture(scope="module")
+def fitted(paper_runs):
+    return fit(paper_runs, "offset_exp")
+
+
+def _shrink(table):
+    return table[(table.definition == "shrink") & (table.task != "all")].reset_index(drop=True)
+
+
+def test_margin_zero_keeps_the_legacy_ratio(fitted):
+    table = be.breakeven_table(fitted, margin=0.0)
+    pooled = table[(table.definition == "shrink") & (table.task == "all")].set_index("method").ratio
+    assert 9.0 < pooled["less"] < 11.5  # the README's old 10.1x, a median over six panels
+
+
+def test_larger_margin_never_lowers_a_ratio(fitted):
+    ratios = [_shrink(be.breakeven_table(fitted, margin=m)).ratio.to_numpy() for m in (0.0, 0.05, 0.2)]
+    for a, b in zip(ratios, ratios[1:]):
+        assert np.all(b >= a * (1 - 1e-6))
+    # a 0.05-point margin already turns PPL's 7B MMLU "win" (by < 0.005 points) into never
+    first = _shrink(be.breakeven_table(fitted, margin=0.05))
+    row = first[(first.task == "mmlu") & (first.train_model == "llama2-7b") & (first.method == "ppl")]
+    assert np.isinf(row.ratio.iloc[0])
+
+
+def test_default_margin_is_one_noise_sd(fitted):
+    noise = panel_noise(fitted)
+    assert (noise.noise_source == "residuals").all() and noise.noise_sd.between(0.1, 1.5).all()
+    table = _shrink(be.breakeven_table(fitted))
+    sd = noise.set_index(["task", "train_model"]).noise_sd
+    assert np.allclose(table.margin, [sd[(t, m)] for t, m in zip(table.task, table.train_model)])
+
+
+def test_lead_matches_wins(fitted):
+    from costlaw.frontier import method_curves, panel_curves
+    curves = panel_curves(method_curves(fitted))[("bbh", "llama2-70b")]
+    ppl = next(c for c in curves if c.method == "ppl")
+    contest = be.Contest(ppl, [c for c in curves if c.method != "ppl"])
+    costs = np.geomspace(1e16, 1e21, 9)
+    lead = contest.lead(costs)
+    assert np.all((lead[1:] <= lead[:-1] + 1e-12) | np.isneginf(lead[1:]))  # dearer selection never helps
+    for c, value in zip(costs, lead):
+        assert contest.wins(c, 0.1) == (value > 0.1 + be.TIE)
+
+
+def test_crossing_interpolates_and_flags_extrapolation():
+    x = np.log10([1.0, 2.0, 10.0])
+    r, extra = be._crossing(x, np.array([-1.0, -0.5, 0.5]))
+    assert not extra and np.isclose(np.log10(r), np.log10(2) + 0.5 * (1 - np.log10(2)))
+    r, extra = be._crossing(x, np.array([-1.0, -0.8, -0.2]))
+    assert extra and r > 10
+    r, extra = be._crossing(x, np.array([-1.0, -1.0, -1.5]))
+    assert extra and np.isinf(r)
+    r, extra = be._crossing(x, np.array([0.5, 0.8, 1.0]))
+    assert extra and 0 < r < 1
+
+
+def _panel(metrics_ppl, metrics_rand, fractions, full=1e18, sel=1e17, n_train=7e9, n_sel=7e9):
+    rows = []
+    for method, metrics, s in (("ppl", metrics_ppl, sel), ("random", metrics_rand, 0.0)):
+        for f, y in zip(fractions, metrics):
+            rows.append({"task": "t", "train_model": "m", "train_params": n_train, "method": method,
+                         "selector_params": n_sel if s else 0.0, "fraction": f, "pool_tokens": 1e8,
+                         "selection_flops": s, "train_flops": f * full, "total_flops": s + f * full, "metric": y})
+    return pd.DataFrame(rows)
+
+
+def test_pareto_ratio_is_the_analytic_one():
+    # ppl's run at f = 0.1 scores 5, random reaches 5 (within the margin) only at f = 0.5 (5e17 FLOPs):
+    # it stays on the Pareto set while selection costs < 5e17 - 1e17 = 4e17 FLOPs
+    runs = _panel([5.0, 5.1], [1.0, 5.0], [0.1, 0.5])
+    table = pd.DataFrame({"task": ["t"], "train_model": ["m"], "noise_sd": [0.01], "margin": [0.0]})
+    out = be.pareto_breakeven(runs, table, methods=("ppl",), n_draws=50)
+    a = 1e17 / 7e9  # FLOPs per selector parameter of this panel
+    assert np.isclose(out.ratio.iloc[0], 7e9 * a / 4e17)
+    assert out.p_finite.iloc[0] == 1.0
+
+
+def test_noise_from_repeated_seeds():
+    rng = np.random.default_rng(0)
+    runs = pd.concat([_panel(5 + 0.3 * rng.normal(size=3), 4 + 0.3 * rng.normal(size=3), [0.1, 0.5, 1.0])
+                      .assign(seed=s) for s in range(4)], ignore_index=True)
+    fitted = fit(runs, "offset_exp")
+    noise = panel_noise(fitted)
+    assert noise.noise_source.iloc[0] == "seeds" and noise.noise_dof.iloc[0] == 18
+    assert 0.15 < noise.noise_sd.iloc[0] < 0.5
+    assert (margins(noise, 0.25).margin == 0.25).all()
+
+
+def test_verdicts():
+    assert verdict(0.95) == "wins" and verdict(0.05) == "does not win" and verdict(0.5) == "indistinguishable"
+
+
+def test_mc_band_shrinks_with_more_refits():
+    rng = np.random.default_rng(1)
+    small, large = rng.lognormal(size=50), rng.lognormal(size=5000)
+    w_small = log10_spread(*end_mc_band(small, 0.05))
+    w_large = log10_spread(*end_mc_band(large, 0.05))
+    assert w_large < w_small
+    assert interval_with_mc(large)["stable"] and not interval_with_mc(small)["stable"]
+    infinite = np.full(40, np.inf)
+    assert interval_with_mc(infinite)["stable"]
+
+
+def test_intervals_carry_win_probabilities(paper_runs):
+    mmlu = paper_runs[paper_runs.task == "mmlu"]
+    table = be.breakeven_intervals(fit(mmlu, "offset_exp"), n_boot=6, claims={"ppl": 5.0, "less": 10.0})
+    panels = table[(table.definition == "shrink") & (table.task != "all")]
+    assert panels.p_win.between(0, 1).all()
+    assert set(panels.verdict) <= {"wins", "does not win", "indistinguishable"}
+    assert table.p_within_claim.dropna().between(0, 1).all()
+    assert list(pd.unique(table.definition)) == list(be.DEFINITIONS)
+
+
+def test_reproduce_default_refits_agree_with_the_command():
+    from costlaw.commands import reproduce as command
+    from costlaw.reproduce import DEFAULT_N_BOOT
+    assert command.DEFAULT_N_BOOT == DEFAULT_N_BOOT

@@ -1,0 +1,49 @@
+"""Pilot-anchored forecasts of an unmeasured training size (issue 8, finding 7)."""
+import json
+
+import numpy as np
+import pytest
+
+from costlaw._paths import bundled_dir
+from costlaw.cli import main
+from costlaw.errors import InputError
+from costlaw.pilot import Pilot, PilotTransfer, parse_pilot, pilot_protocol
+
+
+FITS = bundled_dir("fits") / "paper_offset_exp"
+
+
+def test_parse_pilot():
+    assert parse_pilot("random:0.025:52.3") == Pilot("random", 0.025, 52.3)
+    for bad in ("random:0.025", "random:x:1", "random:3:1", "random:0.1:nan"):
+        with pytest.raises(InputError):
+            parse_pilot(bad)
+
+
+def test_70b_from_7b_and_13b_with_one_pilot(paper_runs):
+    scores, table = pilot_protocol(paper_runs)  # headroom rule, random at 2.5% of the pool as the pilot
+    assert scores["n_heldout"] == 58 and scores["heldout_rmse"] < 1.0
+    assert 0.8 <= scores["coverage"] <= 1.0
+    flat, _ = pilot_protocol(paper_runs, rule="pilot")   # "predict the pilot everywhere"
+    loglinear, _ = pilot_protocol(paper_runs, rule="loglinear")
+    assert scores["heldout_rmse"] < flat["heldout_rmse"] < loglinear["heldout_rmse"]
+    assert 0 <= scores["ranking_accuracy"] <= 1
+
+
+def test_pilot_reproduces_itself(paper_runs):
+    small = paper_runs[(paper_runs.train_params < 7e10) & (paper_runs.task == "mmlu")]
+    transfer = PilotTransfer(small, "mmlu")
+    out = transfer.forecast(70e9, [Pilot("random", 0.025, 61.0)], ["random"], [0.025])
+    assert np.isclose(out.metric_pred.iloc[0], 61.0)
+    two = transfer.forecast(70e9, [Pilot("random", 0.025, 61.0), Pilot("random", 0.025, 61.4)], ["random"], [0.025])
+    assert np.isclose(two.metric_pred.iloc[0], 61.2)
+    assert (two.pred_hi - two.pred_lo).iloc[0] < (out.pred_hi - out.pred_lo).iloc[0]  # two pilots: less noise
+
+
+def test_forecast_cli_with_pilots(capsys, tmp_path):
+    assert main(["forecast", "--fits", str(FITS), "--train-params", "34e9", "--fraction", "0.1",
+                 "--task", "mmlu", "--method", "ppl", "--pilot", "random:0.025:60.1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 1 and rows[0]["rule"] == "headroom" and rows[0]["pred_lo"] < rows[0]["metric_pred"]
+    assert main(["forecast", "--fits", str(FITS), "--train-params", "34e9", "--fraction", "0.1",
+                 "--pilot", "nosuch:0.025:60"]) == 2
