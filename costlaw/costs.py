@@ -38,7 +38,8 @@ def train_flops(train_params: float, train_tokens: float, lora: bool = False) ->
     6 N per token (the paper's count, also used for its LoRA runs) or, with ``lora=True``, 4 N per token.
     """
     per_token = LORA_TRAIN_FLOPS_PER_PARAM_TOKEN if lora else TRAIN_FLOPS_PER_PARAM_TOKEN
-    return per_token * float(train_params) * float(train_tokens)
+    return per_token * check_number(train_params, "train_params", low=0) * check_number(train_tokens, "train_tokens",
+                                                                                         low=0)
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,8 @@ def selection_flops(method: str, selector_params: float | None = None, pool_toke
     any training inside selection (LESS's warmup) at the LoRA rate, 4 N per token, as ``train_flops`` does."""
     if selector_params is None:
         selector_params = DEFAULT_SELECTOR_PARAMS.get(method, 0.0)
+    selector_params = check_number(selector_params, "selector_params", low=0)
+    pool_tokens = check_number(pool_tokens, "pool_tokens", low=0)
     cost = selector_cost(method)
     if lora and hasattr(cost, "warmup_lora"):
         cost = replace(cost, warmup_lora=True)

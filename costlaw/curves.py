@@ -388,7 +388,8 @@ def sized(form: Form | str, name: str | None = None) -> Form:
                                   bounds=bounds, starts=starts or (lambda r, a: (float(r.metric.mean()),))))
         else:
             params.append(replace(p, by=tuple(c for c in p.by if c != "train_model")))
-    return replace(form, name=name or f"{form.name}_size", params=tuple(params), max_starts=None)  # a new form: its grid
+    # a new form, not the paper's procedure: it tries its whole start grid
+    return replace(form, name=name or f"{form.name}_size", params=tuple(params), max_starts=None)
 
 
 for _base in (PAPER, OFFSET_EXP, POWER, LOGISTIC):

@@ -351,7 +351,8 @@ class _Design:
                 w = problems[i][2]
                 if w is not None:
                     sqrt_w[j, :len(w)] *= np.sqrt(np.asarray(w, float))
-            entries = np.stack([self.block_entries[problems[i][0]] for i in ids]) if p else np.zeros((len(ids), 0), np.intp)
+            entries = (np.stack([self.block_entries[problems[i][0]] for i in ids]) if p
+                       else np.zeros((len(ids), 0), np.intp))
             lo, hi = self.layout.lower[entries], self.layout.upper[entries]
             x0 = np.stack([problems[i][1] for i in ids]) if p else np.zeros((len(ids), 0))
             if p == 0:
@@ -610,7 +611,8 @@ class CurveFit:
         fractions[:, 0], fractions[:, -1] = agg.lo.to_numpy(), agg.hi.to_numpy()
         key = np.array(keys, dtype=object).reshape(len(keys), len(CURVE))
         heads = pd.DataFrame({"task": key[:, 0], "train_model": key[:, 1], "method": key[:, 2],
-                              "train_params": agg.train_params.to_numpy(), "selector_params": agg.selector_params.to_numpy(),
+                              "train_params": agg.train_params.to_numpy(),
+                              "selector_params": agg.selector_params.to_numpy(),
                               "selection_flops": agg.sel.to_numpy(), "train_flops_full": agg.full.to_numpy()})
         metric = self.predict_grid(heads, list(fractions))
         rep = lambda col: np.repeat(heads[col].to_numpy(), n_points)
@@ -736,9 +738,11 @@ def diagnose(fitted: CurveFit, design: "_Design", maps: dict) -> dict:
     fraction so that no shape parameter is identified), with one warning text per finding."""
     layout = fitted.layout_
     at = np.flatnonzero(layout.at_bound(fitted.x_))
-    bound_rows = [{"param": layout.entry_param[e], "group": "|".join(layout.keys[layout.entry_param[e]][layout.entry_group[e]]),
+    bound_rows = [{"param": layout.entry_param[e],
+                   "group": "|".join(layout.keys[layout.entry_param[e]][layout.entry_group[e]]),
                    "kind": layout.entry_kind[e], "value": float(fitted.x_[e]),
-                   "bound": "lower" if abs(fitted.x_[e] - layout.lower[e]) <= abs(fitted.x_[e] - layout.upper[e]) else "upper"}
+                   "bound": ("lower" if abs(fitted.x_[e] - layout.lower[e]) <= abs(fitted.x_[e] - layout.upper[e])
+                             else "upper")}
                   for e in at]
     under = []
     fraction = fitted.runs_.fraction.to_numpy(float)

@@ -118,14 +118,6 @@ def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fra
     return grid.curves(fit)
 
 
-def _codes(runs: pd.DataFrame, cols: list):
-    """Group code per row and the groups' keys (original values), in order of first appearance."""
-    frame = runs[cols]
-    codes = frame.groupby(cols, sort=False).ngroup().to_numpy()
-    first = np.unique(codes, return_index=True)[1]
-    return codes, list(frame.iloc[first].itertuples(index=False, name=None))
-
-
 def budget_grid(curves: list[MethodCurve], n: int = 400) -> np.ndarray:
     """Log-spaced budgets (FLOPs) from the cheapest to the most expensive point of the curves."""
     lo = min(c.total_flops()[0] for c in curves)

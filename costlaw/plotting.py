@@ -50,12 +50,18 @@ def draw_panel(ax, runs: pd.DataFrame, curves: pd.DataFrame, frontier: pd.DataFr
     ax.grid(alpha=0.3, which="both", lw=0.4)
 
 
-def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_form: str | None = "paper") -> list[Path]:
-    """One PNG per (task, train_model) panel plus ``panels.png`` with all of them; returns the paths written."""
+MAX_PANELS = 24
+"""Panels drawn by ``panel_figures`` at most (the CSVs hold every panel; a figure of thousands is unreadable)."""
+
+
+def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_form: str | None = "paper",
+                  max_panels: int = MAX_PANELS) -> list[Path]:
+    """One PNG per (task, train_model) panel plus ``panels.png`` with all of them, for the first ``max_panels``
+    panels (sorted by task and size); returns the paths written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    keys = runs.sort_values(["task", "train_params"])[["task", "train_model"]].drop_duplicates()
-    keys = list(keys.itertuples(index=False, name=None))
+    keys = runs[["task", "train_params", "train_model"]].drop_duplicates().sort_values(["task", "train_params"])
+    keys = list(keys[["task", "train_model"]].drop_duplicates().itertuples(index=False, name=None))[:max_panels]
     ncols = min(3, len(keys))
     nrows = int(np.ceil(len(keys) / ncols))
     grid_fig, grid_axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.8 * nrows), squeeze=False)

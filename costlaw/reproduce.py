@@ -105,8 +105,11 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     for name, table in result.tables.items():
         write_csv_atomic(out / f"{name}.csv", table)
     if figures:
-        from .plotting import panel_figures
+        from .plotting import MAX_PANELS, panel_figures
         main_form = forms[-1] if len(forms) > 1 else forms[0]
+        n_panels = len(runs[["task", "train_model"]].drop_duplicates())
+        if n_panels > MAX_PANELS:
+            log(f"figures for the first {MAX_PANELS} of {n_panels} panels (the CSVs hold all of them)")
         result.figures = panel_figures(runs, result.tables["curves"], result.tables["frontier"], out / "figures",
                                        form=main_form)
     return result

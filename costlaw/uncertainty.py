@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .bands import percentile_interval, prediction_band
+from .checks import check_int
 from .fitting import CurveFit, group_codes, refit, replicate
 
 CURVE_KEYS = ["task", "train_model", "method"]
@@ -115,6 +116,7 @@ def bootstrap(fitted: CurveFit, n_boot: int = 100, seed: int = 0, level: float =
     """Refit ``fitted``'s form on ``n_boot`` stratified resamples of its runs (seeded), solved together in
     chunks of replicates (bounded memory). ``progress``: optional wrapper of an iterable (e.g. ``tqdm``),
     advanced per chunk."""
+    n_boot = check_int(n_boot, "n_boot", low=0)
     rng = np.random.default_rng(seed)
     counts = resample_counts(fitted.runs_, n_boot, rng)
     step = max(1, min(n_boot, 5_000_000 // max(len(fitted.runs_), 1)))

@@ -41,8 +41,8 @@ def test_exp_rate_derivative_is_continuous_at_zero(paper_runs):
 
 def test_user_form_without_jacobian_fits_numerically(paper_runs):
     from costlaw.curves import Form, Param
-    linear = Form("linear_in_f", (Param("a", (-100, 200), (40.0,)), Param("b", (-100, 100), (1.0,), by=("task", "train_model", "method"))),
-                  lambda rows, a, b: a + b * rows.fraction)
+    params = (Param("a", (-100, 200), (40.0,)), Param("b", (-100, 100), (1.0,), by=("task", "train_model", "method")))
+    linear = Form("linear_in_f", params, lambda rows, a, b: a + b * rows.fraction)
     sub = paper_runs[paper_runs.task == "mmlu"]
     fitted = fit(sub, linear, warn=False)
     reference = fit(sub, linear, method="trf", warn=False)
@@ -133,7 +133,8 @@ def test_planner_does_not_import_the_reproduce_job():
     import subprocess
     import sys
     code = "import sys, costlaw.planner, costlaw.store; print('costlaw.reproduce' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_plan_imports_only_what_it_needs():

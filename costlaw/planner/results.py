@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..checks import check_number
 from .. import costs
 from ..bands import percentile_interval
 from .candidates import MIN_FRACTION, PLAN_COLUMNS
@@ -169,8 +169,7 @@ def tipping_point(problem: Problem, gain: float = 0.1, budget: float | None = No
                   max_budget_flops: float | None = None) -> Tipping:
     """Smallest budget B such that for every budget from B on, the best plan at 10 B beats the best plan at B
     by less than ``gain`` metric units; with a bootstrap interval (each replicate re-solved)."""
-    if not gain > 0:
-        raise InputError(f"gain must be positive, got {gain}")
+    gain = check_number(gain, "gain", low=0, low_open=True)
     lo = problem.cheapest_flops()
     hi = max_budget_flops or 100 * (float(np.max(problem.sel)) + problem.full_train_flops)
     n = int(np.ceil(np.log10(hi / lo) * steps_per_decade)) + steps_per_decade + 1
@@ -203,8 +202,7 @@ def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PA
     ``fits``: a `costlaw fit` folder or loaded Bootstraps (default: the bundled offset_exp_size paper fits);
     ``gain``: metric units per decade for the tipping point (None skips it).
     """
-    if not budget_flops > 0:
-        raise InputError(f"budget_flops must be positive, got {budget_flops}")
+    budget_flops = check_number(budget_flops, "budget_flops", low=0, low_open=True)
     problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits, margin=margin)
     solved = problem.solve([budget_flops])
     table = problem.rows(budget_flops, solved, 0)
