@@ -34,6 +34,7 @@ import pandas as pd
 from . import costs
 from .bands import interval_with_mc, percentile_interval
 from .frontier import CHEAP_METHODS, CurveGrid, MethodCurve, budget_grid, method_curves, panel_curves
+from .schema import higher_is_better
 from .noise import margin_lookup, margins as make_margins, panel_noise, verdict
 
 DEFINITIONS = {
@@ -138,9 +139,12 @@ def selector_cost_line(runs: pd.DataFrame, task: str, model: str, method: str) -
     pool = float(np.median(rows.pool_tokens))
     n_sel = float(np.median(rows.selector_params)) if "selector_params" in rows else 0.0
     sel = float(np.median(rows.selection_flops))
-    c0 = costs.selection_flops_fixed(method, pool)
+    known = method in costs.SELECTOR_COSTS  # arms such as 'ppl@s1' have no cost model: all cost scales
+    c0 = costs.selection_flops_fixed(method, pool) if known else 0.0
     if n_sel > 0 and sel > c0:
         return c0, (sel - c0) / n_sel, n_sel
+    if not known:
+        return 0.0, sel / n_sel if n_sel > 0 else 1.0, n_sel
     a = costs.selection_flops_per_selector_param(method, pool)
     return c0, a, n_sel if n_sel > 0 else (sel - c0) / a
 
@@ -311,6 +315,7 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
     m_of = margin_lookup(margin_table)
     sd_of = {(t, m): float(s) for t, m, s in zip(margin_table.task, margin_table.train_model, margin_table.noise_sd)}
     rows, draws_by_method = [], {}
+    better = higher_is_better(runs)
     for (task, model), panel in runs.groupby(["task", "train_model"], sort=False):
         for method in methods:
             mine = panel[panel.method == method]
@@ -320,7 +325,8 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
             c0, a, n_sel = selector_cost_line(runs, task, model, method)
             n_train = float(mine.train_params.iloc[0])
             m, sd = m_of[(task, model)], sd_of[(task, model)]
-            y_m, y_o = mine.metric.to_numpy()[None, :], others.metric.to_numpy()[None, :]
+            sign = 1.0 if better.get(task, True) else -1.0   # oriented: larger is better
+            y_m, y_o = sign * mine.metric.to_numpy()[None, :], sign * others.metric.to_numpy()[None, :]
             r0 = float(_pareto_ratio(mine, others, y_m, y_o, c0, a, n_train, 0.0)[0])
             r = float(_pareto_ratio(mine, others, y_m, y_o, c0, a, n_train, m)[0])
             jit_m = y_m + rng.normal(size=(n_draws, y_m.shape[1])) * sd

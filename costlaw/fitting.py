@@ -259,6 +259,10 @@ class _Design:
     def __init__(self, layout: Layout, runs: pd.DataFrame, maps: dict):
         self.layout, self.form = layout, layout.form
         self.y = runs.metric.to_numpy(float)
+        if self.form.log_space:  # fit log(metric): residuals log(pred) - log(y)
+            if not (self.y > 0).all():
+                raise FitError(f"form '{self.form.name}' fits log(metric) and needs positive metrics")
+            self.y = np.log(self.y)
         self.cols = {c: runs[c].to_numpy() for c in runs.columns
                      if isinstance(c, str) and pd.api.types.is_numeric_dtype(runs[c])}
         n_blocks = len(maps["block_keys"])
@@ -318,10 +322,16 @@ class _Design:
                 v = v + np.where(scol >= 0, x[kk, np.maximum(scol, 0)], 0.0) * self.row_offset[p.name][rows]
             values[p.name] = v
         with np.errstate(all="ignore"):
-            r = (self.form(cols, **values) - self.y[rows]) * sqrt_w
+            pred = self.form(cols, **values)
+            if self.form.log_space:
+                r = (np.log(np.maximum(pred, 1e-300)) - self.y[rows]) * sqrt_w
+            else:
+                r = (pred - self.y[rows]) * sqrt_w
             if not jacobian:
                 return r, None
             derivs = self.form.derivatives(cols, **values)
+            if self.form.log_space:  # d log f = df / f
+                derivs = {k: v / np.maximum(pred, 1e-300) for k, v in derivs.items()}
         J = np.zeros(x.shape[:1] + rows.shape[1:] + x.shape[1:])
         for p in self.form.params:
             if p.name not in derivs:
@@ -472,6 +482,8 @@ class CurveFit:
         cols = {c: np.repeat(heads[c].to_numpy(), lengths) for c in heads.columns
                 if isinstance(c, str) and pd.api.types.is_numeric_dtype(heads[c])}
         cols["fraction"] = frac
+        if "tokens_full" in cols:  # tokens trained on at the full pool: forms in tokens (rectified, power_law)
+            cols["train_tokens"] = frac * cols["tokens_full"]
         cols["train_flops"] = frac * cols["train_flops_full"]
         cols["total_flops"] = cols["selection_flops"] + cols["train_flops"]
         return self.form(SimpleNamespace(**cols), **{n: np.repeat(v, lengths, axis=-1) for n, v in params.items()})
@@ -602,18 +614,20 @@ class CurveFit:
                               "full": (runs.train_flops / runs.fraction).to_numpy(float),
                               "sel": runs.selection_flops.to_numpy(float),
                               "selector_params": runs.selector_params.to_numpy(float),
-                              "train_params": runs.train_params.to_numpy(float)})
+                              "train_params": runs.train_params.to_numpy(float),
+                              "tokens": (runs.train_tokens / runs.fraction if "train_tokens" in runs
+                                         else runs.pool_tokens).to_numpy(float)})
         agg = frame.groupby("c", sort=True).agg(lo=("fraction", "min"), hi=("fraction", "max"), full=("full", "median"),
                                                 sel=("sel", "median"), selector_params=("selector_params", "median"),
-                                                train_params=("train_params", "first"))
+                                                train_params=("train_params", "first"), tokens=("tokens", "median"))
         t = np.linspace(0.0, 1.0, n_points)
         fractions = np.exp(np.log(agg.lo.to_numpy())[:, None] * (1 - t) + np.log(agg.hi.to_numpy())[:, None] * t)
         fractions[:, 0], fractions[:, -1] = agg.lo.to_numpy(), agg.hi.to_numpy()
         key = np.array(keys, dtype=object).reshape(len(keys), len(CURVE))
         heads = pd.DataFrame({"task": key[:, 0], "train_model": key[:, 1], "method": key[:, 2],
-                              "train_params": agg.train_params.to_numpy(),
-                              "selector_params": agg.selector_params.to_numpy(),
-                              "selection_flops": agg.sel.to_numpy(), "train_flops_full": agg.full.to_numpy()})
+                              "train_params": agg.train_params.to_numpy(), "selector_params": agg.selector_params.to_numpy(),
+                              "selection_flops": agg.sel.to_numpy(), "train_flops_full": agg.full.to_numpy(),
+                              "tokens_full": agg.tokens.to_numpy()})
         metric = self.predict_grid(heads, list(fractions))
         rep = lambda col: np.repeat(heads[col].to_numpy(), n_points)
         return pd.DataFrame({"task": rep("task"), "train_model": rep("train_model"), "method": rep("method"),

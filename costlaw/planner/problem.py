@@ -88,6 +88,10 @@ class Problem:
         self.form = self.boot.fit.form
         runs = self.boot.fit.runs_[self.boot.fit.runs_.task == task]
         self.runs = runs
+        from ..schema import higher_is_better
+        if not higher_is_better(runs)[task]:
+            raise InputError(f"task '{task}' has a lower-is-better metric (higher_is_better false); the planner "
+                             f"maximises the metric and supports higher-is-better metrics only")
         missing = sorted({c.method for c in self.candidates} - set(runs.method))
         if missing:
             raise InputError(f"no fitted curve for method(s) {', '.join(missing)} on task '{task}'; fitted: "
