@@ -305,10 +305,19 @@ LEVELS = (
           doc="metric after training on the whole pool, metric units"),
 )
 
+def paper_pbar(rows: pd.DataFrame, all_rows: pd.DataFrame) -> float:
+    """The paper form's fixed asymptote of the rows' panel: the runs' ``pbar`` column when given (the user's
+    Pbar: where the paper had an unplotted two-epoch run, its Pbar is that run's score), else the panel's best
+    observed metric."""
+    if "pbar" in rows.columns and rows.pbar.notna().any():
+        return float(rows.pbar.dropna().median())
+    return _panel_max(rows, all_rows)
+
+
 def _paper_p0_bounds(rows: pd.DataFrame, all_rows: pd.DataFrame) -> tuple[float, float]:
     """[0, Pbar] as in the paper for non-negative metrics; for others (e.g. log-likelihoods) the level bounds
     below Pbar."""
-    top = _panel_max(rows, all_rows)
+    top = paper_pbar(rows, all_rows)
     if top > 0 and rows.metric.min() >= 0:
         return 0.0, top
     return min(level_bounds(rows, all_rows)[0], top - 1.0), top
@@ -319,7 +328,8 @@ PAPER = register_form(Form(
     params=(
         Param("P0", _paper_p0_bounds, lambda r, a: (float(r.metric.min()), 0.5 * float(r.metric.min())),
               by=CURVE, doc="level at zero compute, bounded in [0, Pbar] as in the paper"),
-        Param("Pbar", fixed=_panel_max, doc="asymptote, fixed per panel to its best observed metric (paper)"),
+        Param("Pbar", fixed=paper_pbar, doc="asymptote, fixed per panel: the runs' pbar column when given, else "
+                                             "the panel's best observed metric (paper)"),
         Param("rate", (0.0, 1e4), lambda r, a: (float(np.median(r.train_flops_full)) / 1e18, 0.1, 1.0, 10.0, 100.0),
               by=CURVE,
               doc="exponent per full-pool training compute: g_per_flop x train_flops_full"),

@@ -26,6 +26,8 @@ from .curves import CURVE, PANEL, Form, columns, get_form
 from .errors import CostlawWarning, FitError, InputError, UnknownName
 from .schema import validate_runs
 
+KEY_COLUMNS = ("task", "train_model", "method")
+"""Columns a parameter's group can vary over; ``params_`` carries each as a column."""
 LOSSES = ("linear", "soft_l1", "huber", "cauchy")
 MAX_STARTS = 64
 CHUNK_ELEMENTS = 2_000_000
@@ -118,8 +120,8 @@ class Layout:
             missing = keys[int(np.flatnonzero(found < 0)[0])]
             hint = (" (this form does not model size; fit a size-aware form such as 'offset_exp_size')"
                     if "train_model" in p.by else "")
-            raise UnknownName(f"form '{self.form.name}' has no fitted '{name}' for {', '.join(p.by)} = "
-                           f"{'|'.join(missing)}{hint}")
+            where = ", ".join(f"{c}={v}" for c, v in zip(p.by, missing))
+            raise UnknownName(f"form '{self.form.name}' has no fitted '{name}' for {where}{hint}")
         return found[codes]
 
     def gather(self, rows: pd.DataFrame, values: np.ndarray) -> dict:
@@ -136,13 +138,17 @@ class Layout:
         return out
 
     def table(self, values: np.ndarray) -> pd.DataFrame:
-        """The entries as a DataFrame: param, group ('|'-joined key), kind, value, lo_bound, hi_bound, at_bound,
-        fixed, ref, by."""
+        """The entries as a DataFrame: param, group ('|'-joined key), task, train_model, method (the key as columns,
+        '' where the parameter does not vary over one), kind, value, lo_bound, hi_bound, at_bound, fixed, ref, by."""
         groups = ["|".join(self.keys[n][g]) for n, g in zip(self.entry_param, self.entry_group)]
+        key_columns = {}  # real key columns: the group's value, or "" where the parameter does not vary over it
+        for col in KEY_COLUMNS:
+            key_columns[col] = [dict(zip(self.form.param(n).by, self.keys[n][g])).get(col, "")
+                                for n, g in zip(self.entry_param, self.entry_group)]
         refs = np.array([self.ref[n][g] if self.ref.get(n) is not None else np.nan
                          for n, g in zip(self.entry_param, self.entry_group)], float)
         return pd.DataFrame({
-            "param": self.entry_param, "group": groups, "kind": self.entry_kind, "value": np.asarray(values, float),
+            "param": self.entry_param, "group": groups, **key_columns, "kind": self.entry_kind, "value": np.asarray(values, float),
             "lo_bound": self.lower, "hi_bound": self.upper, "at_bound": self.at_bound(values), "fixed": ~self.free,
             "ref": np.where(self.entry_kind == "slope", refs, np.nan),
             "by": [",".join(self.form.param(n).by) for n in self.entry_param]})

@@ -23,6 +23,8 @@ Optional columns
     seed             random seed (int)
     n_tasks          target tasks the selection cost is shared over (count, default 1)
     higher_is_better whether a larger metric is better (bool, default True; False for losses), one value per task
+    pbar             the ``paper`` form's fixed asymptote Pbar of the run's panel (metric units; default: the
+                     panel's best observed metric)
     source           where the row comes from (str)
 """
 from __future__ import annotations
@@ -38,7 +40,7 @@ REQUIRED = (
     "task", "train_model", "train_params", "method", "selector_params", "fraction", "pool_tokens",
     "selection_flops", "train_flops", "total_flops", "metric",
 )
-OPTIONAL = ("selector_model", "train_tokens", "seed", "n_tasks", "source", "higher_is_better")
+OPTIONAL = ("selector_model", "train_tokens", "seed", "n_tasks", "source", "higher_is_better", "pbar")
 STRING_COLUMNS = ("task", "train_model", "method")
 NUMERIC_COLUMNS = tuple(c for c in REQUIRED if c not in STRING_COLUMNS)
 #: Relative tolerance of the check total_flops == selection_flops + train_flops (figures round to 4-5 digits).

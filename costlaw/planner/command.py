@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from .. import costs
+from ..io import json_records, json_value
 from .candidates import DEFAULT_SELECTORS, Candidate
 from .problem import Problem
-from .results import _clean, _records, plan, tipping_point
+from .results import plan, tipping_point
 from .sweeps import breakeven_map, parse_budgets, plan_budgets
 
 
@@ -77,8 +78,8 @@ def run_plan_command(args) -> int:
         sweep = plan_budgets(budgets, args.train_params, problem=problem)
         table = sweep.summary()
         tip = tipping_point(problem, args.gain) if args.gain else None
-        payload = {"plans": _records(table), "notes": problem.notes(),
-                   "tipping": None if tip is None else {k: _clean(v) for k, v in vars(tip).items()}}
+        payload = {"plans": json_records(table), "notes": problem.notes(),
+                   "tipping": None if tip is None else {k: json_value(v) for k, v in vars(tip).items()}}
         cols = ["budget_flops", "method", "selector_params", "fraction", "train_tokens", "selection_flops",
                 "train_flops", "total_flops", "metric_pred", "metric_lo", "metric_hi", "p_best", "runner_up"]
         text = [f"costlaw plan: task {problem.task}, {problem.train_params:.3g}-parameter model, pool "
@@ -92,7 +93,7 @@ def run_plan_command(args) -> int:
             written += [write_csv_atomic(out / "plan_sweep.csv", table), _save(sweep, out / "plan_sweep.png")]
     if args.map:
         bmap = breakeven_map(budgets, args.train_params, problem=_with_map_methods(problem))
-        payload["breakeven_map"] = _records(bmap.table)
+        payload["breakeven_map"] = json_records(bmap.table)
         text += ["break-even train-to-selector ratio (N_train / N_selector; the method gives the best plan when its "
                  "selector is smaller than N_train / ratio; inf: never, even free):",
                  _table_text(bmap.table)]

@@ -146,19 +146,21 @@ class Problem:
         return costs.selection_flops(candidate.method, candidate.selector_params, self.pool_tokens,
                                      self.n_tasks if n_tasks is None else n_tasks, lora=self.lora)
 
-    def _key(self, c: Candidate):
+    def key(self, c: Candidate):
+        """The curve key of candidate ``c`` (an index into ``key_index``): (method, selector size) when the form
+        makes the curve depend on the selection cost, else (method, None)."""
         return (c.method, c.selector_params) if self._curve_depends_on_cost else (c.method, None)
 
     def _evaluate_curves(self, n_grid: int) -> None:
         self.log_grid = np.linspace(np.log(self.min_fraction), 0.0, max(int(n_grid), 2))
         self.grid = np.exp(self.log_grid)
         self.grid[-1] = 1.0
-        keys = list(dict.fromkeys(self._key(c) for c in self.candidates))
+        keys = list(dict.fromkeys(self.key(c) for c in self.candidates))
         self.key_index = {k: i for i, k in enumerate(keys)}
         self.sel = np.array([self.selection_flops(c) for c in self.candidates])
         first = {}
         for c, s in zip(self.candidates, self.sel):
-            first.setdefault(self._key(c), (c, s))
+            first.setdefault(self.key(c), (c, s))
         heads = pd.DataFrame([{"task": self.task, "train_model": self.train_model, "method": c.method,
                                "train_params": self.train_params, "selector_params": c.selector_params,
                                "pool_tokens": self.pool_tokens, "n_tasks": self.n_tasks, "selection_flops": s}
@@ -231,7 +233,7 @@ class Problem:
 
     def predict(self, method: str, fractions) -> np.ndarray:
         """The point fit's metric for ``method`` at ``fractions`` of the pool (capped at the full-pool level)."""
-        key = self.key_index[self._key(next(c for c in self.candidates if c.method == method))]
+        key = self.key_index[self.key(next(c for c in self.candidates if c.method == method))]
         frac = np.atleast_1d(np.asarray(fractions, float))
         return self._interp(np.full(frac.shape, key), frac)[0]
 
@@ -264,7 +266,7 @@ class Problem:
         budgets = np.atleast_1d(np.asarray(budgets_flops, float))
         if not np.all(budgets > 0):
             raise InputError("budgets must be positive FLOPs")
-        keys = np.array([self.key_index[self._key(c)] for c in self.candidates])
+        keys = np.array([self.key_index[self.key(c)] for c in self.candidates])
         value, frac = self.best_given(keys, self.sel, budgets)
         return {"budgets": budgets, "value": value, "fraction": frac}
 
@@ -283,7 +285,7 @@ class Problem:
         feasible = np.isfinite(value[1:]).any(axis=1) if len(value) > 1 else np.array([], bool)
         counts = np.bincount(winners[feasible], minlength=len(self.candidates))
         p_best = counts / max(len(value) - 1, 1)
-        keys = np.array([self.key_index[self._key(c)] for c in self.candidates])
+        keys = np.array([self.key_index[self.key(c)] for c in self.candidates])
         at = self._interp(keys, np.nan_to_num(frac, nan=self.min_fraction))  # samples x C, at the point's f
         lo, hi = percentile_interval(at[1:], self.level) if len(at) > 1 else (at[0], at[0])
         pred_lo, pred_hi = prediction_band(at[1:] if len(at) > 1 else at, self.noise_sd, self.level, self.boot.seed)
