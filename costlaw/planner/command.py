@@ -43,6 +43,12 @@ def add_parser(subparsers):
                    help="tipping point: metric gain per decade of compute (default 0.1)")
     p.add_argument("--map", action="store_true", help="also the break-even ratio map of PPL and LESS over the "
                                                       "budgets and n_tasks 1, 5, 10, 20")
+    p.add_argument("--pilot", action="append", metavar="METHOD:FRACTION:METRIC",
+                   help="a pilot run measured at --train-params (repeatable): plan from pilot-anchored forecasts "
+                        "(costlaw.pilot) instead of the size model")
+    p.add_argument("--pilot-runs", help="runs CSV of pilot runs at --train-params")
+    p.add_argument("--rule", default="headroom", choices=["headroom", "absolute", "loglinear", "pilot", "auto"],
+                   help="how gains transfer to the pilot's size (default headroom)")
     p.add_argument("--margin", type=number(low=0), help="a plan beats another only by more than this many metric "
                                                         "points (default: one run-to-run noise sd of the panel)")
     p.add_argument("--out", help="folder for plan.csv/json, or plan_sweep.csv/png and breakeven_map.csv/png")
@@ -63,7 +69,7 @@ def run_plan_command(args) -> int:
     if args.out:
         prepare_out_dir(args.out)
     problem = Problem(args.train_params, args.pool_tokens, args.task, args.selectors, args.n_tasks, args.lora,
-                      args.fits, margin=getattr(args, "margin", None))
+                      args.fits, margin=getattr(args, "margin", None), pilots=_pilots(args), rule=args.rule)
     out = Path(args.out) if args.out else None
     written = []
     if args.budgets is None:
@@ -126,4 +132,15 @@ def _with_map_methods(problem: Problem, methods=("ppl", "less")) -> Problem:
     if not extra:
         return problem
     return Problem(problem.train_params, problem.pool_tokens, problem.task, problem.candidates + extra, 1,
-                   problem.lora, [problem.boot], problem.min_fraction, len(problem.grid), problem.margin_given)
+                   problem.lora, [problem.boot], problem.min_fraction, len(problem.grid), problem.margin_given,
+                   problem.pilots, problem.rule)
+
+
+def _pilots(args) -> list:
+    """Pilot runs from --pilot and --pilot-runs."""
+    from ..pilot import parse_pilot, pilots_from_runs
+    pilots = [parse_pilot(p) for p in (getattr(args, "pilot", None) or [])]
+    if getattr(args, "pilot_runs", None):
+        from ..commands.options import read_runs_arg
+        pilots += pilots_from_runs(read_runs_arg(args.pilot_runs))
+    return pilots

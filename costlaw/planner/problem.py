@@ -65,7 +65,7 @@ class Problem:
 
     def __init__(self, train_params: float, pool_tokens: float, task: str | None = None, selectors=None,
                  n_tasks: float = 1, lora: bool = False, fits=None, min_fraction: float = MIN_FRACTION,
-                 n_grid: int = N_GRID, margin: float | None = None):
+                 n_grid: int = N_GRID, margin: float | None = None, pilots=None, rule: str = "headroom"):
         train_params = check_number(train_params, "train_params", low=0, low_open=True)
         pool_tokens = check_number(pool_tokens, "pool_tokens", low=0, low_open=True)
         n_tasks = check_number(n_tasks, "n_tasks", low=1, allow_inf=True)
@@ -81,7 +81,8 @@ class Problem:
         if task not in tasks:
             raise InputError(f"no fitted curves for task '{task}'; fitted: {', '.join(tasks)}")
         self.task, self.other_tasks = task, [t for t in tasks if t != task]
-        self.boot, self.fit_kind = self._choose_fit([b for b in boots if task in set(b.fit.runs_.task)])
+        task_boots = [b for b in boots if task in set(b.fit.runs_.task)]
+        self.boot, self.fit_kind = self._choose_fit(task_boots)
         if self.boot.n_boot < 2:
             raise InputError(f"the fit ({self.fits_source}) holds {self.boot.n_boot} bootstrap refits; plans need at "
                              f"least 2 for their intervals: refit with `costlaw fit RUNS --out DIR --n-boot 50`")
@@ -112,6 +113,9 @@ class Problem:
         self.level = self.boot.level
         self._curve_depends_on_cost = (not self.form.models_selection_offset) or self.form.selector_size_dependence
         self._evaluate_curves(n_grid)
+        self.pilots, self.rule = list(pilots or []), rule
+        if self.pilots:
+            self._pilot_curves(task_boots, rule)
 
     # which fit, which tokens --------------------------------------------------------------------------------
     def _choose_fit(self, boots: list):
@@ -190,6 +194,39 @@ class Problem:
         default = float(np.sqrt(np.mean(np.square(sd.to_numpy())))) if len(sd) else 0.0
         self.noise_sd = float(sd.get((self.task, self.train_model), default))
         self.margin = DEFAULT_MARGIN_SD * self.noise_sd if self.margin_given is None else self.margin_given
+
+    def _pilot_curves(self, boots: list, rule: str) -> None:
+        """Replace the curves by pilot-anchored forecasts at this size (``costlaw.pilot``): the level from the
+        pilot runs, each method's gain transferred from per-panel fits of the measured sizes. Samples: the point
+        forecast plus, per refit and method, one normal shift with the forecast's transfer sd (its sd without
+        the new run's noise, which the prediction band adds back)."""
+        from ..pilot import PilotTransfer
+        if self._curve_depends_on_cost:
+            raise InputError(f"pilot-anchored plans need a form with the selection cost as an offset; "
+                             f"'{self.form.name}' is not")
+        source = max(boots, key=lambda b: b.fit.runs_.train_params.nunique())
+        runs = source.fit.runs_
+        cols = [c for c in runs.columns if c not in ("train_flops_full", "log10_params", "log10_selector_params")]
+        transfer = PilotTransfer(runs[runs.task == self.task][cols], self.task, level=self.level)
+        rng = np.random.default_rng(self.boot.seed)
+        sigma = transfer.noise_sd()
+        curves = np.empty_like(self.curves)
+        for (method, _), i in self.key_index.items():
+            fc = transfer.forecast(self.train_params, self.pilots, [method], self.grid, rule=rule)
+            point = fc.metric_pred.to_numpy()
+            curve_sd = np.sqrt(np.maximum(fc.pred_sd.to_numpy() ** 2 - sigma ** 2, 0.0))
+            curves[0, i] = point
+            curves[1:, i] = point[None, :] + rng.normal(size=(len(curves) - 1, 1)) * curve_sd[None, :]
+        self.curves = curves
+        self.ceiling = np.full(curves.shape[:2], np.inf)
+        self.run_max = np.maximum.accumulate(self.curves, axis=2)
+        idx = np.arange(len(self.grid))
+        self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
+        self.noise_sd = sigma
+        self.margin = DEFAULT_MARGIN_SD * sigma if self.margin_given is None else self.margin_given
+        sizes = ", ".join(f"{v:.3g}" for v in transfer.sizes)
+        self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from the "
+                         f"measured sizes {sizes})")
 
     # the solver ------------------------------------------------------------------------------------------
     def train_tokens(self, fraction):
@@ -330,6 +367,10 @@ class Problem:
 
     def notes(self) -> list[str]:
         out = [f"scored by the {self.fit_kind}: form {self.form.name}"]
+        if self.pilots:
+            out.append("which method is best does not transfer well across sizes (on the paper's runs, 58% of "
+                       "(task, fraction) points from 7B + 13B to 70B: `costlaw compare --protocol "
+                       "extrapolate_size_pilot`); read p_best and the verdict, not the rank")
         if self.tokens_per_pool_token != 1.0:
             out.append(f"training tokens per pool token at this size from the runs' training FLOPs: "
                        f"{self.tokens_per_pool_token:.4g}")
