@@ -105,7 +105,8 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
             rows.append({"definition": r.definition, "method": r.method, "form": name, "ratio": r.ratio,
                          "aic": aic[name], "akaike_weight": weight[name], "loo_rmse": loo[name],
                          "default": name == best})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=["definition", "method", "form", "ratio", "aic", "akaike_weight", "loo_rmse",
+                                        "default"])
     for (d, m), g in table.groupby(["definition", "method"], sort=False):
         idx = g.index
         table.loc[idx, "ratio_min"], table.loc[idx, "ratio_max"] = g.ratio.min(), g.ratio.max()

@@ -241,8 +241,9 @@ def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd
         else:
             idx = select_top_tokens(scores.scores, token_lengths, run["fraction"], seed=run["seed"])
         subset = [task.pool[i] for i in idx]
-        # the same subset trained with the same seed gives the same model (e.g. every method at fraction 1.0):
-        # train it once per sweep and reuse its metrics and FLOP records
+        # the same set of examples with the same seed (e.g. every method at fraction 1.0) is trained once per
+        # sweep and its metrics and FLOP records reused; the set's order (which only changes how batches are
+        # composed) is that of the first method that trained it
         same = (run["train_model"], run["seed"], hashlib.sha256(np.sort(idx).tobytes()).hexdigest())
         if same in trained:
             metrics, train_meter, eval_meter = trained[same]
