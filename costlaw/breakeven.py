@@ -34,6 +34,7 @@ import pandas as pd
 from . import costs
 from .bands import interval_with_mc, percentile_interval
 from .frontier import CHEAP_METHODS, CurveGrid, MethodCurve, budget_grid, method_curves, panel_curves
+from .schema import higher_is_better
 from .noise import margin_lookup, margins as make_margins, panel_noise, verdict
 
 DEFINITIONS = {
@@ -138,9 +139,12 @@ def selector_cost_line(runs: pd.DataFrame, task: str, model: str, method: str) -
     pool = float(np.median(rows.pool_tokens))
     n_sel = float(np.median(rows.selector_params)) if "selector_params" in rows else 0.0
     sel = float(np.median(rows.selection_flops))
-    c0 = costs.selection_flops_fixed(method, pool)
+    known = method in costs.SELECTOR_COSTS  # arms such as 'ppl@s1' have no cost model: all cost scales
+    c0 = costs.selection_flops_fixed(method, pool) if known else 0.0
     if n_sel > 0 and sel > c0:
         return c0, (sel - c0) / n_sel, n_sel
+    if not known:
+        return 0.0, sel / n_sel if n_sel > 0 else 1.0, n_sel
     a = costs.selection_flops_per_selector_param(method, pool)
     return c0, a, n_sel if n_sel > 0 else (sel - c0) / a
 
@@ -187,6 +191,12 @@ def _crossing(log_r: np.ndarray, d: np.ndarray) -> tuple[float, bool]:
     return (float(10 ** (x[0] - y[0] / slope)), True) if slope > 0 else (0.0, True)
 
 
+BREAKEVEN_COLUMNS = ["definition", "task", "train_model", "method", "form", "ratio", "extrapolated", "margin",
+                     "lead_actual", "lead_free", "train_params", "selector_params", "actual_ratio",
+                     "breakeven_selection_flops", "breakeven_budget_flops", "n_panels", "n_never", "metric_span"]
+"""Columns of ``breakeven_table`` (also when it has no rows)."""
+
+
 def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, margin: float | None = None,
                     margin_table: pd.DataFrame | None = None, n_grid: int = 600,
                     grid: CurveGrid | None = None) -> pd.DataFrame:
@@ -224,8 +234,8 @@ def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, marg
         sel_grid = c0 + a * curve.train_params / RATIO_GRID
         lead_curves.append((method, np.clip(contest.lead(sel_grid) - m, -span, span)))
     table = pd.DataFrame(rows)
-    if table.empty:
-        return table
+    if table.empty:  # no PPL/LESS curves: break-even does not apply; same columns, no rows
+        return pd.DataFrame(columns=BREAKEVEN_COLUMNS)
     out = [table]
     form = fitted.form.name
     for method, g in table.groupby("method", sort=False):
@@ -311,6 +321,7 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
     m_of = margin_lookup(margin_table)
     sd_of = {(t, m): float(s) for t, m, s in zip(margin_table.task, margin_table.train_model, margin_table.noise_sd)}
     rows, draws_by_method = [], {}
+    better = higher_is_better(runs)
     for (task, model), panel in runs.groupby(["task", "train_model"], sort=False):
         for method in methods:
             mine = panel[panel.method == method]
@@ -320,7 +331,8 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
             c0, a, n_sel = selector_cost_line(runs, task, model, method)
             n_train = float(mine.train_params.iloc[0])
             m, sd = m_of[(task, model)], sd_of[(task, model)]
-            y_m, y_o = mine.metric.to_numpy()[None, :], others.metric.to_numpy()[None, :]
+            sign = 1.0 if better.get(task, True) else -1.0   # oriented: larger is better
+            y_m, y_o = sign * mine.metric.to_numpy()[None, :], sign * others.metric.to_numpy()[None, :]
             r0 = float(_pareto_ratio(mine, others, y_m, y_o, c0, a, n_train, 0.0)[0])
             r = float(_pareto_ratio(mine, others, y_m, y_o, c0, a, n_train, m)[0])
             jit_m = y_m + rng.normal(size=(n_draws, y_m.shape[1])) * sd

@@ -81,9 +81,9 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
     n_params, aic, bic (the last three of the full-data fit; for extrapolate_size, of the size-aware variant).
 
     ``fits``: full-data fits already made ({form name: CurveFit} of these runs and loss), reused, not refitted."""
-    unknown = [p for p in protocols if p not in PROTOCOLS]
+    unknown = [p for p in protocols if p not in ALL_PROTOCOLS]
     if unknown:
-        raise UnknownName(f"unknown protocol '{unknown[0]}'; available: {', '.join(PROTOCOLS)}")
+        raise UnknownName(f"unknown protocol '{unknown[0]}'; available: {', '.join(ALL_PROTOCOLS)}")
     for name in forms:  # every name checked before any fitting
         get_form(name)
     rows = []

@@ -91,6 +91,12 @@ class Form:
     function's output). Without it the fit differentiates ``function`` numerically, one parameter at a time."""
     max_starts: int | None = None
     """Starting points the fit tries by default (None: every point of the grid, up to the fit's limit)."""
+    higher_is_better: bool | None = None
+    """The metric direction the form's shape models: False for decreasing curves such as losses (``rectified``,
+    ``power_law``), None when it fits either."""
+    log_space: bool = False
+    """Fit log(metric) rather than the metric (positive metrics whose errors scale with the level, e.g. losses,
+    as the scaling-law literature fits them); residuals, RMSE and AIC are still reported in metric units."""
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -299,10 +305,19 @@ LEVELS = (
           doc="metric after training on the whole pool, metric units"),
 )
 
+def paper_pbar(rows: pd.DataFrame, all_rows: pd.DataFrame) -> float:
+    """The paper form's fixed asymptote of the rows' panel: the runs' ``pbar`` column when given (the user's
+    Pbar: where the paper had an unplotted two-epoch run, its Pbar is that run's score), else the panel's best
+    observed metric."""
+    if "pbar" in rows.columns and rows.pbar.notna().any():
+        return float(rows.pbar.dropna().median())
+    return _panel_max(rows, all_rows)
+
+
 def _paper_p0_bounds(rows: pd.DataFrame, all_rows: pd.DataFrame) -> tuple[float, float]:
     """[0, Pbar] as in the paper for non-negative metrics; for others (e.g. log-likelihoods) the level bounds
     below Pbar."""
-    top = _panel_max(rows, all_rows)
+    top = paper_pbar(rows, all_rows)
     if top > 0 and rows.metric.min() >= 0:
         return 0.0, top
     return min(level_bounds(rows, all_rows)[0], top - 1.0), top
@@ -313,7 +328,8 @@ PAPER = register_form(Form(
     params=(
         Param("P0", _paper_p0_bounds, lambda r, a: (float(r.metric.min()), 0.5 * float(r.metric.min())),
               by=CURVE, doc="level at zero compute, bounded in [0, Pbar] as in the paper"),
-        Param("Pbar", fixed=_panel_max, doc="asymptote, fixed per panel to its best observed metric (paper)"),
+        Param("Pbar", fixed=paper_pbar, doc="asymptote, fixed per panel: the runs' pbar column when given, else "
+                                             "the panel's best observed metric (paper)"),
         Param("rate", (0.0, 1e4), lambda r, a: (float(np.median(r.train_flops_full)) / 1e18, 0.1, 1.0, 10.0, 100.0),
               by=CURVE,
               doc="exponent per full-pool training compute: g_per_flop x train_flops_full"),
@@ -390,6 +406,54 @@ def sized(form: Form | str, name: str | None = None) -> Form:
             params.append(replace(p, by=tuple(c for c in p.by if c != "train_model")))
     # a new form, not the paper's procedure: it tries its whole start grid
     return replace(form, name=name or f"{form.name}_size", params=tuple(params), max_starts=None)
+
+
+def train_tokens(rows) -> np.ndarray:
+    """Tokens trained on, D: the ``train_tokens`` column when the rows have it, else fraction x pool_tokens."""
+    tokens = getattr(rows, "train_tokens", None)
+    if tokens is not None:
+        return np.asarray(tokens, float)
+    return np.asarray(rows.fraction, float) * np.asarray(rows.pool_tokens, float)
+
+
+def _loss_floor_bounds(rows: pd.DataFrame, all_rows: pd.DataFrame) -> tuple[float, float]:
+    """The irreducible loss E in [0, the curve's smallest observed metric]."""
+    return 0.0, max(float(rows.metric.min()), 1e-9)
+
+
+def _loss_floor_starts(rows: pd.DataFrame, all_rows: pd.DataFrame) -> tuple[float, ...]:
+    low = float(rows.metric.min())
+    return (0.9 * low, 0.5 * low)
+
+
+RECTIFIED = register_form(Form(
+    name="rectified",
+    params=(
+        Param("log10_B", (-5.0, 30.0), (2.0, 5.0), by=CURVE, doc="log10 of the scale B (metric x tokens^beta)"),
+        Param("log10_Dl", (-5.0, 20.0), (1.0, 4.0), by=CURVE,
+              doc="log10 of the pre-learned data size D_l (in units of tokens^beta)"),
+        Param("beta", (0.01, 3.0), (0.3, 0.7), by=CURVE, doc="data exponent"),
+        Param("E", _loss_floor_bounds, _loss_floor_starts, by=CURVE, doc="irreducible loss, metric units"),
+    ),
+    function=lambda rows, log10_B, log10_Dl, beta, E: (
+        E + 10.0 ** log10_B / (10.0 ** log10_Dl + train_tokens(rows) ** beta)),
+    doc="Rectified scaling law of Lin et al. (ICML 2024) for fine-tuning loss: L(D) = B / (D_l + D^beta) + E, "
+        "D the tokens trained on, per curve; fitted in log space. Lower is better.",
+    loss="linear", log_space=True, max_starts=16, higher_is_better=False,
+))
+
+POWER_LAW = register_form(Form(
+    name="power_law",
+    params=(
+        Param("log10_B", (-5.0, 30.0), (2.0, 5.0), by=CURVE, doc="log10 of the scale B (metric x tokens^beta)"),
+        Param("beta", (0.01, 3.0), (0.3, 0.7), by=CURVE, doc="data exponent"),
+        Param("E", _loss_floor_bounds, _loss_floor_starts, by=CURVE, doc="irreducible loss, metric units"),
+    ),
+    function=lambda rows, log10_B, beta, E: E + 10.0 ** log10_B / train_tokens(rows) ** beta,
+    doc="Vanilla power law in the data size, L(D) = B / D^beta + E (the rectified law with D_l = 0), per curve; "
+        "fitted in log space. Lower is better.",
+    loss="linear", log_space=True, max_starts=8, higher_is_better=False,
+))
 
 
 for _base in (PAPER, OFFSET_EXP, POWER, LOGISTIC):

@@ -26,6 +26,8 @@ from .curves import CURVE, PANEL, Form, columns, get_form
 from .errors import CostlawWarning, FitError, InputError, UnknownName
 from .schema import validate_runs
 
+KEY_COLUMNS = ("task", "train_model", "method")
+"""Columns a parameter's group can vary over; ``params_`` carries each as a column."""
 LOSSES = ("linear", "soft_l1", "huber", "cauchy")
 MAX_STARTS = 64
 CHUNK_ELEMENTS = 2_000_000
@@ -118,8 +120,8 @@ class Layout:
             missing = keys[int(np.flatnonzero(found < 0)[0])]
             hint = (" (this form does not model size; fit a size-aware form such as 'offset_exp_size')"
                     if "train_model" in p.by else "")
-            raise UnknownName(f"form '{self.form.name}' has no fitted '{name}' for {', '.join(p.by)} = "
-                           f"{'|'.join(missing)}{hint}")
+            where = ", ".join(f"{c}={v}" for c, v in zip(p.by, missing))
+            raise UnknownName(f"form '{self.form.name}' has no fitted '{name}' for {where}{hint}")
         return found[codes]
 
     def gather(self, rows: pd.DataFrame, values: np.ndarray) -> dict:
@@ -136,13 +138,17 @@ class Layout:
         return out
 
     def table(self, values: np.ndarray) -> pd.DataFrame:
-        """The entries as a DataFrame: param, group ('|'-joined key), kind, value, lo_bound, hi_bound, at_bound,
-        fixed, ref, by."""
+        """The entries as a DataFrame: param, group ('|'-joined key), task, train_model, method (the key as columns,
+        '' where the parameter does not vary over one), kind, value, lo_bound, hi_bound, at_bound, fixed, ref, by."""
         groups = ["|".join(self.keys[n][g]) for n, g in zip(self.entry_param, self.entry_group)]
+        key_columns = {}  # real key columns: the group's value, or "" where the parameter does not vary over it
+        for col in KEY_COLUMNS:
+            key_columns[col] = [dict(zip(self.form.param(n).by, self.keys[n][g])).get(col, "")
+                                for n, g in zip(self.entry_param, self.entry_group)]
         refs = np.array([self.ref[n][g] if self.ref.get(n) is not None else np.nan
                          for n, g in zip(self.entry_param, self.entry_group)], float)
         return pd.DataFrame({
-            "param": self.entry_param, "group": groups, "kind": self.entry_kind, "value": np.asarray(values, float),
+            "param": self.entry_param, "group": groups, **key_columns, "kind": self.entry_kind, "value": np.asarray(values, float),
             "lo_bound": self.lower, "hi_bound": self.upper, "at_bound": self.at_bound(values), "fixed": ~self.free,
             "ref": np.where(self.entry_kind == "slope", refs, np.nan),
             "by": [",".join(self.form.param(n).by) for n in self.entry_param]})
@@ -259,6 +265,10 @@ class _Design:
     def __init__(self, layout: Layout, runs: pd.DataFrame, maps: dict):
         self.layout, self.form = layout, layout.form
         self.y = runs.metric.to_numpy(float)
+        if self.form.log_space:  # fit log(metric): residuals log(pred) - log(y)
+            if not (self.y > 0).all():
+                raise FitError(f"form '{self.form.name}' fits log(metric) and needs positive metrics")
+            self.y = np.log(self.y)
         self.cols = {c: runs[c].to_numpy() for c in runs.columns
                      if isinstance(c, str) and pd.api.types.is_numeric_dtype(runs[c])}
         n_blocks = len(maps["block_keys"])
@@ -318,10 +328,16 @@ class _Design:
                 v = v + np.where(scol >= 0, x[kk, np.maximum(scol, 0)], 0.0) * self.row_offset[p.name][rows]
             values[p.name] = v
         with np.errstate(all="ignore"):
-            r = (self.form(cols, **values) - self.y[rows]) * sqrt_w
+            pred = self.form(cols, **values)
+            if self.form.log_space:
+                r = (np.log(np.maximum(pred, 1e-300)) - self.y[rows]) * sqrt_w
+            else:
+                r = (pred - self.y[rows]) * sqrt_w
             if not jacobian:
                 return r, None
             derivs = self.form.derivatives(cols, **values)
+            if self.form.log_space:  # d log f = df / f
+                derivs = {k: v / np.maximum(pred, 1e-300) for k, v in derivs.items()}
         J = np.zeros(x.shape[:1] + rows.shape[1:] + x.shape[1:])
         for p in self.form.params:
             if p.name not in derivs:
@@ -472,6 +488,8 @@ class CurveFit:
         cols = {c: np.repeat(heads[c].to_numpy(), lengths) for c in heads.columns
                 if isinstance(c, str) and pd.api.types.is_numeric_dtype(heads[c])}
         cols["fraction"] = frac
+        if "tokens_full" in cols:  # tokens trained on at the full pool: forms in tokens (rectified, power_law)
+            cols["train_tokens"] = frac * cols["tokens_full"]
         cols["train_flops"] = frac * cols["train_flops_full"]
         cols["total_flops"] = cols["selection_flops"] + cols["train_flops"]
         return self.form(SimpleNamespace(**cols), **{n: np.repeat(v, lengths, axis=-1) for n, v in params.items()})
@@ -602,18 +620,20 @@ class CurveFit:
                               "full": (runs.train_flops / runs.fraction).to_numpy(float),
                               "sel": runs.selection_flops.to_numpy(float),
                               "selector_params": runs.selector_params.to_numpy(float),
-                              "train_params": runs.train_params.to_numpy(float)})
+                              "train_params": runs.train_params.to_numpy(float),
+                              "tokens": (runs.train_tokens / runs.fraction if "train_tokens" in runs
+                                         else runs.pool_tokens).to_numpy(float)})
         agg = frame.groupby("c", sort=True).agg(lo=("fraction", "min"), hi=("fraction", "max"), full=("full", "median"),
                                                 sel=("sel", "median"), selector_params=("selector_params", "median"),
-                                                train_params=("train_params", "first"))
+                                                train_params=("train_params", "first"), tokens=("tokens", "median"))
         t = np.linspace(0.0, 1.0, n_points)
         fractions = np.exp(np.log(agg.lo.to_numpy())[:, None] * (1 - t) + np.log(agg.hi.to_numpy())[:, None] * t)
         fractions[:, 0], fractions[:, -1] = agg.lo.to_numpy(), agg.hi.to_numpy()
         key = np.array(keys, dtype=object).reshape(len(keys), len(CURVE))
         heads = pd.DataFrame({"task": key[:, 0], "train_model": key[:, 1], "method": key[:, 2],
-                              "train_params": agg.train_params.to_numpy(),
-                              "selector_params": agg.selector_params.to_numpy(),
-                              "selection_flops": agg.sel.to_numpy(), "train_flops_full": agg.full.to_numpy()})
+                              "train_params": agg.train_params.to_numpy(), "selector_params": agg.selector_params.to_numpy(),
+                              "selection_flops": agg.sel.to_numpy(), "train_flops_full": agg.full.to_numpy(),
+                              "tokens_full": agg.tokens.to_numpy()})
         metric = self.predict_grid(heads, list(fractions))
         rep = lambda col: np.repeat(heads[col].to_numpy(), n_points)
         return pd.DataFrame({"task": rep("task"), "train_model": rep("train_model"), "method": rep("method"),

@@ -62,7 +62,10 @@ def forecast(boots: list, train_params: float, fraction: float, method: str | No
             query = pd.DataFrame({"task": [t], "train_model": [model], "method": [m], "train_params": [train_params],
                                   "selector_params": [float(np.median(rows.selector_params))],
                                   "fraction": [fraction], "selection_flops": [sel], "train_flops": [fraction * full],
-                                  "total_flops": [sel + fraction * full]})
+                                  "total_flops": [sel + fraction * full],
+                                  "pool_tokens": [float(np.median(rows.pool_tokens))]})
+            if "train_tokens" in rows:
+                query["train_tokens"] = fraction * float(np.median(rows.train_tokens / rows.fraction))
             band = boot.predict(query)
             out.append(pd.concat([query, band.assign(form=boot.fit.form.name, extrapolated=not inside)], axis=1))
             lo, hi = float(rows.metric.min()), float(rows.metric.max())

@@ -42,6 +42,9 @@ class MethodCurve:
     train_flops_full: float
     fractions: np.ndarray
     metric: np.ndarray
+    """Oriented metric: the predicted metric times ``sign``, so that larger is always better."""
+    sign: float = 1.0
+    """+1 when a larger metric is better, -1 when smaller is (losses: ``higher_is_better`` False)."""
 
     def total_flops(self, selection_flops: float | None = None) -> np.ndarray:
         sel = self.selection_flops if selection_flops is None else selection_flops
@@ -75,7 +78,7 @@ class CurveGrid:
     """
 
     def __init__(self, runs: pd.DataFrame, n_grid: int = 1200, fraction_range=None):
-        heads, self.fractions, self.meta = [], [], []
+        heads, self.fractions, self.meta, self._tokens = [], [], [], []
         for (task, model), panel in runs.groupby(PANEL, sort=False):
             lo, hi = fraction_range or (panel.fraction.min(), panel.fraction.max())
             fractions = np.unique(np.concatenate([np.geomspace(lo, hi, n_grid), panel.fraction.unique()]))
@@ -88,26 +91,35 @@ class CurveGrid:
                               "train_flops": full, "selection_flops": sel, "total_flops": sel + full})
                 self.fractions.append(fractions)
                 self.meta.append((task, model, params, method, sel, full))
+                pool = float(np.median(g.pool_tokens)) if "pool_tokens" in g else np.nan
+                tokens = (float(np.median(g.train_tokens / g.fraction)) if "train_tokens" in g else pool)
+                self._tokens.append((pool, tokens))
         from .fitting import context
+        from .schema import higher_is_better
         self.heads = context(pd.DataFrame(heads))
+        better = higher_is_better(runs)
+        self.signs = np.array([1.0 if better.get(m[0], True) else -1.0 for m in self.meta])
         counts = [len(f) for f in self.fractions]
         self._repeat = np.array(counts, int)
         self._ends = np.cumsum(counts)[:-1]
         fraction = np.concatenate(self.fractions) if self.fractions else np.array([])
         full = np.repeat([m[5] for m in self.meta], counts) if self.meta else fraction
         sel = np.repeat([m[4] for m in self.meta], counts) if self.meta else fraction
+        pool = np.repeat([t[0] for t in self._tokens], counts) if self.meta else fraction
+        tokens = np.repeat([t[1] for t in self._tokens], counts) if self.meta else fraction
         self.columns = SimpleNamespace(fraction=fraction, train_flops_full=full, train_flops=fraction * full,
-                                       selection_flops=sel, total_flops=sel + fraction * full)
+                                       selection_flops=sel, total_flops=sel + fraction * full, pool_tokens=pool,
+                                       train_tokens=fraction * tokens)
 
     def curves(self, fit) -> list:
         """MethodCurves of ``fit`` on these grids (a CurveFit of the same panels and methods)."""
         if not self.meta:
             return []
         params = {name: np.repeat(v, self._repeat) for name, v in fit.param_values(self.heads).items()}
-        metric = fit.form(self.columns, **params)
-        return [MethodCurve(task, model, n, method, sel, full, fractions, values) for
-                (task, model, n, method, sel, full), fractions, values in
-                zip(self.meta, self.fractions, np.split(metric, self._ends))]
+        metric = fit.form(self.columns, **params) * np.repeat(self.signs, self._repeat)
+        return [MethodCurve(task, model, n, method, sel, full, fractions, values, sign) for
+                (task, model, n, method, sel, full), fractions, values, sign in
+                zip(self.meta, self.fractions, np.split(metric, self._ends), self.signs)]
 
 
 def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fraction_range=None,
@@ -127,7 +139,9 @@ def budget_grid(curves: list[MethodCurve], n: int = 400) -> np.ndarray:
 
 def frontier(curves: list[MethodCurve], budgets_flops: np.ndarray | None = None,
              selection_flops: dict | None = None) -> pd.DataFrame:
-    """Compute-optimal frontier of one panel's curves: budget_flops, best_method, best_fraction, metric_pred.
+    """Compute-optimal frontier of one panel's curves: budget_flops, best_method, best_fraction, metric_pred,
+    runner_up and lead (how much better the best method's plan is than the runner-up's, metric units; inf where
+    only one method can afford the budget).
 
     ``selection_flops`` overrides a method's selection cost (FLOPs), e.g. to amortise it or try a smaller
     selector. Budgets no method can afford are left out.
@@ -145,10 +159,18 @@ def frontier(curves: list[MethodCurve], budgets_flops: np.ndarray | None = None,
     best = np.argmax(metric, axis=0)
     cols = np.arange(len(budgets))
     ok = np.isfinite(metric[best, cols])
+    others = metric.copy()
+    others[best, cols] = -np.inf
+    second = np.argmax(others, axis=0) if len(curves) > 1 else best
+    with np.errstate(invalid="ignore"):
+        lead = metric[best, cols] - others[second, cols] if len(curves) > 1 else np.full(len(budgets), np.inf)
+    names = np.array([c.method for c in curves])
     return pd.DataFrame({
         "task": curves[0].task, "train_model": curves[0].train_model, "budget_flops": budgets[ok],
-        "best_method": np.array([c.method for c in curves])[best[ok]], "best_fraction": frac[best, cols][ok],
-        "metric_pred": metric[best, cols][ok],
+        "best_method": names[best[ok]], "best_fraction": frac[best, cols][ok],
+        "metric_pred": metric[best, cols][ok] * curves[0].sign,
+        "runner_up": np.where(np.isfinite(others[second, cols]), names[second], None)[ok],
+        "lead": lead[ok],
     })
 
 

@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
@@ -56,3 +57,19 @@ def write_text_atomic(path, text: str) -> Path:
 def write_csv_atomic(path, table: pd.DataFrame) -> Path:
     """Write ``table`` as CSV without its index, atomically; floats keep 10 significant digits."""
     return write_text_atomic(path, table.to_csv(index=False, float_format="%.10g"))
+
+
+def json_value(value):
+    """``value`` as plain JSON: NumPy scalars to Python, NaN and infinities to None."""
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def json_records(table: pd.DataFrame) -> list[dict]:
+    """The rows of ``table`` as JSON-ready dicts (``json_value`` applied to every cell)."""
+    return [{k: json_value(v) for k, v in row.items()} for row in table.to_dict(orient="records")]

@@ -31,7 +31,7 @@ from .curves import CURVE, OFFSET_EXP, PANEL, Param, register_form
 from .datasets import PAPER_CLAIMED_RATIO
 from .errors import InputError
 from .fitting import fit
-from .frontier import CHEAP_METHODS
+from .frontier import CHEAP_METHODS, method_curves, panel_curves
 
 Z_ONE_SIDED_95 = 1.6448536269514722
 """Default noise margin multiplier: a one-sided 95% normal quantile on the difference of two seed means."""
@@ -262,28 +262,44 @@ def _arm_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.assign(method=arm_names(runs))
 
 
-def analytic_breakeven(runs: pd.DataFrame, form=ANCHORED, n_boot: int = 0, seed: int = 0,
+def analytic_table(fitted, model_based, cheap, against: str = "all", n_grid: int = 600) -> pd.DataFrame:
+    """Analytic break-even per (panel, model-based arm) of a fit to arm-labelled runs: the largest selection cost
+    at which the arm's fitted curve still wins somewhere (``breakeven.breakeven_selection_flops``) against every
+    other arm (``all``) or the model-free ones (``cheap``), as a ratio N_train / (that cost / cost per selector
+    parameter)."""
+    rows = []
+    for (task, model), curves in panel_curves(method_curves(fitted, n_grid=n_grid)).items():
+        for curve in curves:
+            if curve.method not in model_based:
+                continue
+            others = [c for c in curves if c.method != curve.method and (against == "all" or c.method in cheap)]
+            g = fitted.runs_[(fitted.runs_.train_model == model) & (fitted.runs_.method == curve.method)]
+            n_sel = float(g.selector_params.median())
+            per_param = curve.selection_flops / n_sel
+            sel_star = be.breakeven_selection_flops(curve, others) if others else float("inf")
+            rows.append({"task": task, "train_model": model, "arm": curve.method, "selector_params": n_sel,
+                         "actual_ratio": curve.train_params / n_sel,
+                         "ratio": curve.train_params / (sel_star / per_param) if sel_star > 0 else float("inf"),
+                         "breakeven_selection_flops": sel_star})
+    return pd.DataFrame(rows)
+
+
+def analytic_breakeven(runs: pd.DataFrame, form=ANCHORED, against: str = "all", n_boot: int = 0, seed: int = 0,
                        level: float = 0.9) -> pd.DataFrame:
-    """``costlaw.breakeven`` per (panel, model-based arm) on curves fitted per arm (P0 anchored): columns task,
-    train_model, arm, method, selector_params, actual_ratio, ratio (analytic break-even N_train / N_sel; inf =
-    never), breakeven_selection_flops, and ratio_lo / ratio_hi from ``n_boot`` bootstrap refits."""
+    """Analytic break-even per (panel, model-based arm) on curves fitted per arm (P0 anchored to the zero-shot
+    metric): columns task, train_model, arm, method, selector_params, actual_ratio, ratio (N_train / N_sel at
+    break-even; inf = never), breakeven_selection_flops, and ratio_lo / ratio_hi from ``n_boot`` bootstrap refits."""
     arm_runs = _arm_runs(runs)
-    model_based = sorted(arm_runs.method[runs.selector_params > 0].unique())
+    model_based = set(arm_runs.method[runs.selector_params > 0])
+    cheap = set(arm_runs.method[runs.selector_params <= 0])
     fitted = fit(arm_runs, form)
-
-    def table(f):
-        t = be.breakeven_table(f, methods=model_based, cheap=tuple(sorted(arm_runs.method[runs.selector_params <= 0].unique())))
-        return t[["task", "train_model", "method", "selector_params", "actual_ratio", "ratio",
-                  "breakeven_selection_flops"]]
-
-    point = table(fitted)
+    point = analytic_table(fitted, model_based, cheap, against)
     if n_boot > 0:
         from .uncertainty import bootstrap
 
         boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level)
-        ints = boot.interval(lambda f: table(f)[["ratio"]])
+        ints = boot.interval(lambda f: analytic_table(f, model_based, cheap, against)[["ratio"]])
         point["ratio_lo"], point["ratio_hi"] = ints.ratio_lo.to_numpy(), ints.ratio_hi.to_numpy()
-    point = point.rename(columns={"method": "arm"})
     point.insert(3, "method", point.arm.str.split("@").str[0])
     return point
 
@@ -342,9 +358,16 @@ def selector_surface(runs: pd.DataFrame, form=ANCHORED_SELECTOR, baseline=ANCHOR
 # ------------------------------------------------------------------------------------------------------------
 # Everything together
 
+AGAINST = {"cheap": "the model-free arms (random, BM25) and zero-shot",
+           "all": "every other arm (other selector sizes included) and zero-shot"}
+"""Who an arm must beat, by name of the comparison."""
+
+
 @dataclass
 class RatioAnalysis:
-    """Measured against analytic break-even ratios on a ladder; ``summary()`` is the side-by-side table."""
+    """Measured against analytic break-even ratios on a ladder; ``summary()`` is the side-by-side table.
+
+    ``wins``, ``measured`` and ``analytic`` hold both comparisons (column ``against``: ``cheap`` or ``all``)."""
 
     points: pd.DataFrame
     frontier: pd.DataFrame
@@ -353,19 +376,20 @@ class RatioAnalysis:
     analytic: pd.DataFrame
     surface_heldout: pd.DataFrame = field(default_factory=pd.DataFrame)
     z: float = Z_ONE_SIDED_95
-    against: str = "all"
 
     def summary(self) -> pd.DataFrame:
-        """Per (task, arm): measured ratio [interval] beside the analytic one and the paper's claim."""
-        column = "ratio"
-        ladder = analytic_ladder_ratio(self.analytic, column)
-        cols = ["task", "arm", "analytic_lo", "analytic_hi"]
-        ints = (self.analytic.groupby(["task", "arm"], sort=False)
-                .agg(analytic_lo=("ratio_lo", "median"), analytic_hi=("ratio_hi", "median")).reset_index()
-                if "ratio_lo" in self.analytic else pd.DataFrame(columns=cols))
-        out = self.measured.merge(ladder, on=["task", "arm"], how="left").merge(ints, on=["task", "arm"], how="left")
+        """Per (against, task, arm): measured ratio [interval] beside the analytic one and the paper's claim."""
+        out = []
+        for against, measured in self.measured.groupby("against", sort=False):
+            analytic = self.analytic[self.analytic.against == against]
+            ladder = analytic_ladder_ratio(analytic)
+            ints = (analytic.groupby(["task", "arm"], sort=False)
+                    .agg(analytic_lo=("ratio_lo", "median"), analytic_hi=("ratio_hi", "median")).reset_index()
+                    if "ratio_lo" in analytic else pd.DataFrame(columns=["task", "arm", "analytic_lo", "analytic_hi"]))
+            out.append(measured.merge(ladder, on=["task", "arm"], how="left").merge(ints, on=["task", "arm"], how="left"))
+        out = pd.concat(out, ignore_index=True)
         out["paper_claim"] = out.method.map(PAPER_CLAIMED_RATIO)
-        return out.sort_values(["task", "method", "selector_params"]).reset_index(drop=True)
+        return out.sort_values(["against", "task", "method", "selector_params"], kind="stable").reset_index(drop=True)
 
     def tables(self) -> dict:
         return {"ratio": self.summary(), "ratio_points": self.points, "ratio_frontier": self.frontier,
@@ -375,43 +399,50 @@ class RatioAnalysis:
         s = self.summary()
 
         def fmt(v):
-            return "inf" if np.isinf(v) else "-" if pd.isna(v) else f"{v:.3g}"
+            return "-" if pd.isna(v) else "inf" if np.isinf(v) else f"{v:.3g}"
 
-        lines = [f"Break-even train-to-selector ratio N_train / N_sel per selector size, measured on the ladder "
-                 f"(an arm wins a training size when it beats every {'other arm' if self.against == 'all' else 'model-free arm'} "
-                 f"and zero-shot by > {self.z:.2f} x se of the seed means) and analytic (offset_exp_anchored fits of the "
-                 f"same runs), [90% intervals]:"]
-        table = pd.DataFrame({
-            "method": s.method, "selector": s.arm.str.split("@").str[1], "N_sel": s.selector_params.map(lambda v: f"{v:.3g}"),
-            "ladder": [f"{fmt(a)}-{fmt(b)}" for a, b in zip(s.ladder_lo, s.ladder_hi)],
-            "measured": [f"{fmt(r)} [{fmt(lo)}, {fmt(hi)}]" for r, lo, hi in zip(s.measured_ratio, s.measured_lo, s.measured_hi)],
-            "loses_at": s.below_ratio.map(fmt),
-            "analytic": [f"{fmt(r)}" + (f" [{fmt(lo)}, {fmt(hi)}]" if pd.notna(lo) else "")
-                         for r, lo, hi in zip(s.analytic_median, s.get("analytic_lo", np.nan), s.get("analytic_hi", np.nan))],
-            "analytic_on_ladder": s.analytic_ladder_ratio.map(fmt),
-            "paper": s.paper_claim.map(lambda v: f"{v:g}x" if pd.notna(v) else "-"),
-        })
-        lines.append(table.to_string(index=False))
-        lines.append("  measured: smallest ladder ratio that wins (inf = never within the ladder); loses_at: the largest "
-                     "smaller ratio that does not; analytic: median over training sizes of the fitted break-even; "
-                     "analytic_on_ladder: the smallest ladder ratio the fitted curves say wins.")
+        lines = [f"Break-even train-to-selector ratio N_train / N_sel per selector size. Measured: the smallest ratio on "
+                 f"the ladder at which the arm beats its opponents at some budget by more than {self.z:.2f} x the "
+                 f"standard error of the seed means [90% seed-bootstrap interval]; analytic: costlaw's break-even on "
+                 f"offset_exp_anchored fits of the same runs (median over training sizes [median bootstrap interval])."]
+        for against, g in s.groupby("against", sort=False):
+            lines.append(f"\nagainst {AGAINST[against]}:")
+            table = pd.DataFrame({
+                "method": g.method, "selector": g.arm.str.split("@").str[1],
+                "N_sel": g.selector_params.map(lambda v: f"{v:.3g}"),
+                "ladder": [f"{fmt(a)}-{fmt(b)}" for a, b in zip(g.ladder_lo, g.ladder_hi)],
+                "measured": [f"{fmt(r)} [{fmt(lo)}, {fmt(hi)}]" for r, lo, hi in zip(g.measured_ratio, g.measured_lo,
+                                                                                  g.measured_hi)],
+                "loses_at": g.below_ratio.map(fmt),
+                "analytic": [fmt(r) + (f" [{fmt(lo)}, {fmt(hi)}]" if pd.notna(lo) else "")
+                             for r, lo, hi in zip(g.analytic_median, g.analytic_lo, g.analytic_hi)],
+                "analytic_on_ladder": g.analytic_ladder_ratio.map(fmt),
+                "paper": g.paper_claim.map(lambda v: f"{v:g}x" if pd.notna(v) else "-"),
+            })
+            lines.append(table.to_string(index=False))
+        lines.append("  measured: inf = never within the ladder; loses_at: the largest smaller ladder ratio at which it "
+                     "does not win; analytic_on_ladder: the smallest ladder ratio at which the fitted curves say it wins.")
         if len(self.surface_heldout):
-            h = self.surface_heldout
-            lines.append("\nSelector-size surface (offset_exp_selector_anchored), held-out selector sizes, RMSE of seed "
-                         "means (metric points):")
-            lines.append(h.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+            lines.append("\nSelector-size surface (offset_exp_selector_anchored) on held-out selector sizes: RMSE of seed "
+                         "means (metric points) against a curve per method that ignores selector size (rmse_pooled):")
+            lines.append(self.surface_heldout.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         return "\n".join(lines)
 
 
-def ratio_analysis(runs: pd.DataFrame, z: float = Z_ONE_SIDED_95, against: str = "all", n_boot: int = 200,
-                   n_boot_fit: int = 0, seed: int = 0, surface: bool = True) -> RatioAnalysis:
-    """Measured and analytic break-even per (method, selector size), the measured frontier, and the
-    selector-size surface's held-out error. ``n_boot``: seed bootstraps of the measured ratio; ``n_boot_fit``:
-    bootstrap refits for the analytic intervals (slower)."""
+def ratio_analysis(runs: pd.DataFrame, z: float = Z_ONE_SIDED_95, n_boot: int = 200, n_boot_fit: int = 0,
+                   seed: int = 0, surface: bool = True) -> RatioAnalysis:
+    """Measured and analytic break-even per (method, selector size), against the model-free arms and against
+    every arm; the measured frontier; the selector-size surface's held-out error. ``n_boot``: seed bootstraps of
+    the measured ratio; ``n_boot_fit``: bootstrap refits for the analytic intervals (slower)."""
     if not is_ladder(runs):
         raise InputError("a ratio analysis needs a ladder: a model-based method at >= 2 selector sizes, >= 2 "
                          "training models and the zero-shot metric in column base_metric")
-    measured, wins = measured_breakeven(runs, z, against, n_boot, seed)
-    analytic = analytic_breakeven(runs, n_boot=n_boot_fit, seed=seed)
+    measured, wins, analytic = [], [], []
+    for against in AGAINST:
+        m, w = measured_breakeven(runs, z, against, n_boot, seed)
+        measured.append(m.assign(against=against))
+        wins.append(w.assign(against=against))
+        analytic.append(analytic_breakeven(runs, against=against, n_boot=n_boot_fit, seed=seed).assign(against=against))
     held = selector_surface(runs)[1] if surface else pd.DataFrame()
-    return RatioAnalysis(seed_points(runs), measured_frontier(runs), wins, measured, analytic, held, z, against)
+    return RatioAnalysis(seed_points(runs), measured_frontier(runs), pd.concat(wins, ignore_index=True),
+                         pd.concat(measured, ignore_index=True), pd.concat(analytic, ignore_index=True), held, z)

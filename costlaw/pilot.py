@@ -73,7 +73,7 @@ class PilotTransfer:
     """Per-panel fits of one task's measured sizes, ready to transfer gains to a new size anchored on pilots."""
 
     def __init__(self, runs: pd.DataFrame, task: str | None = None, form: str = "offset_exp",
-                 ceiling: float | None = None, higher_is_better: bool = True, level: float = 0.9):
+                 ceiling: float | None = None, higher_is_better: bool | None = None, level: float = 0.9):
         from .fitting import fit
         tasks = list(pd.unique(runs.task))
         task = task or tasks[0]
@@ -84,6 +84,9 @@ class PilotTransfer:
         self.sizes = np.array(sorted(self.runs.train_params.unique()), float)
         if len(self.sizes) < 1:
             raise InputError("pilot forecasts need runs of at least one measured size")
+        if higher_is_better is None:
+            from .schema import higher_is_better as direction
+            higher_is_better = direction(self.runs)[task]
         self.higher_is_better = bool(higher_is_better)
         self.ceiling = float(ceiling if ceiling is not None else (100.0 if higher_is_better else 0.0))
         import warnings

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from . import breakeven as be
-from .curves import get_form
-from .datasets import PAPER_CLAIMED_RATIO, paper_runs
+from .curves import FORMS, get_form
+from .datasets import PAPER_CLAIMED_RATIO, PAPER_PBAR, paper_runs
 from .fitting import CurveFit, fit
 from .frontier import budget_grid, frontier, loglinear_front, method_curves, panel_curves
 from .io import write_csv_atomic
@@ -32,13 +32,19 @@ def curve_table(fit_: CurveFit, n_points: int = CURVE_POINTS) -> pd.DataFrame:
     return fit_.curve_table(n_points)
 
 
-def frontier_table(fit_: CurveFit, n_budgets: int = 200) -> pd.DataFrame:
+def frontier_table(fit_: CurveFit, n_budgets: int = 200, margin: float | None = None) -> pd.DataFrame:
     """Compute-optimal frontier of every panel: task, train_model, form, budget_flops, best_method,
-    best_fraction, metric_pred."""
+    best_fraction, metric_pred, runner_up, lead (metric units over the runner-up), margin and
+    ``indistinguishable`` (the lead is within the margin: the best method is not separable from the runner-up)."""
+    from .noise import margin_lookup, margins, panel_noise
+    margin_of = margin_lookup(margins(panel_noise(fit_), margin))
     out = []
-    for _, curves in panel_curves(method_curves(fit_)).items():
-        out.append(frontier(curves, budget_grid(curves, n_budgets)).assign(form=fit_.form.name))
-    cols = ["task", "train_model", "form", "budget_flops", "best_method", "best_fraction", "metric_pred"]
+    for (task, model), curves in panel_curves(method_curves(fit_)).items():
+        m = margin_of[(task, model)]
+        front = frontier(curves, budget_grid(curves, n_budgets)).assign(form=fit_.form.name, margin=m)
+        out.append(front.assign(indistinguishable=front.lead <= m))
+    cols = ["task", "train_model", "form", "budget_flops", "best_method", "best_fraction", "metric_pred",
+            "runner_up", "lead", "margin", "indistinguishable"]
     return pd.concat(out)[cols].reset_index(drop=True)
 
 
@@ -66,6 +72,54 @@ def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level
                                   claims=PAPER_CLAIMED_RATIO)
 
 
+SPREAD_FORMS = ("offset_exp", "power", "logistic")
+"""Forms whose break-even answers are compared (each models selection as a compute offset)."""
+
+
+def weighted_log_median(ratios, weights) -> float:
+    """Weighted median of positive ratios in log space (inf counts as the largest)."""
+    r, w = np.asarray(ratios, float), np.asarray(weights, float)
+    order = np.argsort(r)
+    cum = np.cumsum(w[order]) / w.sum()
+    return float(r[order][np.searchsorted(cum, 0.5)])
+
+
+def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS, margin: float | None = None,
+                loss: str | None = None) -> pd.DataFrame:
+    """Form uncertainty of the pooled break-even answers (definitions a-c): each form's ratio with its AIC,
+    Akaike weight exp(-dAIC/2) (normalised) and leave-one-out RMSE; per (definition, method) the spread (min,
+    max), the Akaike-weighted median in log ratio (``ratio_avg``) and the default form, the one with the lowest
+    leave-one-out error (``default``)."""
+    from .compare import compare
+    fits = {name: (fits or {}).get(name) or fit(runs, name, warn=False) for name in forms}
+    held = compare(runs, list(forms), loss=loss, protocols=("loo",), fits=fits)
+    loo = held[held.protocol == "loo"].set_index("form").heldout_rmse
+    aic = pd.Series({n: f.aic for n, f in fits.items()})
+    weight = np.exp(-(aic - aic.min()) / 2)
+    weight = weight / weight.sum()
+    best = str(loo.idxmin())
+    rows = []
+    for name, f in fits.items():
+        t = be.breakeven_table(f, margin=margin)
+        for r in t[t.task == "all"].itertuples():
+            rows.append({"definition": r.definition, "method": r.method, "form": name, "ratio": r.ratio,
+                         "aic": aic[name], "akaike_weight": weight[name], "loo_rmse": loo[name],
+                         "default": name == best})
+    table = pd.DataFrame(rows, columns=["definition", "method", "form", "ratio", "aic", "akaike_weight", "loo_rmse",
+                                        "default"])
+    for (d, m), g in table.groupby(["definition", "method"], sort=False):
+        idx = g.index
+        table.loc[idx, "ratio_min"], table.loc[idx, "ratio_max"] = g.ratio.min(), g.ratio.max()
+        table.loc[idx, "ratio_avg"] = weighted_log_median(g.ratio, g.akaike_weight)
+    return table
+
+
+def paper_fit_runs() -> pd.DataFrame:
+    """The 185 runs of the paper's fit figure with its published Pbar per panel (column ``pbar``)."""
+    runs = paper_runs("fitfigure")
+    return runs.assign(pbar=[PAPER_PBAR[(t, m)] for t, m in zip(runs.task, runs.train_model)])
+
+
 def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=DEFAULT_FORMS, figures: bool = True,
               n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
               protocols=("extrapolate_fraction", "extrapolate_size"), margin: float | None = None,
@@ -75,6 +129,7 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     model) get 90% bootstrap intervals from ``n_boot`` seeded resamples; every "wins" is by more than ``margin``
     metric points (None: one run-to-run noise sd per panel, ``costlaw.noise``). ``compare.csv`` scores the forms
     under ``protocols`` (add ``"loo"`` for leave-one-out, about 10 s per form more)."""
+    bundled = runs is None
     runs = paper_runs() if runs is None else runs
     out = Path(out_dir)
     forms = list(dict.fromkeys(["paper", *forms]))
@@ -82,16 +137,23 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
         get_form(name)
     result = Reproduction(runs)
     for name in forms:
-        log(f"fitting form '{name}' to {len(runs)} runs")
-        result.fits[name] = fit(runs, name, warn=False)  # the report lists its warnings
-    result.tables["runs"] = result.fits[forms[0]].runs_[list(runs.columns)]
+        # the paper's own fit: its form on the 185 runs of its fit figure with its Pbar, which reproduces the
+        # published curves; every other form on the 180 runs
+        data = paper_fit_runs() if bundled and name == "paper" else runs
+        log(f"fitting form '{name}' to {len(data)} runs")
+        result.fits[name] = fit(data, name, warn=False)  # the report lists its warnings
+    result.tables["runs"] = runs
     result.tables["fits"] = pd.concat([f.summary() for f in result.fits.values()], ignore_index=True)
     result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
-    result.tables["frontier"] = pd.concat([frontier_table(f) for f in result.fits.values()], ignore_index=True)
+    result.tables["frontier"] = pd.concat([frontier_table(f, margin=margin) for f in result.fits.values()],
+                                          ignore_index=True)
     log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form)")
     breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed, margin=margin)
                            for name, f in result.fits.items()], ignore_index=True)
     result.tables["breakeven"] = breakeven
+    if all(name in FORMS for name in SPREAD_FORMS):
+        log(f"form uncertainty: break-even under {', '.join(SPREAD_FORMS)} (AIC weights, leave-one-out errors)")
+        result.tables["forms"] = form_spread(runs, result.fits, margin=margin)
     result.tables["stats"] = result.summary()
     result.tables["front_line"] = loglinear_front(runs)
     if is_ladder(runs):
@@ -100,8 +162,9 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
         result.tables.update(result.ratio.tables())
     if protocols:
         log(f"held-out comparison: {', '.join(protocols)}")
+        same_runs = {k: f for k, f in result.fits.items() if len(f.runs_) == len(runs)}
         result.tables["compare"] = compare(runs, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
-                                           fits=result.fits)
+                                           fits=same_runs)
     for name, table in result.tables.items():
         write_csv_atomic(out / f"{name}.csv", table)
     if figures:
@@ -176,6 +239,20 @@ def format_breakeven(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def format_form_spread(table: pd.DataFrame) -> str:
+    """One line per (definition, method): each form's pooled ratio, the spread and the weighted answer."""
+    lines = ["\nForm uncertainty of the pooled ratios (default form: lowest leave-one-out error; ratio_avg: "
+             "Akaike-weighted median in log ratio):"]
+    weights = table.drop_duplicates("form").set_index("form")
+    lines.append("  " + ", ".join(f"{f} AIC weight {w.akaike_weight:.2f}, LOO RMSE {w.loo_rmse:.3f}"
+                                  + (" (default)" if w.default else "") for f, w in weights.iterrows()))
+    for (d, m), g in table.groupby(["definition", "method"], sort=False):
+        per = ", ".join(f"{r.form} {_ratio_text(r.ratio)}" for r in g.itertuples())
+        lines.append(f"  {d:11s} {m:4s}: {per}; spread {_ratio_text(g.ratio_min.iloc[0])}-"
+                     f"{_ratio_text(g.ratio_max.iloc[0])}; weighted {_ratio_text(g.ratio_avg.iloc[0])}")
+    return "\n".join(lines)
+
+
 def format_report(result: Reproduction) -> str:
     """The tables ``costlaw reproduce`` prints."""
     lines = []
@@ -192,6 +269,8 @@ def format_report(result: Reproduction) -> str:
     lines.append(rmse.to_string(float_format=lambda v: f"{v:.3f}"))
     lines.append("")
     lines.append(format_breakeven(result.tables["breakeven"]))
+    if "forms" in result.tables:
+        lines.append(format_form_spread(result.tables["forms"]))
     lines.append(selector_size_note(result.runs))
     if result.ratio is not None:
         lines.append("\n" + result.ratio.report())

@@ -15,13 +15,16 @@ Required columns
     selection_flops  compute spent selecting (FLOPs)
     train_flops      compute spent finetuning (FLOPs)
     total_flops      selection_flops + train_flops (FLOPs)
-    metric           target-task score, higher is better (e.g. accuracy in points)
+    metric           target-task score (e.g. accuracy in points; or a loss, with higher_is_better False)
 
 Optional columns
     selector_model   name of the selector model (str)
     train_tokens     tokens trained on (count)
     seed             random seed (int)
     n_tasks          target tasks the selection cost is shared over (count, default 1)
+    higher_is_better whether a larger metric is better (bool, default True; False for losses), one value per task
+    pbar             the ``paper`` form's fixed asymptote Pbar of the run's panel (metric units; default: the
+                     panel's best observed metric)
     source           where the row comes from (str)
 """
 from __future__ import annotations
@@ -37,7 +40,7 @@ REQUIRED = (
     "task", "train_model", "train_params", "method", "selector_params", "fraction", "pool_tokens",
     "selection_flops", "train_flops", "total_flops", "metric",
 )
-OPTIONAL = ("selector_model", "train_tokens", "seed", "n_tasks", "source")
+OPTIONAL = ("selector_model", "train_tokens", "seed", "n_tasks", "source", "higher_is_better", "pbar")
 STRING_COLUMNS = ("task", "train_model", "method")
 NUMERIC_COLUMNS = tuple(c for c in REQUIRED if c not in STRING_COLUMNS)
 #: Relative tolerance of the check total_flops == selection_flops + train_flops (figures round to 4-5 digits).
@@ -106,6 +109,16 @@ def validate_runs(runs: pd.DataFrame) -> pd.DataFrame:
         bad = n_tasks.isna() | (n_tasks < 1)
         if bad.any():
             raise SchemaError(f"column 'n_tasks' must be >= 1 at {_rows(bad)}")
+    if "higher_is_better" in out.columns:
+        truth = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+        values = out["higher_is_better"].map(lambda v: truth.get(str(v).strip().lower()))
+        bad = values.isna()
+        if bad.any():
+            raise SchemaError(f"column 'higher_is_better' must be true or false at {_rows(bad)}")
+        out["higher_is_better"] = values.astype(bool)
+        mixed = out.groupby("task").higher_is_better.nunique() > 1
+        if mixed.any():
+            raise SchemaError(f"column 'higher_is_better' differs within task(s) {', '.join(mixed.index[mixed])}")
     dup = duplicate_runs(out)
     if dup.any():
         warnings.warn(f"{int(dup.sum())} duplicated run(s) at {_rows(dup)} repeat earlier rows (same run_id, or the "
@@ -140,3 +153,10 @@ def panels(runs: pd.DataFrame):
     order = runs.sort_values(["task", "train_params"])[PANEL].drop_duplicates()
     for task, model in order.itertuples(index=False):
         yield (task, model), runs[(runs.task == task) & (runs.train_model == model)]
+
+
+def higher_is_better(runs: pd.DataFrame) -> dict:
+    """{task: whether a larger metric is better} (default True where the column is absent)."""
+    if "higher_is_better" not in runs.columns:
+        return {t: True for t in pd.unique(runs.task)}
+    return {t: bool(v) for t, v in runs.groupby("task", sort=False).higher_is_better.first().items()}

@@ -74,7 +74,8 @@ class Bootstrap:
         table = table[free].copy()
         table["se"] = np.nanstd(samples, axis=0, ddof=1) if len(samples) > 1 else np.nan
         table["lo"], table["hi"] = quantiles(samples, self.level) if len(samples) else (np.nan, np.nan)
-        return table[["param", "group", "kind", "value", "se", "lo", "hi", "at_bound"]].reset_index(drop=True)
+        keys = [c for c in ("task", "train_model", "method") if c in table.columns]
+        return table[["param", "group", *keys, "kind", "value", "se", "lo", "hi", "at_bound"]].reset_index(drop=True)
 
     def interval(self, statistic) -> pd.DataFrame:
         """Apply ``statistic(CurveFit) -> DataFrame`` (same shape each time) to the point fit and every

@@ -127,3 +127,14 @@ def test_reproduce_default_refits_agree_with_the_command():
     from costlaw.commands import reproduce as command
     from costlaw.reproduce import DEFAULT_N_BOOT
     assert command.DEFAULT_N_BOOT == DEFAULT_N_BOOT
+
+
+def test_reproduce_reports_form_uncertainty(reproduced_paper):
+    forms = pd.read_csv(reproduced_paper[0] / "forms.csv")
+    assert set(forms.form) == {"offset_exp", "power", "logistic"}
+    weights = forms.drop_duplicates("form")
+    assert np.isclose(weights.akaike_weight.sum(), 1.0) and weights.default.sum() == 1
+    assert weights.loc[weights.default, "loo_rmse"].iloc[0] == weights.loo_rmse.min()
+    for _, g in forms.groupby(["definition", "method"]):
+        assert (g.ratio_min <= g.ratio_avg).all() and (g.ratio_avg <= g.ratio_max).all()
+    assert "Form uncertainty" in reproduced_paper[1]

@@ -69,9 +69,17 @@ def test_size_form_forecasts_unseen_size_but_per_panel_form_refuses(paper_runs):
 
 
 def test_every_registered_form_fits(paper_runs):
+    from costlaw.curves import get_form
+    from costlaw.errors import InputError
     sub = paper_runs[paper_runs.task == "mmlu"]
     for name in available_forms():
-        fitted = fit(sub, name)
+        if get_form(name).higher_is_better is False:  # loss forms (decreasing): tests/test_loss_forms.py
+            continue
+        try:
+            fitted = fit(sub, name)
+        except InputError as err:  # a form that needs a column these runs lack (e.g. base_metric) says so
+            assert "column" in str(err), name
+            continue
         assert fitted.converged_ and fitted.rmse < 1.5, name
 
 

@@ -47,3 +47,17 @@ def test_forecast_cli_with_pilots(capsys, tmp_path):
     assert len(rows) == 1 and rows[0]["rule"] == "headroom" and rows[0]["pred_lo"] < rows[0]["metric_pred"]
     assert main(["forecast", "--fits", str(FITS), "--train-params", "34e9", "--fraction", "0.1",
                  "--pilot", "nosuch:0.025:60"]) == 2
+
+
+def test_plan_with_a_pilot(capsys):
+    from costlaw.planner import Problem, plan
+    problem = Problem(34e9, 1.0938e8, "mmlu", pilots=[Pilot("random", 0.025, 60.1)], n_grid=200)
+    assert problem.fit_kind.startswith("pilot-anchored")
+    assert np.isclose(problem.predict("random", [0.025])[0], 60.1, atol=0.05)
+    result = plan(1e19, 34e9, 1.0938e8, "mmlu", problem=problem, gain=None)
+    assert result.best is not None and result.verdict in ("wins", "indistinguishable")
+    assert any("does not transfer well" in n for n in result.notes)
+    assert main(["plan", "--budget", "1e19", "--train-params", "34e9", "--pool-tokens", "1.0938e8", "--task", "mmlu",
+                 "--pilot", "random:0.025:60.1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["fit_kind"].startswith("pilot-anchored")

@@ -68,7 +68,7 @@ def test_amortising_over_more_tasks_never_makes_selection_dearer(size, pool, tas
     sel_few = np.array([prob.selection_flops(c, few) for c in prob.candidates])
     sel_many = np.array([prob.selection_flops(c, many) for c in prob.candidates])
     assert np.all(sel_many <= sel_few)
-    keys = np.array([prob.key_index[prob._key(c)] for c in prob.candidates])
+    keys = np.array([prob.key_index[prob.key(c)] for c in prob.candidates])
     budget = np.array([10 ** log_budget])
     best_few = prob.best_given(keys, sel_few, budget)[0].max(axis=1)
     best_many = prob.best_given(keys, sel_many, budget)[0].max(axis=1)

@@ -152,7 +152,7 @@ def length_buckets(token_lengths, batch_size: int, seed: int | None = None,
     are then shuffled (training). ``max_padding=0`` gives equal-length batches; scoring uses
     ``SCORING_MAX_PADDING`` and training a slightly larger tolerance (``TrainConfig.max_padding``). Batches
     under ``min_size`` examples (the sparse tails of the length distribution) are merged into a neighbour while
-    that batch's padding stays within 4 x max_padding + 2%, so the padding of the whole set stays near
+    that batch's padding stays within 2 x max_padding + 2%, so the padding of the whole set stays near
     ``max_padding`` and few batches have one example.
     """
     token_lengths = np.asarray(token_lengths)
@@ -170,7 +170,7 @@ def length_buckets(token_lengths, batch_size: int, seed: int | None = None,
         real += t
     if current:
         batches.append(np.array(current))
-    batches = _merge_small(batches, token_lengths, batch_size, min_size, 4 * max_padding + 0.02)
+    batches = _merge_small(batches, token_lengths, batch_size, min_size, 2 * max_padding + 0.02)
     if seed is not None:
         rng.shuffle(batches)
     return batches

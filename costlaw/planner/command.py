@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from .. import costs
+from ..io import json_records, json_value
 from .candidates import DEFAULT_SELECTORS, Candidate
 from .problem import Problem
-from .results import _clean, _records, plan, tipping_point
+from .results import plan, tipping_point
 from .sweeps import breakeven_map, parse_budgets, plan_budgets
 
 
@@ -42,6 +43,12 @@ def add_parser(subparsers):
                    help="tipping point: metric gain per decade of compute (default 0.1)")
     p.add_argument("--map", action="store_true", help="also the break-even ratio map of PPL and LESS over the "
                                                       "budgets and n_tasks 1, 5, 10, 20")
+    p.add_argument("--pilot", action="append", metavar="METHOD:FRACTION:METRIC",
+                   help="a pilot run measured at --train-params (repeatable): plan from pilot-anchored forecasts "
+                        "(costlaw.pilot) instead of the size model")
+    p.add_argument("--pilot-runs", help="runs CSV of pilot runs at --train-params")
+    p.add_argument("--rule", default="headroom", choices=["headroom", "absolute", "loglinear", "pilot", "auto"],
+                   help="how gains transfer to the pilot's size (default headroom)")
     p.add_argument("--margin", type=number(low=0), help="a plan beats another only by more than this many metric "
                                                         "points (default: one run-to-run noise sd of the panel)")
     p.add_argument("--out", help="folder for plan.csv/json, or plan_sweep.csv/png and breakeven_map.csv/png")
@@ -62,7 +69,7 @@ def run_plan_command(args) -> int:
     if args.out:
         prepare_out_dir(args.out)
     problem = Problem(args.train_params, args.pool_tokens, args.task, args.selectors, args.n_tasks, args.lora,
-                      args.fits, margin=getattr(args, "margin", None))
+                      args.fits, margin=getattr(args, "margin", None), pilots=_pilots(args), rule=args.rule)
     out = Path(args.out) if args.out else None
     written = []
     if args.budgets is None:
@@ -77,8 +84,8 @@ def run_plan_command(args) -> int:
         sweep = plan_budgets(budgets, args.train_params, problem=problem)
         table = sweep.summary()
         tip = tipping_point(problem, args.gain) if args.gain else None
-        payload = {"plans": _records(table), "notes": problem.notes(),
-                   "tipping": None if tip is None else {k: _clean(v) for k, v in vars(tip).items()}}
+        payload = {"plans": json_records(table), "notes": problem.notes(),
+                   "tipping": None if tip is None else {k: json_value(v) for k, v in vars(tip).items()}}
         cols = ["budget_flops", "method", "selector_params", "fraction", "train_tokens", "selection_flops",
                 "train_flops", "total_flops", "metric_pred", "metric_lo", "metric_hi", "p_best", "runner_up"]
         text = [f"costlaw plan: task {problem.task}, {problem.train_params:.3g}-parameter model, pool "
@@ -92,7 +99,7 @@ def run_plan_command(args) -> int:
             written += [write_csv_atomic(out / "plan_sweep.csv", table), _save(sweep, out / "plan_sweep.png")]
     if args.map:
         bmap = breakeven_map(budgets, args.train_params, problem=_with_map_methods(problem))
-        payload["breakeven_map"] = _records(bmap.table)
+        payload["breakeven_map"] = json_records(bmap.table)
         text += ["break-even train-to-selector ratio (N_train / N_selector; the method gives the best plan when its "
                  "selector is smaller than N_train / ratio; inf: never, even free):",
                  _table_text(bmap.table)]
@@ -125,4 +132,15 @@ def _with_map_methods(problem: Problem, methods=("ppl", "less")) -> Problem:
     if not extra:
         return problem
     return Problem(problem.train_params, problem.pool_tokens, problem.task, problem.candidates + extra, 1,
-                   problem.lora, [problem.boot], problem.min_fraction, len(problem.grid), problem.margin_given)
+                   problem.lora, [problem.boot], problem.min_fraction, len(problem.grid), problem.margin_given,
+                   problem.pilots, problem.rule)
+
+
+def _pilots(args) -> list:
+    """Pilot runs from --pilot and --pilot-runs."""
+    from ..pilot import parse_pilot, pilots_from_runs
+    pilots = [parse_pilot(p) for p in (getattr(args, "pilot", None) or [])]
+    if getattr(args, "pilot_runs", None):
+        from ..commands.options import read_runs_arg
+        pilots += pilots_from_runs(read_runs_arg(args.pilot_runs))
+    return pilots

@@ -65,7 +65,7 @@ class Problem:
 
     def __init__(self, train_params: float, pool_tokens: float, task: str | None = None, selectors=None,
                  n_tasks: float = 1, lora: bool = False, fits=None, min_fraction: float = MIN_FRACTION,
-                 n_grid: int = N_GRID, margin: float | None = None):
+                 n_grid: int = N_GRID, margin: float | None = None, pilots=None, rule: str = "headroom"):
         train_params = check_number(train_params, "train_params", low=0, low_open=True)
         pool_tokens = check_number(pool_tokens, "pool_tokens", low=0, low_open=True)
         n_tasks = check_number(n_tasks, "n_tasks", low=1, allow_inf=True)
@@ -81,13 +81,18 @@ class Problem:
         if task not in tasks:
             raise InputError(f"no fitted curves for task '{task}'; fitted: {', '.join(tasks)}")
         self.task, self.other_tasks = task, [t for t in tasks if t != task]
-        self.boot, self.fit_kind = self._choose_fit([b for b in boots if task in set(b.fit.runs_.task)])
+        task_boots = [b for b in boots if task in set(b.fit.runs_.task)]
+        self.boot, self.fit_kind = self._choose_fit(task_boots)
         if self.boot.n_boot < 2:
             raise InputError(f"the fit ({self.fits_source}) holds {self.boot.n_boot} bootstrap refits; plans need at "
                              f"least 2 for their intervals: refit with `costlaw fit RUNS --out DIR --n-boot 50`")
         self.form = self.boot.fit.form
         runs = self.boot.fit.runs_[self.boot.fit.runs_.task == task]
         self.runs = runs
+        from ..schema import higher_is_better
+        if not higher_is_better(runs)[task]:
+            raise InputError(f"task '{task}' has a lower-is-better metric (higher_is_better false); the planner "
+                             f"maximises the metric and supports higher-is-better metrics only")
         missing = sorted({c.method for c in self.candidates} - set(runs.method))
         if missing:
             raise InputError(f"no fitted curve for method(s) {', '.join(missing)} on task '{task}'; fitted: "
@@ -108,6 +113,9 @@ class Problem:
         self.level = self.boot.level
         self._curve_depends_on_cost = (not self.form.models_selection_offset) or self.form.selector_size_dependence
         self._evaluate_curves(n_grid)
+        self.pilots, self.rule = list(pilots or []), rule
+        if self.pilots:
+            self._pilot_curves(task_boots, rule)
 
     # which fit, which tokens --------------------------------------------------------------------------------
     def _choose_fit(self, boots: list):
@@ -142,19 +150,21 @@ class Problem:
         return costs.selection_flops(candidate.method, candidate.selector_params, self.pool_tokens,
                                      self.n_tasks if n_tasks is None else n_tasks, lora=self.lora)
 
-    def _key(self, c: Candidate):
+    def key(self, c: Candidate):
+        """The curve key of candidate ``c`` (an index into ``key_index``): (method, selector size) when the form
+        makes the curve depend on the selection cost, else (method, None)."""
         return (c.method, c.selector_params) if self._curve_depends_on_cost else (c.method, None)
 
     def _evaluate_curves(self, n_grid: int) -> None:
         self.log_grid = np.linspace(np.log(self.min_fraction), 0.0, max(int(n_grid), 2))
         self.grid = np.exp(self.log_grid)
         self.grid[-1] = 1.0
-        keys = list(dict.fromkeys(self._key(c) for c in self.candidates))
+        keys = list(dict.fromkeys(self.key(c) for c in self.candidates))
         self.key_index = {k: i for i, k in enumerate(keys)}
         self.sel = np.array([self.selection_flops(c) for c in self.candidates])
         first = {}
         for c, s in zip(self.candidates, self.sel):
-            first.setdefault(self._key(c), (c, s))
+            first.setdefault(self.key(c), (c, s))
         heads = pd.DataFrame([{"task": self.task, "train_model": self.train_model, "method": c.method,
                                "train_params": self.train_params, "selector_params": c.selector_params,
                                "pool_tokens": self.pool_tokens, "n_tasks": self.n_tasks, "selection_flops": s}
@@ -184,6 +194,39 @@ class Problem:
         default = float(np.sqrt(np.mean(np.square(sd.to_numpy())))) if len(sd) else 0.0
         self.noise_sd = float(sd.get((self.task, self.train_model), default))
         self.margin = DEFAULT_MARGIN_SD * self.noise_sd if self.margin_given is None else self.margin_given
+
+    def _pilot_curves(self, boots: list, rule: str) -> None:
+        """Replace the curves by pilot-anchored forecasts at this size (``costlaw.pilot``): the level from the
+        pilot runs, each method's gain transferred from per-panel fits of the measured sizes. Samples: the point
+        forecast plus, per refit and method, one normal shift with the forecast's transfer sd (its sd without
+        the new run's noise, which the prediction band adds back)."""
+        from ..pilot import PilotTransfer
+        if self._curve_depends_on_cost:
+            raise InputError(f"pilot-anchored plans need a form with the selection cost as an offset; "
+                             f"'{self.form.name}' is not")
+        source = max(boots, key=lambda b: b.fit.runs_.train_params.nunique())
+        runs = source.fit.runs_
+        cols = [c for c in runs.columns if c not in ("train_flops_full", "log10_params", "log10_selector_params")]
+        transfer = PilotTransfer(runs[runs.task == self.task][cols], self.task, level=self.level)
+        rng = np.random.default_rng(self.boot.seed)
+        sigma = transfer.noise_sd()
+        curves = np.empty_like(self.curves)
+        for (method, _), i in self.key_index.items():
+            fc = transfer.forecast(self.train_params, self.pilots, [method], self.grid, rule=rule)
+            point = fc.metric_pred.to_numpy()
+            curve_sd = np.sqrt(np.maximum(fc.pred_sd.to_numpy() ** 2 - sigma ** 2, 0.0))
+            curves[0, i] = point
+            curves[1:, i] = point[None, :] + rng.normal(size=(len(curves) - 1, 1)) * curve_sd[None, :]
+        self.curves = curves
+        self.ceiling = np.full(curves.shape[:2], np.inf)
+        self.run_max = np.maximum.accumulate(self.curves, axis=2)
+        idx = np.arange(len(self.grid))
+        self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
+        self.noise_sd = sigma
+        self.margin = DEFAULT_MARGIN_SD * sigma if self.margin_given is None else self.margin_given
+        sizes = ", ".join(f"{v:.3g}" for v in transfer.sizes)
+        self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from the "
+                         f"measured sizes {sizes})")
 
     # the solver ------------------------------------------------------------------------------------------
     def train_tokens(self, fraction):
@@ -227,7 +270,7 @@ class Problem:
 
     def predict(self, method: str, fractions) -> np.ndarray:
         """The point fit's metric for ``method`` at ``fractions`` of the pool (capped at the full-pool level)."""
-        key = self.key_index[self._key(next(c for c in self.candidates if c.method == method))]
+        key = self.key_index[self.key(next(c for c in self.candidates if c.method == method))]
         frac = np.atleast_1d(np.asarray(fractions, float))
         return self._interp(np.full(frac.shape, key), frac)[0]
 
@@ -260,7 +303,7 @@ class Problem:
         budgets = np.atleast_1d(np.asarray(budgets_flops, float))
         if not np.all(budgets > 0):
             raise InputError("budgets must be positive FLOPs")
-        keys = np.array([self.key_index[self._key(c)] for c in self.candidates])
+        keys = np.array([self.key_index[self.key(c)] for c in self.candidates])
         value, frac = self.best_given(keys, self.sel, budgets)
         return {"budgets": budgets, "value": value, "fraction": frac}
 
@@ -279,7 +322,7 @@ class Problem:
         feasible = np.isfinite(value[1:]).any(axis=1) if len(value) > 1 else np.array([], bool)
         counts = np.bincount(winners[feasible], minlength=len(self.candidates))
         p_best = counts / max(len(value) - 1, 1)
-        keys = np.array([self.key_index[self._key(c)] for c in self.candidates])
+        keys = np.array([self.key_index[self.key(c)] for c in self.candidates])
         at = self._interp(keys, np.nan_to_num(frac, nan=self.min_fraction))  # samples x C, at the point's f
         lo, hi = percentile_interval(at[1:], self.level) if len(at) > 1 else (at[0], at[0])
         pred_lo, pred_hi = prediction_band(at[1:] if len(at) > 1 else at, self.noise_sd, self.level, self.boot.seed)
@@ -324,6 +367,10 @@ class Problem:
 
     def notes(self) -> list[str]:
         out = [f"scored by the {self.fit_kind}: form {self.form.name}"]
+        if self.pilots:
+            out.append("which method is best does not transfer well across sizes (on the paper's runs, 58% of "
+                       "(task, fraction) points from 7B + 13B to 70B: `costlaw compare --protocol "
+                       "extrapolate_size_pilot`); read p_best and the verdict, not the rank")
         if self.tokens_per_pool_token != 1.0:
             out.append(f"training tokens per pool token at this size from the runs' training FLOPs: "
                        f"{self.tokens_per_pool_token:.4g}")

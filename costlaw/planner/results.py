@@ -8,24 +8,11 @@ import numpy as np
 import pandas as pd
 
 from ..checks import check_number
+from ..io import json_records, json_value
 from .. import costs
 from ..bands import percentile_interval
 from .candidates import MIN_FRACTION, PLAN_COLUMNS
 from .problem import Problem
-
-
-def _clean(value):
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def _records(table: pd.DataFrame) -> list[dict]:
-    return [{k: _clean(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
 
 
 @dataclass
@@ -88,15 +75,15 @@ class Plan:
     @property
     def best(self) -> dict | None:
         ok = self.table[self.table.affordable]
-        return _records(ok.iloc[[0]][PLAN_COLUMNS])[0] if len(ok) else None
+        return json_records(ok.iloc[[0]][PLAN_COLUMNS])[0] if len(ok) else None
 
     @property
     def alternatives(self) -> list[dict]:
-        return _records(self.table[self.table.affordable].iloc[1:][PLAN_COLUMNS])
+        return json_records(self.table[self.table.affordable].iloc[1:][PLAN_COLUMNS])
 
     @property
     def unaffordable(self) -> list[dict]:
-        return _records(self.table[~self.table.affordable][["method", "selector_params", "selection_flops",
+        return json_records(self.table[~self.table.affordable][["method", "selector_params", "selection_flops",
                                                              "min_total_flops"]])
 
     def summary(self) -> pd.DataFrame:
@@ -114,9 +101,9 @@ class Plan:
         return {"best": self.best, "alternatives": self.alternatives, "unaffordable": self.unaffordable,
                 "message": self.message(), "budget_flops": self.budget_flops, "train_params": self.train_params,
                 "pool_tokens": self.pool_tokens, "task": self.task, "n_tasks": self.n_tasks, "lora": self.lora,
-                "form": self.form, "level": self.level, "notes": self.notes, "margin": _clean(self.margin),
+                "form": self.form, "level": self.level, "notes": self.notes, "margin": json_value(self.margin),
                 "verdict": self.verdict, "fit_kind": self.fit_kind,
-                "tipping": None if self.tipping is None else {k: _clean(v) for k, v in vars(self.tipping).items()}}
+                "tipping": None if self.tipping is None else {k: json_value(v) for k, v in vars(self.tipping).items()}}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)

@@ -10,9 +10,10 @@ import pandas as pd
 from ..errors import InputError
 from .. import costs
 from ..bands import percentile_interval
+from ..io import json_records
 from .candidates import MAP_TASKS, PLAN_COLUMNS, Candidate, parse_selectors
 from .problem import Problem
-from .results import Plan, _records
+from .results import Plan
 
 
 def parse_budgets(spec: str) -> np.ndarray:
@@ -44,7 +45,7 @@ class BudgetSweep:
         return pd.DataFrame(rows)
 
     def to_json(self) -> str:
-        return json.dumps({"plans": _records(self.summary())}, indent=1)
+        return json.dumps({"plans": json_records(self.summary())}, indent=1)
 
     def plot(self, path=None):
         """The frontier of best plans against budget, each region coloured by the winning method; PNG if path."""
@@ -107,7 +108,7 @@ class BreakevenMap:
         return self.table.reset_index(drop=True)
 
     def to_json(self) -> str:
-        return json.dumps({"breakeven_map": _records(self.table)}, indent=1)
+        return json.dumps({"breakeven_map": json_records(self.table)}, indent=1)
 
     def plot(self, path=None):
         import matplotlib.pyplot as plt
@@ -167,7 +168,7 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
         if mine_key is None:
             raise InputError(f"break-even map: '{method}' is not among the selectors; add it to the spec")
         others = [i for i, c in enumerate(problem.candidates) if c.method != method]
-        other_keys = np.array([problem.key_index[problem._key(problem.candidates[i])] for i in others])
+        other_keys = np.array([problem.key_index[problem.key(problem.candidates[i])] for i in others])
         for n in n_tasks_values:
             other_sel = np.array([problem.selection_flops(problem.candidates[i], n) for i in others])
             theirs = (problem.best_given(other_keys, other_sel, budgets)[0].max(axis=1) if len(others)

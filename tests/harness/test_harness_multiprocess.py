@@ -59,9 +59,11 @@ def test_two_process_sweep_matches_one_process(tmp_path):
     assert len(double) == len(single) == 3
     for col in ("selected_examples", "fraction", "target_share"):  # the same subsets
         assert double[col].to_dict() == single.loc[double.index, col].to_dict(), col
-    for col in ("metric", "train_flops", "measured_train_flops", "selection_flops", "measured_selection_flops",
-                "eval_flops"):
+    for col in ("metric", "train_flops", "selection_flops", "eval_flops"):  # FLOPs summed over both ranks
         np.testing.assert_allclose(double[col], single.loc[double.index, col], rtol=0.01, err_msg=col)
+    # measured FLOPs also count a rank's weight-0 stand-in when a global batch has one example: a few % at most
+    for col in ("measured_train_flops", "measured_selection_flops"):
+        np.testing.assert_allclose(double[col], single.loc[double.index, col], rtol=0.05, err_msg=col)
     phases = pd.read_csv(two / "phases.csv")
     less = phases[(phases.method == "less")].set_index("phase")
     assert less.loc["gradients", "analytic_flops"] > 0 and less.loc["warmup", "analytic_flops"] > 0

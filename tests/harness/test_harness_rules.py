@@ -97,3 +97,35 @@ def test_tiny_ladder_sweep_feeds_the_ratio_analysis(tmp_path, harness_cache):
     assert set(table.arm) == {"ppl@tiny-3xs", "ppl@tiny-2xs"}
     assert (table.ladder_lo < table.ladder_hi).all()
     assert "paper" in result.report()
+
+
+def _fake_bigbench(root):
+    import json
+
+    def write(name, examples):
+        path = root / name / "task.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"name": name, "task_prefix": "Q: ", "examples": examples}))
+
+    write("date_understanding", [{"input": f"date {i}?", "target_scores": {"a": 0, "b": 1}} for i in range(12)])
+    write("arith", [{"input": f"{i}+1", "target": [str(i + 1), "x"]} for i in range(30)])
+    write("logic/sub1", [{"input": f"p{i}", "target": "yes"} for i in range(5)] + [{"input": "no target"}])
+
+
+def test_bigbench_variant_reads_task_files(tmp_path):
+    from costlaw.harness.bigbench import bigbench_task
+    from costlaw.harness.data import DataError
+
+    _fake_bigbench(tmp_path)
+    task = bigbench_task("date_understanding", max_per_task=10, validation_examples=4, test_examples=8, root=tmp_path)
+    assert len(task.validation) == 4 and len(task.test) == 8
+    assert all(ex.response == "b" and ex.options == ("a", "b") and ex.prompt.startswith("Q: date")
+               for ex in task.validation + task.test)
+    assert {ex.family for ex in task.pool} == {"arith", "logic"} and len(task.pool) == 15
+    assert not {ex.prompt for ex in task.validation} & {ex.prompt for ex in task.test}
+    assert all(ex.response != "x" for ex in task.pool)  # the first of several targets
+    with pytest.raises(DataError, match="no BIG-bench task"):
+        bigbench_task("navigate", root=tmp_path)
+    with pytest.raises(DataError, match="fewer than"):
+        bigbench_task("date_understanding", validation_examples=10, test_examples=10, root=tmp_path)
+    assert preset("ratio-bigbench").task["bigbench"]["target"] == "date_understanding"
