@@ -191,6 +191,12 @@ def _crossing(log_r: np.ndarray, d: np.ndarray) -> tuple[float, bool]:
     return (float(10 ** (x[0] - y[0] / slope)), True) if slope > 0 else (0.0, True)
 
 
+BREAKEVEN_COLUMNS = ["definition", "task", "train_model", "method", "form", "ratio", "extrapolated", "margin",
+                     "lead_actual", "lead_free", "train_params", "selector_params", "actual_ratio",
+                     "breakeven_selection_flops", "breakeven_budget_flops", "n_panels", "n_never", "metric_span"]
+"""Columns of ``breakeven_table`` (also when it has no rows)."""
+
+
 def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, margin: float | None = None,
                     margin_table: pd.DataFrame | None = None, n_grid: int = 600,
                     grid: CurveGrid | None = None) -> pd.DataFrame:
@@ -228,8 +234,8 @@ def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, marg
         sel_grid = c0 + a * curve.train_params / RATIO_GRID
         lead_curves.append((method, np.clip(contest.lead(sel_grid) - m, -span, span)))
     table = pd.DataFrame(rows)
-    if table.empty:
-        return table
+    if table.empty:  # no PPL/LESS curves: break-even does not apply; same columns, no rows
+        return pd.DataFrame(columns=BREAKEVEN_COLUMNS)
     out = [table]
     form = fitted.form.name
     for method, g in table.groupby("method", sort=False):

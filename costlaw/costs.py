@@ -10,6 +10,7 @@ gradient features) that ``n_tasks`` target tasks can share, and a target-specifi
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
 from .checks import check_number
@@ -63,6 +64,8 @@ class SelectorCost:
 
     name = "base"
     uses_selector_model = False
+    default_params = 0.0
+    """Selector size (parameters) used when none is given: the size the paper ran (0 for model-free methods)."""
 
     def cost(self, selector_params: float, pool_tokens: float) -> SelectionCost:  # pragma: no cover
         raise NotImplementedError
@@ -105,6 +108,7 @@ class EmbedCost(SelectorCost):
 
     name = "embed"
     uses_selector_model = True
+    default_params = EMBED_PARAMS
     validation_tokens: float = 0.0
     """Tokens of the target's validation set (tiny; 0 as in the paper)."""
 
@@ -124,6 +128,7 @@ class PPLCost(SelectorCost):
 
     name = "ppl"
     uses_selector_model = True
+    default_params = PAPER_SELECTOR_PARAMS
     tuning_tokens: float = 0.0
     """Validation tokens the selector is tuned on (0: the paper does not charge tuning)."""
     tuning_epochs: float = 25.0
@@ -154,6 +159,7 @@ class LESSCost(SelectorCost):
 
     name = "less"
     uses_selector_model = True
+    default_params = PAPER_SELECTOR_PARAMS
     warmup_share: float = 0.05
     """Share of the pool used for warmup training (LESS: 5%)."""
     warmup_epochs: float = 4.0
@@ -199,8 +205,21 @@ def register_selector_cost(cost: SelectorCost, replace: bool = False) -> Selecto
 for _cost in (RandomCost(), BM25Cost(), EmbedCost(), PPLCost(), LESSCost()):
     register_selector_cost(_cost)
 
-DEFAULT_SELECTOR_PARAMS = {"random": 0.0, "bm25": 0.0, "embed": EMBED_PARAMS, "ppl": PAPER_SELECTOR_PARAMS,
-                           "less": PAPER_SELECTOR_PARAMS}
+class _DefaultSelectorParams(Mapping):
+    """Method -> its cost model's ``default_params``, read from the registry (so a registered cost brings its own)."""
+
+    def __getitem__(self, method: str) -> float:
+        return float(SELECTOR_COSTS[method].default_params)
+
+    def __iter__(self):
+        return iter(SELECTOR_COSTS)
+
+    def __len__(self) -> int:
+        return len(SELECTOR_COSTS)
+
+
+DEFAULT_SELECTOR_PARAMS: Mapping[str, float] = _DefaultSelectorParams()
+"""Default selector size per method (parameters): each registered cost model's ``default_params``."""
 
 
 def selector_cost(method: str) -> SelectorCost:

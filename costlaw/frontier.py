@@ -139,7 +139,9 @@ def budget_grid(curves: list[MethodCurve], n: int = 400) -> np.ndarray:
 
 def frontier(curves: list[MethodCurve], budgets_flops: np.ndarray | None = None,
              selection_flops: dict | None = None) -> pd.DataFrame:
-    """Compute-optimal frontier of one panel's curves: budget_flops, best_method, best_fraction, metric_pred.
+    """Compute-optimal frontier of one panel's curves: budget_flops, best_method, best_fraction, metric_pred,
+    runner_up and lead (how much better the best method's plan is than the runner-up's, metric units; inf where
+    only one method can afford the budget).
 
     ``selection_flops`` overrides a method's selection cost (FLOPs), e.g. to amortise it or try a smaller
     selector. Budgets no method can afford are left out.
@@ -157,10 +159,18 @@ def frontier(curves: list[MethodCurve], budgets_flops: np.ndarray | None = None,
     best = np.argmax(metric, axis=0)
     cols = np.arange(len(budgets))
     ok = np.isfinite(metric[best, cols])
+    others = metric.copy()
+    others[best, cols] = -np.inf
+    second = np.argmax(others, axis=0) if len(curves) > 1 else best
+    with np.errstate(invalid="ignore"):
+        lead = metric[best, cols] - others[second, cols] if len(curves) > 1 else np.full(len(budgets), np.inf)
+    names = np.array([c.method for c in curves])
     return pd.DataFrame({
         "task": curves[0].task, "train_model": curves[0].train_model, "budget_flops": budgets[ok],
-        "best_method": np.array([c.method for c in curves])[best[ok]], "best_fraction": frac[best, cols][ok],
+        "best_method": names[best[ok]], "best_fraction": frac[best, cols][ok],
         "metric_pred": metric[best, cols][ok] * curves[0].sign,
+        "runner_up": np.where(np.isfinite(others[second, cols]), names[second], None)[ok],
+        "lead": lead[ok],
     })
 
 

@@ -32,13 +32,19 @@ def curve_table(fit_: CurveFit, n_points: int = CURVE_POINTS) -> pd.DataFrame:
     return fit_.curve_table(n_points)
 
 
-def frontier_table(fit_: CurveFit, n_budgets: int = 200) -> pd.DataFrame:
+def frontier_table(fit_: CurveFit, n_budgets: int = 200, margin: float | None = None) -> pd.DataFrame:
     """Compute-optimal frontier of every panel: task, train_model, form, budget_flops, best_method,
-    best_fraction, metric_pred."""
+    best_fraction, metric_pred, runner_up, lead (metric units over the runner-up), margin and
+    ``indistinguishable`` (the lead is within the margin: the best method is not separable from the runner-up)."""
+    from .noise import margin_lookup, margins, panel_noise
+    margin_of = margin_lookup(margins(panel_noise(fit_), margin))
     out = []
-    for _, curves in panel_curves(method_curves(fit_)).items():
-        out.append(frontier(curves, budget_grid(curves, n_budgets)).assign(form=fit_.form.name))
-    cols = ["task", "train_model", "form", "budget_flops", "best_method", "best_fraction", "metric_pred"]
+    for (task, model), curves in panel_curves(method_curves(fit_)).items():
+        m = margin_of[(task, model)]
+        front = frontier(curves, budget_grid(curves, n_budgets)).assign(form=fit_.form.name, margin=m)
+        out.append(front.assign(indistinguishable=front.lead <= m))
+    cols = ["task", "train_model", "form", "budget_flops", "best_method", "best_fraction", "metric_pred",
+            "runner_up", "lead", "margin", "indistinguishable"]
     return pd.concat(out)[cols].reset_index(drop=True)
 
 
@@ -99,7 +105,8 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
             rows.append({"definition": r.definition, "method": r.method, "form": name, "ratio": r.ratio,
                          "aic": aic[name], "akaike_weight": weight[name], "loo_rmse": loo[name],
                          "default": name == best})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=["definition", "method", "form", "ratio", "aic", "akaike_weight", "loo_rmse",
+                                        "default"])
     for (d, m), g in table.groupby(["definition", "method"], sort=False):
         idx = g.index
         table.loc[idx, "ratio_min"], table.loc[idx, "ratio_max"] = g.ratio.min(), g.ratio.max()
@@ -138,7 +145,8 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     result.tables["runs"] = runs
     result.tables["fits"] = pd.concat([f.summary() for f in result.fits.values()], ignore_index=True)
     result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
-    result.tables["frontier"] = pd.concat([frontier_table(f) for f in result.fits.values()], ignore_index=True)
+    result.tables["frontier"] = pd.concat([frontier_table(f, margin=margin) for f in result.fits.values()],
+                                          ignore_index=True)
     log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form)")
     breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed, margin=margin)
                            for name, f in result.fits.items()], ignore_index=True)

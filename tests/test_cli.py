@@ -23,7 +23,10 @@ def test_reproduce_writes_every_table(reproduced):
     assert set(curves.form) >= {"paper"}
     frontier = pd.read_csv(reproduced / "frontier.csv")
     assert list(frontier.columns) == ["task", "train_model", "form", "budget_flops", "best_method",
-                                      "best_fraction", "metric_pred"]
+                                      "best_fraction", "metric_pred", "runner_up", "lead", "margin",
+                                      "indistinguishable"]
+    assert (frontier.indistinguishable == (frontier.lead <= frontier.margin)).all()
+    assert frontier.indistinguishable.any() and not frontier.indistinguishable.all()
     breakeven = pd.read_csv(reproduced / "breakeven.csv")
     assert {"task", "train_model", "method", "ratio"} <= set(breakeven.columns)
     pooled = breakeven[breakeven.train_model == "pooled"]

@@ -85,3 +85,10 @@ def test_loglinear_front_reproduces_the_papers_dashed_lines(paper_runs):
         assert lines.loc[key, "y0"] == pytest.approx(paper.loc[key, "y0"], abs=1e-3)
         assert lines.loc[key, "y1"] == pytest.approx(paper.loc[key, "y1"], abs=1e-3)
     assert (lines.slope_lo < lines.slope_per_decade).all() and (lines.slope_per_decade < lines.slope_hi).all()
+
+
+def test_frontier_reports_the_lead_over_the_runner_up(fitted):
+    curves = panel_curves(method_curves(fitted))[("mmlu", "llama2-70b")]
+    front = frontier(curves, budget_grid(curves, 100))
+    assert (front.lead >= 0).all()
+    assert (front.runner_up.dropna() != front.best_method[front.runner_up.notna()]).all()
