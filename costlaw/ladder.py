@@ -285,14 +285,15 @@ def analytic_table(fitted, model_based, cheap, against: str = "all", n_grid: int
 
 
 def analytic_breakeven(runs: pd.DataFrame, form=ANCHORED, against: str = "all", n_boot: int = 0, seed: int = 0,
-                       level: float = 0.9) -> pd.DataFrame:
+                       level: float = 0.9, fitted=None) -> pd.DataFrame:
     """Analytic break-even per (panel, model-based arm) on curves fitted per arm (P0 anchored to the zero-shot
     metric): columns task, train_model, arm, method, selector_params, actual_ratio, ratio (N_train / N_sel at
-    break-even; inf = never), breakeven_selection_flops, and ratio_lo / ratio_hi from ``n_boot`` bootstrap refits."""
+    break-even; inf = never), breakeven_selection_flops, and ratio_lo / ratio_hi from ``n_boot`` bootstrap refits.
+    ``fitted``: a fit of ``form`` to the arm-labelled runs, to reuse."""
     arm_runs = _arm_runs(runs)
     model_based = set(arm_runs.method[runs.selector_params > 0])
     cheap = set(arm_runs.method[runs.selector_params <= 0])
-    fitted = fit(arm_runs, form)
+    fitted = fit(arm_runs, form) if fitted is None else fitted
     point = analytic_table(fitted, model_based, cheap, against)
     if n_boot > 0:
         from .uncertainty import bootstrap
@@ -376,6 +377,8 @@ class RatioAnalysis:
     analytic: pd.DataFrame
     surface_heldout: pd.DataFrame = field(default_factory=pd.DataFrame)
     z: float = Z_ONE_SIDED_95
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Fitted curves per (trained model, arm) of ``offset_exp_anchored`` (fraction, total_flops, metric_pred)."""
 
     def summary(self) -> pd.DataFrame:
         """Per (against, task, arm): measured ratio [interval] beside the analytic one and the paper's claim."""
@@ -393,7 +396,8 @@ class RatioAnalysis:
 
     def tables(self) -> dict:
         return {"ratio": self.summary(), "ratio_points": self.points, "ratio_frontier": self.frontier,
-                "ratio_wins": self.wins, "ratio_analytic": self.analytic, "ratio_surface": self.surface_heldout}
+                "ratio_wins": self.wins, "ratio_analytic": self.analytic, "ratio_surface": self.surface_heldout,
+                "ratio_curves": self.curves}
 
     def report(self) -> str:
         s = self.summary()
@@ -437,12 +441,16 @@ def ratio_analysis(runs: pd.DataFrame, z: float = Z_ONE_SIDED_95, n_boot: int = 
     if not is_ladder(runs):
         raise InputError("a ratio analysis needs a ladder: a model-based method at >= 2 selector sizes, >= 2 "
                          "training models and the zero-shot metric in column base_metric")
+    fitted = fit(_arm_runs(runs), ANCHORED)
     measured, wins, analytic = [], [], []
     for against in AGAINST:
         m, w = measured_breakeven(runs, z, against, n_boot, seed)
         measured.append(m.assign(against=against))
         wins.append(w.assign(against=against))
-        analytic.append(analytic_breakeven(runs, against=against, n_boot=n_boot_fit, seed=seed).assign(against=against))
+        analytic.append(analytic_breakeven(runs, against=against, n_boot=n_boot_fit, seed=seed, fitted=fitted)
+                        .assign(against=against))
     held = selector_surface(runs)[1] if surface else pd.DataFrame()
+    curves = fitted.curve_table(60).rename(columns={"method": "arm"})
     return RatioAnalysis(seed_points(runs), measured_frontier(runs), pd.concat(wins, ignore_index=True),
-                         pd.concat(measured, ignore_index=True), pd.concat(analytic, ignore_index=True), held, z)
+                         pd.concat(measured, ignore_index=True), pd.concat(analytic, ignore_index=True), held, z,
+                         curves)

@@ -138,3 +138,16 @@ def test_reproduce_reports_form_uncertainty(reproduced_paper):
     for _, g in forms.groupby(["definition", "method"]):
         assert (g.ratio_min <= g.ratio_avg).all() and (g.ratio_avg <= g.ratio_max).all()
     assert "Form uncertainty" in reproduced_paper[1]
+
+
+def test_reproduce_coverages_use_the_compare_refit_count():
+    """`costlaw reproduce` prints held-out coverages from as many refits as `costlaw compare` (the README table)."""
+    import inspect
+
+    from costlaw.compare import compare
+    from costlaw.commands import compare as command
+    from costlaw.reproduce import COMPARE_N_BOOT
+    assert COMPARE_N_BOOT == inspect.signature(compare).parameters["n_boot"].default == 40
+    parser = __import__("argparse").ArgumentParser()
+    command.add_parser(parser.add_subparsers())
+    assert parser.parse_args(["compare", "paper"]).n_boot == COMPARE_N_BOOT

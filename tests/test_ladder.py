@@ -148,6 +148,8 @@ def test_ratio_analysis_report_and_refusal():
     assert {"measured_ratio", "measured_lo", "measured_hi", "analytic_median", "analytic_ladder_ratio",
             "paper_claim"} <= set(s.columns)
     assert (s.paper_claim == 5.0).all()
+    curves = result.tables()["ratio_curves"]
+    assert set(curves.arm) == {"random", "ppl@s1", "ppl@s2"} and curves.metric_pred.notna().all()
     text = result.report()
     assert "ppl" in text and "5x" in text
     with pytest.raises(InputError):

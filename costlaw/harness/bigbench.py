@@ -1,6 +1,7 @@
 """An opt-in real-data ladder: a pool from many BIG-bench tasks, one BBH-source task as the target.
 
-``pip install --no-deps bigbench==1.0.0`` (a 358 MB source package, about 2 minutes, 1.8 GB installed) ships
+``pip install --no-deps bigbench==1.0.0`` (a 358 MB source package, 1.8 GB installed; pip 24+ refuses its
+metadata, so use an older pip or pass the folder as ``root``) ships
 ~1,000 ``task.json`` files under ``bigbench/benchmark_tasks/``; they are read as files (``import bigbench`` needs
 dependencies that are not installed). Each example has an ``input`` and a ``target`` (text) or
 ``target_scores`` (multiple choice: the option scored highest is the response, all options go to ``options``).

