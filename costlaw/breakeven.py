@@ -295,6 +295,177 @@ def pooled_ratios(table: pd.DataFrame) -> pd.DataFrame:
     return table[table.task == "all"].reset_index(drop=True)
 
 
+# ---- (a)-(c) for many refits at once ----------------------------------------------------------------------------
+class ContestBatch:
+    """``Contest`` for R refits at once: the same budget grid and the same bisection, every refit stepping together.
+
+    ``mine`` (R x grid) is the method's oriented metric on ``curve.fractions`` in each refit; ``others`` pairs each
+    other method's ``MethodCurve`` (its fractions and costs) with its metric (R x its grid). Leads in metric units.
+    """
+
+    def __init__(self, curve: MethodCurve, mine: np.ndarray, others: list, n_budgets: int = 400):
+        self.curve = curve
+        lo = min([curve.fractions[0] * curve.train_flops_full] + [o.total_flops()[0] for o, _ in others])
+        self.hi = max(o.total_flops()[-1] for o, _ in others)
+        self.budgets = np.geomspace(lo, self.hi, n_budgets)
+        theirs = np.full((len(mine), n_budgets), -np.inf)
+        for o, metric in others:
+            idx = np.searchsorted(o.fractions, (self.budgets - o.selection_flops) / o.train_flops_full,
+                                  side="right") - 1
+            run = np.maximum.accumulate(metric, axis=1)[:, np.clip(idx, 0, None)]
+            theirs = np.fmax(theirs, np.where((idx >= 0)[None, :] & ~np.isnan(run), run, -np.inf))
+        self.theirs = theirs
+        run_max = np.maximum.accumulate(mine, axis=1)
+        self._run_max = np.concatenate([np.full((len(mine), 1), -np.inf), run_max], axis=1)  # [0]: unaffordable
+
+    def _index(self, selection_flops: np.ndarray) -> np.ndarray:
+        affordable = (self.budgets - selection_flops[..., None]) / self.curve.train_flops_full
+        return np.searchsorted(self.curve.fractions, affordable, side="right")  # 0 where nothing is affordable
+
+    @staticmethod
+    def _best_diff(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+        # -inf - -inf is NaN: neither can afford the budget; fmax skips it, and a row of only those is -inf
+        with np.errstate(invalid="ignore"):
+            out = np.fmax.reduce(mine - theirs, axis=-1)
+        return np.where(np.isnan(out), -np.inf, out)
+
+    def lead(self, selection_flops) -> np.ndarray:
+        """Lead (R x S) at selection costs shared by every refit (S,), FLOPs; as ``Contest.lead`` per refit."""
+        idx = self._index(np.atleast_1d(np.asarray(selection_flops, float)))          # S x B
+        return self._best_diff(self._run_max[:, idx], self.theirs[:, None, :])
+
+    def lead_each(self, selection_flops: np.ndarray) -> np.ndarray:
+        """Lead (R,) at one selection cost per refit (R,), FLOPs."""
+        idx = self._index(np.asarray(selection_flops, float))                            # R x B
+        return self._best_diff(np.take_along_axis(self._run_max, idx, axis=1), self.theirs)
+
+    def threshold(self, margin: float = 0.0, tol: float = 0.005) -> np.ndarray:
+        """``Contest.threshold`` per refit (R,), FLOPs. The lead does not grow with the selection cost, so the
+        0.2-decade scan's first losing step is found by a binary search over the scan's points, and then
+        bisected to ``tol`` decades: every refit steps at once."""
+        full = self.curve.train_flops_full
+        grid = np.linspace(np.log10(1e-9 * full), np.log10(1e3 * full), 61)
+
+        def wins(log_sel):
+            return self.lead_each(10 ** log_sel) > margin + TIE
+
+        first, last = wins(np.full(len(self.theirs), grid[0])), wins(np.full(len(self.theirs), grid[-1]))
+        todo = first & ~last
+        a, b = np.zeros(len(first), int), np.full(len(first), len(grid) - 1)   # wins at grid[a], not at grid[b]
+        while np.any(todo & (b - a > 1)):
+            mid = (a + b) // 2
+            w = wins(grid[mid])
+            step = todo & (b - a > 1)
+            a, b = np.where(step & w, mid, a), np.where(step & ~w, mid, b)
+        lo, hi = grid[a], grid[b]
+        while np.any(todo & (hi - lo > tol)):
+            step = todo & (hi - lo > tol)
+            mid = 0.5 * (lo + hi)
+            w = wins(mid)
+            lo, hi = np.where(step & w, mid, lo), np.where(step & ~w, mid, hi)
+        return np.where(~first, 0.0, np.where(last, 10 ** grid[-1], 10 ** lo))
+
+
+def log_median_rows(ratios: np.ndarray) -> np.ndarray:
+    """``log_median`` of each row of a 2-d array of ratios (R x n)."""
+    r = np.sort(np.asarray(ratios, float), axis=1)
+    n = r.shape[1]
+    if n == 0:
+        return np.full(len(r), np.nan)
+    a, b = r[:, (n - 1) // 2], r[:, n // 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mid = np.sqrt(a * b)
+    return np.where(np.isinf(b), b, np.where(a == 0, np.where(b == 0, a, np.where(a > 0, mid, 0.0)), mid))
+
+
+def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin_table: pd.DataFrame | None = None,
+                     grid: CurveGrid | None = None, margin: float | None = None, chunk: int = 100):
+    """Ratios and leads of ``breakeven_table`` for many refits of ``fitted`` at once: ``values`` (R x n_entries,
+    e.g. ``Bootstrap.values``) in ``fitted``'s layout. Returns (keys, ratio, lead_actual): keys a DataFrame of
+    the table's rows (definition, task, train_model, method, in ``breakeven_table``'s order), ratio and
+    lead_actual arrays (R x rows; lead_actual NaN on pooled rows). Every refit is evaluated on one shared grid in
+    one gather and bisected together (``ContestBatch``); ``chunk`` refits at a time bound the memory."""
+    if margin_table is None:
+        margin_table = make_margins(panel_noise(fitted), margin)
+    grid = grid or CurveGrid(fitted.runs_, 600)
+    m_of = margin_lookup(margin_table)
+    runs = fitted.runs_
+    shapes = grid.curves(fitted)          # the curves' fractions and costs (the metric is replaced per refit)
+    panels: dict = {}
+    for i, c in enumerate(shapes):
+        panels.setdefault((c.task, c.train_model), []).append(i)
+    contests = []
+    for (task, model), idx in panels.items():
+        panel = runs[(runs.task == task) & (runs.train_model == model)]
+        span = float(panel.metric.max() - panel.metric.min()) or 1.0
+        by_name = {shapes[i].method: i for i in idx}
+        for method in methods:
+            if method in by_name and len(idx) > 1:
+                c0, a, n_sel = selector_cost_line(runs, task, model, method)
+                contests.append((task, model, method, by_name[method], [i for i in idx if i != by_name[method]],
+                                 span, m_of[(task, model)], c0, a, n_sel))
+    values = np.atleast_2d(np.asarray(values, float))
+    n_rep = len(values)
+    ratio = np.empty((n_rep, len(contests)))
+    lead = np.empty((n_rep, len(contests)))
+    curves_c = np.empty((n_rep, len(contests), len(RATIO_GRID)))
+    for start in range(0, n_rep, chunk):
+        part = slice(start, min(start + chunk, n_rep))
+        metric = grid.metric_arrays(fitted, values[part])
+        for k, (task, model, method, me, others, span, m, c0, a, n_sel) in enumerate(contests):
+            curve = shapes[me]
+            contest = ContestBatch(curve, metric[me], [(shapes[o], metric[o]) for o in others])
+            sel_star = contest.threshold(m)
+            with np.errstate(divide="ignore"):
+                ratio[part, k] = np.where(sel_star > c0, curve.train_params * a / np.where(sel_star > c0,
+                                                                                        sel_star - c0, 1.0), np.inf)
+            lead[part, k] = contest.lead([curve.selection_flops])[:, 0]
+            sel_grid = c0 + a * curve.train_params / RATIO_GRID
+            curves_c[part, k] = np.clip(contest.lead(sel_grid) - m, -span, span)
+    keys = [(("shrink", t, mo, me)) for t, mo, me, *_ in contests]
+    ratio_cols, lead_cols = [ratio], [lead]
+    x_grid = np.log10(RATIO_GRID)
+    for method in dict.fromkeys(c[2] for c in contests):
+        ks = [k for k, c in enumerate(contests) if c[2] == method]
+        keys.append(("shrink", "all", "pooled", method))
+        ratio_cols.append(log_median_rows(ratio[:, ks])[:, None])
+        margin_k = np.array([contests[k][6] for k in ks])
+        span_k = np.array([contests[k][5] for k in ks])
+        d = np.clip(lead[:, ks] - margin_k, -span_k, span_k)
+        params = np.array([shapes[contests[k][3]].train_params for k in ks])
+        actual = np.array([params[j] / contests[k][9] if contests[k][9] else np.inf for j, k in enumerate(ks)])
+        tasks = [contests[k][0] for k in ks]
+        for task in dict.fromkeys(tasks):
+            cols = [j for j, t in enumerate(tasks) if t == task]
+            if len(set(params[cols])) < 2:
+                continue
+            keys.append(("size", task, "all sizes", method))
+            x = np.log10(actual[cols])
+            ratio_cols.append(np.array([_crossing(x, row)[0] for row in d[:, cols]])[:, None])
+        sizes = np.unique(params)
+        if len(sizes) >= 2:
+            keys.append(("size", "all", "pooled", method))
+            member = params[None, :] == sizes[:, None]                               # sizes x panels
+            x = np.log10((member * actual).sum(axis=1) / member.sum(axis=1))
+            dm = d @ member.T / member.sum(axis=1)
+            ratio_cols.append(np.array([_crossing(x, row)[0] for row in dm])[:, None])
+        keys.append(("pooled_mean", "all", "pooled", method))
+        mean = curves_c[:, ks].mean(axis=1)                                            # R x ratios
+        pos = mean > 0
+        first = np.argmax(pos, axis=1)
+        i = np.clip(first - 1, 0, len(x_grid) - 2)
+        rows_ = np.arange(n_rep)
+        y0, y1 = mean[rows_, i], mean[rows_, i + 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cross = 10 ** (x_grid[i] + (0 - y0) / (y1 - y0) * (x_grid[i + 1] - x_grid[i]))
+        r = np.where(~pos.any(axis=1), np.inf, np.where(first == 0, RATIO_GRID[0], cross))
+        ratio_cols.append(r[:, None])
+    n_pooled = sum(c.shape[1] for c in ratio_cols[1:])
+    lead_cols.append(np.full((n_rep, n_pooled), np.nan))
+    keys = pd.DataFrame(keys, columns=["definition", "task", "train_model", "method"])
+    return keys, np.concatenate(ratio_cols, axis=1), np.concatenate(lead_cols, axis=1)
+
+
 # ---- (d): model-free ------------------------------------------------------------------------------------------
 def _pareto_ratio(mine: pd.DataFrame, others: pd.DataFrame, metric_mine, metric_others, c0, a, n_train, margin):
     """Smallest r at which some run of ``mine`` (selection cost C0 + a N_train / r) is undominated by ``others``
@@ -381,11 +552,10 @@ def breakeven_intervals(fitted, n_boot: int = 200, seed: int = 0, level: float =
     if n_boot > 0:
         if boot is None or boot.n_boot < n_boot:
             boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level, progress=progress)
-        reps = boot.replicates[:n_boot]
-        grid = CurveGrid(fitted.runs_, 600)
-        tables = [breakeven_table(r, methods, margin_table=margin_table, grid=grid) for r in reps]
-        ratio = np.stack([t.ratio.to_numpy(float) for t in tables])
-        lead = np.stack([t.lead_actual.to_numpy(float) for t in tables])
+        keys, ratio, lead = breakeven_refits(fitted, boot.values[:n_boot], methods, margin_table)
+        same = keys.to_numpy(str)
+        if same.shape != (len(point), 4) or (same != point[keys.columns].to_numpy(str)).any():
+            raise AssertionError("breakeven_refits rows differ from breakeven_table's")  # a bug, not a user error
         iv = interval_with_mc(ratio, level)
         point["ratio_lo"], point["ratio_hi"] = iv["lo"], iv["hi"]
         point["ratio_lo_mc"], point["ratio_hi_mc"], point["stable"] = iv["lo_mc"], iv["hi_mc"], iv["stable"]

@@ -111,6 +111,17 @@ class CurveGrid:
                                        selection_flops=sel, total_flops=sel + fraction * full, pool_tokens=pool,
                                        train_tokens=fraction * tokens)
 
+    def metric_arrays(self, fit, values: np.ndarray) -> list:
+        """Oriented metric of every curve for every entry vector of ``values`` (R x n_entries, e.g.
+        ``Bootstrap.values``) in one gather: a list (one per curve, in ``meta`` order) of arrays (R x grid size)."""
+        if not self.meta:
+            return []
+        values = np.atleast_2d(np.asarray(values, float))
+        params = {name: np.repeat(v, self._repeat, axis=-1) for name, v in fit.param_values(self.heads, values).items()}
+        metric = fit.form(self.columns, **params) * np.repeat(self.signs, self._repeat)
+        metric = np.broadcast_to(metric, (len(values), len(self.columns.fraction)))
+        return np.split(metric, self._ends, axis=1)
+
     def curves(self, fit) -> list:
         """MethodCurves of ``fit`` on these grids (a CurveFit of the same panels and methods)."""
         if not self.meta:
