@@ -326,7 +326,7 @@ class ContestBatch:
     def _best_diff(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
         # -inf - -inf is NaN: neither can afford the budget; fmax skips it, and a row of only those is -inf
         with np.errstate(invalid="ignore"):
-            out = np.fmax.reduce(mine - theirs, axis=-1)
+            out = np.fmax.reduce(np.subtract(mine, theirs, out=mine), axis=-1)   # mine is a fresh gather
         return np.where(np.isnan(out), -np.inf, out)
 
     def lead(self, selection_flops) -> np.ndarray:

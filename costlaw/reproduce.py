@@ -19,7 +19,7 @@ from .uncertainty import bootstrap
 from .compare import compare
 
 DEFAULT_FORMS = ("paper", "offset_exp")
-DEFAULT_N_BOOT = 100
+DEFAULT_N_BOOT = 400
 """Bootstrap refits for the break-even intervals (each interval end reports its Monte Carlo error)."""
 COMPARE_N_BOOT = 40
 """Bootstrap refits behind the held-out coverages (the README's table uses the same count)."""

@@ -151,3 +151,50 @@ def test_reproduce_coverages_use_the_compare_refit_count():
     parser = __import__("argparse").ArgumentParser()
     command.add_parser(parser.add_subparsers())
     assert parser.parse_args(["compare", "paper"]).n_boot == COMPARE_N_BOOT
+
+
+@pytest.mark.parametrize("margin", [None, 0.0])
+def test_refits_vectorised_match_the_per_refit_tables(fitted, margin):
+    """``breakeven_refits`` (all refits bisected at once) gives ``breakeven_table``'s ratios per refit: the same
+    rows, the same inf / zero pattern, finite ratios within the bisection's 0.005 decades, the same leads."""
+    from costlaw.frontier import CurveGrid
+    from costlaw.uncertainty import bootstrap
+
+    table = margins(panel_noise(fitted), margin)
+    boot = bootstrap(fitted, n_boot=4, seed=3)
+    grid = CurveGrid(fitted.runs_, 600)
+    ref = [be.breakeven_table(r, margin_table=table, grid=grid) for r in [fitted] + boot.replicates]
+    keys, ratio, lead = be.breakeven_refits(fitted, np.vstack([fitted.x_[None], boot.values]), margin_table=table)
+    assert (keys.to_numpy(str) == ref[0][list(keys.columns)].to_numpy(str)).all()
+    want = np.stack([t.ratio.to_numpy(float) for t in ref])
+    assert ratio.shape == want.shape
+    assert np.array_equal(np.isinf(ratio), np.isinf(want)) and np.array_equal(ratio == 0, want == 0)
+    assert np.isfinite(want).any() and np.isinf(want).any()  # both kinds are exercised
+    fin = np.isfinite(want) & (want > 0)
+    assert np.max(np.abs(np.log10(ratio[fin]) - np.log10(want[fin]))) <= 0.005
+    lead_want = np.stack([t.lead_actual.to_numpy(float) for t in ref])
+    np.testing.assert_allclose(lead, lead_want, rtol=0, atol=1e-9)
+
+
+def test_contest_batch_threshold_matches_contest(fitted):
+    """Per panel, ``ContestBatch.threshold`` of one refit is ``Contest.threshold`` (margins 0, the noise, huge)."""
+    from costlaw.frontier import CurveGrid
+
+    grid = CurveGrid(fitted.runs_, 600)
+    curves = grid.curves(fitted)
+    arrays = grid.metric_arrays(fitted, fitted.x_[None])
+    checked = 0
+    for i, c in enumerate(curves):
+        if c.method not in be.BREAKEVEN_METHODS:
+            continue
+        others = [j for j, o in enumerate(curves) if (o.task, o.train_model) == (c.task, c.train_model) and j != i]
+        contest = be.Contest(c, [curves[j] for j in others])
+        batch = be.ContestBatch(c, arrays[i], [(curves[j], arrays[j]) for j in others])
+        for m in (0.0, 0.3, 100.0):
+            want = contest.threshold(m)
+            got = float(batch.threshold(m)[0])
+            assert (got == 0) == (want == 0)
+            if want > 0:
+                assert abs(np.log10(got) - np.log10(want)) <= 0.005
+            checked += 1
+    assert checked >= 6

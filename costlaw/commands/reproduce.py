@@ -6,7 +6,7 @@ import time
 from ..curves import FORMS
 from .options import N_BOOT_MIN, integer, log, name_in, number
 
-DEFAULT_N_BOOT = 100
+DEFAULT_N_BOOT = 400
 """Default bootstrap refits of the break-even intervals (costlaw.reproduce.DEFAULT_N_BOOT; a test keeps them equal)."""
 
 
