@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from costlaw._paths import bundled_dir
@@ -23,7 +24,7 @@ def test_parse_pilot():
 def test_70b_from_7b_and_13b_with_one_pilot(paper_runs):
     scores, table = pilot_protocol(paper_runs)  # headroom rule, random at 2.5% of the pool as the pilot
     assert scores["n_heldout"] == 58 and scores["heldout_rmse"] < 1.0
-    assert 0.8 <= scores["coverage"] <= 1.0
+    assert 0.8 <= scores["coverage"] <= 0.97   # calibrated 90% intervals (100% with the earlier, too wide rule)
     flat, _ = pilot_protocol(paper_runs, rule="pilot")   # "predict the pilot everywhere"
     loglinear, _ = pilot_protocol(paper_runs, rule="loglinear")
     assert scores["heldout_rmse"] < flat["heldout_rmse"] < loglinear["heldout_rmse"]
@@ -61,3 +62,32 @@ def test_plan_with_a_pilot(capsys):
                  "--pilot", "random:0.025:60.1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["fit_kind"].startswith("pilot-anchored")
+
+
+def test_pilot_intervals_other_directions(paper_runs):
+    """7B from 13B + 70B stays calibrated; 13B from 7B + 70B is under-covered (BBH 13B departs from both
+    neighbours by about 5 points: no spread between the other sizes announces it) and is pinned here so a change
+    that hides it shows."""
+    small, _ = pilot_protocol(paper_runs, held_out=7e9)
+    assert small["n_heldout"] == 58 and 0.8 <= small["coverage"] <= 0.97
+    middle, table = pilot_protocol(paper_runs, held_out=13e9)
+    assert middle["coverage"] < 0.5 and middle["heldout_rmse"] > 3
+    bbh = table[table.task == "bbh"]
+    assert np.sqrt(np.mean((bbh.metric_pred - bbh.metric) ** 2)) > 4
+    with pytest.raises(InputError):
+        pilot_protocol(paper_runs, held_out=34e9)
+
+
+def test_noise_is_the_least_contaminated_panel(paper_runs):
+    from costlaw.noise import panel_noise
+    transfer = PilotTransfer(paper_runs[(paper_runs.task == "bbh") & (paper_runs.train_params < 7e10)], "bbh")
+    noise = panel_noise(transfer.fit)
+    assert (noise.noise_source == "residuals").all()
+    assert np.isclose(transfer.noise_sd(), noise.noise_sd.min()) and noise.noise_sd.max() > 2 * transfer.noise_sd()
+
+
+def test_noise_from_repeated_seeds(paper_runs):
+    runs = paper_runs[(paper_runs.task == "mmlu") & (paper_runs.train_params < 7e10)]
+    twice = pd.concat([runs.assign(seed=0), runs.assign(seed=1, metric=runs.metric + 0.2)], ignore_index=True)
+    transfer = PilotTransfer(twice, "mmlu")
+    assert np.isclose(transfer.noise_sd(), 0.2 / np.sqrt(2))   # each pair: sd |d| / sqrt(2)
