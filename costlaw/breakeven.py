@@ -332,7 +332,13 @@ class ContestBatch:
     def lead(self, selection_flops) -> np.ndarray:
         """Lead (R x S) at selection costs shared by every refit (S,), FLOPs; as ``Contest.lead`` per refit."""
         idx = self._index(np.atleast_1d(np.asarray(selection_flops, float)))          # S x B
-        return self._best_diff(self._run_max[:, idx], self.theirs[:, None, :])
+        out = np.full((len(self.theirs), idx.shape[0]), -np.inf)  # costs at which no budget is affordable
+        rows = idx[:, -1] > 0
+        cols = np.any(idx[rows] > 0, axis=0)   # budgets unaffordable at every cost cannot hold the max
+        if rows.any():
+            sub = idx[np.ix_(rows, cols)]
+            out[:, rows] = self._best_diff(self._run_max[:, sub], self.theirs[:, None, cols])
+        return out
 
     def lead_each(self, selection_flops: np.ndarray) -> np.ndarray:
         """Lead (R,) at one selection cost per refit (R,), FLOPs."""
