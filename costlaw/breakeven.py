@@ -538,7 +538,7 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
 
 
 # ---- all four, with intervals ----------------------------------------------------------------------------------
-def breakeven_intervals(fitted, n_boot: int = 200, seed: int = 0, level: float = 0.9, margin: float | None = None,
+def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float = 0.9, margin: float | None = None,
                         methods=BREAKEVEN_METHODS, boot=None, claims: dict | None = None,
                         progress=None) -> pd.DataFrame:
     """All four definitions with intervals: (a)-(c) with bootstrap percentile intervals over ``n_boot`` refits
