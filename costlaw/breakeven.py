@@ -340,34 +340,35 @@ class ContestBatch:
             out[:, rows] = self._best_diff(self._run_max[:, sub], self.theirs[:, None, cols])
         return out
 
-    def lead_each(self, selection_flops: np.ndarray) -> np.ndarray:
-        """Lead (R,) at one selection cost per refit (R,), FLOPs."""
-        idx = self._index(np.asarray(selection_flops, float))                            # R x B
-        return self._best_diff(np.take_along_axis(self._run_max, idx, axis=1), self.theirs)
+    def largest_winning_cost(self, margin: float = 0.0) -> np.ndarray:
+        """Per refit (R,), the largest selection cost (FLOPs) at which the lead exceeds ``margin``, in closed form:
+        at budget b the method wins from the first fraction whose running best beats the others by the margin,
+        so it wins at cost s exactly when s <= budget b - that fraction's training FLOPs for some b (-inf: never,
+        not even at cost 0)."""
+        run_max = self._run_max[:, 1:]
+        frac_flops = np.append(self.curve.fractions * self.curve.train_flops_full, np.inf)
+        room = np.empty(len(run_max))
+        for r, (mine, theirs) in enumerate(zip(run_max, self.theirs)):
+            with np.errstate(invalid="ignore"):
+                first = np.searchsorted(mine, theirs + margin + TIE, side="right")   # mine is non-decreasing
+            room[r] = np.max(self.budgets - frac_flops[first])
+        return room
 
     def threshold(self, margin: float = 0.0, tol: float = 0.005) -> np.ndarray:
-        """``Contest.threshold`` per refit (R,), FLOPs. The lead does not grow with the selection cost, so the
-        0.2-decade scan's first losing step is found by a binary search over the scan's points, and then
-        bisected to ``tol`` decades: every refit steps at once."""
+        """``Contest.threshold`` per refit (R,), FLOPs: the same 0.2-decade scan and bisection to ``tol`` decades,
+        stepped on the closed-form largest winning cost (``largest_winning_cost``) instead of leads."""
         full = self.curve.train_flops_full
         grid = np.linspace(np.log10(1e-9 * full), np.log10(1e3 * full), 61)
-
-        def wins(log_sel):
-            return self.lead_each(10 ** log_sel) > margin + TIE
-
-        first, last = wins(np.full(len(self.theirs), grid[0])), wins(np.full(len(self.theirs), grid[-1]))
+        room = self.largest_winning_cost(margin)
+        ok = 10 ** grid[None, :] <= room[:, None]                                      # R x 61, non-increasing
+        first, last = ok[:, 0], ok[:, -1]
+        i = np.clip(np.argmin(ok, axis=1) - 1, 0, len(grid) - 2)
+        lo, hi = grid[i], grid[i + 1]
         todo = first & ~last
-        a, b = np.zeros(len(first), int), np.full(len(first), len(grid) - 1)   # wins at grid[a], not at grid[b]
-        while np.any(todo & (b - a > 1)):
-            mid = (a + b) // 2
-            w = wins(grid[mid])
-            step = todo & (b - a > 1)
-            a, b = np.where(step & w, mid, a), np.where(step & ~w, mid, b)
-        lo, hi = grid[a], grid[b]
         while np.any(todo & (hi - lo > tol)):
             step = todo & (hi - lo > tol)
             mid = 0.5 * (lo + hi)
-            w = wins(mid)
+            w = 10 ** mid <= room
             lo, hi = np.where(step & w, mid, lo), np.where(step & ~w, mid, hi)
         return np.where(~first, 0.0, np.where(last, 10 ** grid[-1], 10 ** lo))
 
