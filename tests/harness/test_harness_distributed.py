@@ -42,6 +42,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_process_gloo_scoring_matches_one_process(tmp_path, harness_cache):
     task = generated_task(pool_examples=120, validation_examples=4, test_examples=4, pretrain_examples=50)
     tok = task_tokenizer(task, harness_cache)  # trained before the launch, so the processes only read it

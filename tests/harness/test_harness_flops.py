@@ -12,6 +12,8 @@ from costlaw.harness.models import TINY_SIZES, model_shape, task_tokenizer, tiny
 from costlaw.harness.scoring import score_examples  # noqa: E402
 from costlaw.harness.train import TrainConfig, add_lora, finetune  # noqa: E402
 
+SLOW_SIZES = {"tiny-l", "tiny-ml"}  # the two largest: most of this file's time; run with -m slow
+
 TOLERANCE = 0.05
 
 
@@ -27,7 +29,7 @@ def tokenizer(tiny_task, harness_cache):
     return task_tokenizer(tiny_task, harness_cache)
 
 
-@pytest.mark.parametrize("size", list(TINY_SIZES))
+@pytest.mark.parametrize("size", [pytest.param(s, marks=pytest.mark.slow) if s in SLOW_SIZES else s for s in TINY_SIZES])
 def test_scoring_and_training_flops_agree(size, tiny_task, tokenizer):
     model = tiny_model(size, len(tokenizer))
     scoring = PhaseMeter("scoring")

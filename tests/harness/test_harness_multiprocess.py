@@ -41,6 +41,7 @@ def test_every_rank_takes_the_same_steps_and_every_example_is_used_once(world):
         assert sorted(used) == list(range(360))  # each example exactly once per epoch
 
 
+@pytest.mark.slow
 def test_two_process_sweep_matches_one_process(tmp_path):
     cfg_path = tmp_path / "dist.json"
     one, two = tmp_path / "one", tmp_path / "two"

@@ -76,6 +76,7 @@ def test_ratio_preset_ladder_brackets_ratios_below_1_and_above_100(tmp_path):
     assert min(ratios) < 1 and max(ratios) > 100
 
 
+@pytest.mark.slow
 def test_tiny_ladder_sweep_feeds_the_ratio_analysis(tmp_path, harness_cache):
     pytest.importorskip("torch")
     from costlaw.harness import sweep
