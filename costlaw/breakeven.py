@@ -86,24 +86,44 @@ class Contest:
         return bool(self.lead(selection_flops)[0] > margin + TIE)
 
     def threshold(self, margin: float = 0.0, tol: float = 0.005) -> float:
-        """Largest selection cost (FLOPs) at which the lead exceeds ``margin``: 0 if never, bisection in log10
-        cost to ``tol`` decades."""
-        full = self.curve.train_flops_full
-        grid = np.linspace(np.log10(1e-9 * full), np.log10(1e3 * full), 61)  # 0.2 decade steps
-        ok = self.lead(10 ** grid) > margin + TIE                                # non-increasing in cost
-        if not ok[0]:
-            return 0.0
-        if ok[-1]:
-            return float(10 ** grid[-1])
-        i = int(np.argmin(ok)) - 1
-        lo, hi = grid[i], grid[i + 1]
-        while hi - lo > tol:
-            mid = 0.5 * (lo + hi)
-            if self.wins(10 ** mid, margin):
-                lo = mid
-            else:
-                hi = mid
-        return float(10 ** lo)
+        """Largest selection cost (FLOPs) at which the lead exceeds ``margin``: 0 if never; the cost on a
+        0.2-decade scan bisected in log10 cost to ``tol`` decades (see ``bisect_cost``)."""
+        room = largest_winning_cost(self.curve, self._run_max[None, :], self.budgets, self.theirs[None, :], margin)
+        return float(bisect_cost(room, self.curve.train_flops_full, tol)[0])
+
+
+def largest_winning_cost(curve: MethodCurve, run_max: np.ndarray, budgets: np.ndarray, theirs: np.ndarray,
+                         margin: float) -> np.ndarray:
+    """Per refit (rows of ``run_max``, the running best of the method's oriented metric on ``curve.fractions``,
+    and of ``theirs``, the others' best on ``budgets``), the largest selection cost (FLOPs) at which the lead
+    exceeds ``margin``, in closed form: at budget b the method wins from the first fraction whose running best
+    beats the others by the margin, so it wins at cost s exactly when s <= b - that fraction's training FLOPs
+    for some b (-inf: never, not even at cost 0)."""
+    frac_flops = np.append(curve.fractions * curve.train_flops_full, np.inf)
+    room = np.empty(len(run_max))
+    for r, (mine, other) in enumerate(zip(run_max, theirs)):
+        with np.errstate(invalid="ignore"):
+            first = np.searchsorted(mine, other + margin + TIE, side="right")   # mine is non-decreasing
+        room[r] = np.max(budgets - frac_flops[first])
+    return room
+
+
+def bisect_cost(room: np.ndarray, train_flops_full: float, tol: float = 0.005) -> np.ndarray:
+    """The break-even selection cost (FLOPs) reported for each largest winning cost ``room`` (R,): scanned from
+    1e-9 to 1e3 times ``train_flops_full`` in 0.2-decade steps, the last winning step bisected to ``tol``
+    decades (from below); 0 when it never wins, the scan's top when it wins there. All refits step at once."""
+    grid = np.linspace(np.log10(1e-9 * train_flops_full), np.log10(1e3 * train_flops_full), 61)
+    ok = 10 ** grid[None, :] <= room[:, None]                                          # R x 61, non-increasing
+    first, last = ok[:, 0], ok[:, -1]
+    i = np.clip(np.argmin(ok, axis=1) - 1, 0, len(grid) - 2)
+    lo, hi = grid[i], grid[i + 1]
+    todo = first & ~last
+    while np.any(todo & (hi - lo > tol)):
+        step = todo & (hi - lo > tol)
+        mid = 0.5 * (lo + hi)
+        w = 10 ** mid <= room
+        lo, hi = np.where(step & w, mid, lo), np.where(step & ~w, mid, hi)
+    return np.where(~first, 0.0, np.where(last, 10 ** grid[-1], 10 ** lo))
 
 
 def wins(curve: MethodCurve, others: list[MethodCurve], selection_flops: float, margin: float = 0.0,
@@ -340,37 +360,10 @@ class ContestBatch:
             out[:, rows] = self._best_diff(self._run_max[:, sub], self.theirs[:, None, cols])
         return out
 
-    def largest_winning_cost(self, margin: float = 0.0) -> np.ndarray:
-        """Per refit (R,), the largest selection cost (FLOPs) at which the lead exceeds ``margin``, in closed form:
-        at budget b the method wins from the first fraction whose running best beats the others by the margin,
-        so it wins at cost s exactly when s <= budget b - that fraction's training FLOPs for some b (-inf: never,
-        not even at cost 0)."""
-        run_max = self._run_max[:, 1:]
-        frac_flops = np.append(self.curve.fractions * self.curve.train_flops_full, np.inf)
-        room = np.empty(len(run_max))
-        for r, (mine, theirs) in enumerate(zip(run_max, self.theirs)):
-            with np.errstate(invalid="ignore"):
-                first = np.searchsorted(mine, theirs + margin + TIE, side="right")   # mine is non-decreasing
-            room[r] = np.max(self.budgets - frac_flops[first])
-        return room
-
     def threshold(self, margin: float = 0.0, tol: float = 0.005) -> np.ndarray:
-        """``Contest.threshold`` per refit (R,), FLOPs: the same 0.2-decade scan and bisection to ``tol`` decades,
-        stepped on the closed-form largest winning cost (``largest_winning_cost``) instead of leads."""
-        full = self.curve.train_flops_full
-        grid = np.linspace(np.log10(1e-9 * full), np.log10(1e3 * full), 61)
-        room = self.largest_winning_cost(margin)
-        ok = 10 ** grid[None, :] <= room[:, None]                                      # R x 61, non-increasing
-        first, last = ok[:, 0], ok[:, -1]
-        i = np.clip(np.argmin(ok, axis=1) - 1, 0, len(grid) - 2)
-        lo, hi = grid[i], grid[i + 1]
-        todo = first & ~last
-        while np.any(todo & (hi - lo > tol)):
-            step = todo & (hi - lo > tol)
-            mid = 0.5 * (lo + hi)
-            w = 10 ** mid <= room
-            lo, hi = np.where(step & w, mid, lo), np.where(step & ~w, mid, hi)
-        return np.where(~first, 0.0, np.where(last, 10 ** grid[-1], 10 ** lo))
+        """``Contest.threshold`` per refit (R,), FLOPs."""
+        room = largest_winning_cost(self.curve, self._run_max[:, 1:], self.budgets, self.theirs, margin)
+        return bisect_cost(room, self.curve.train_flops_full, tol)
 
 
 def log_median_rows(ratios: np.ndarray) -> np.ndarray:

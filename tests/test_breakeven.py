@@ -176,11 +176,37 @@ def test_refits_vectorised_match_the_per_refit_tables(fitted, margin):
     np.testing.assert_allclose(lead, lead_want, rtol=0, atol=1e-9)
 
 
+def _bisected_threshold(contest, margin, tol=0.005):
+    """The former ``Contest.threshold``: a 0.2-decade scan of leads, then bisection on ``Contest.wins``."""
+    full = contest.curve.train_flops_full
+    grid = np.linspace(np.log10(1e-9 * full), np.log10(1e3 * full), 61)
+    ok = contest.lead(10 ** grid) > margin + be.TIE
+    if not ok[0]:
+        return 0.0
+    if ok[-1]:
+        return float(10 ** grid[-1])
+    i = int(np.argmin(ok)) - 1
+    lo, hi = grid[i], grid[i + 1]
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if contest.wins(10 ** mid, margin) else (lo, mid)
+    return float(10 ** lo)
+
+
 def test_contest_batch_threshold_matches_contest(fitted):
-    """Per panel, ``ContestBatch.threshold`` of one refit is ``Contest.threshold`` (margins 0, the noise, huge)."""
+    """Per panel, the closed-form thresholds of ``Contest`` and ``ContestBatch`` (one refit) are the bisection
+    on leads they replace (margins 0, 0.3 points, 100 points: never)."""
     from costlaw.frontier import CurveGrid
+    from costlaw.uncertainty import bootstrap
 
     grid = CurveGrid(fitted.runs_, 600)
+    checked = 0
+    for fit_ in [fitted] + bootstrap(fitted, n_boot=2, seed=5).replicates:
+        checked += _check_thresholds(grid, fit_)
+    assert checked >= 36
+
+
+def _check_thresholds(grid, fitted):
     curves = grid.curves(fitted)
     arrays = grid.metric_arrays(fitted, fitted.x_[None])
     checked = 0
@@ -191,10 +217,11 @@ def test_contest_batch_threshold_matches_contest(fitted):
         contest = be.Contest(c, [curves[j] for j in others])
         batch = be.ContestBatch(c, arrays[i], [(curves[j], arrays[j]) for j in others])
         for m in (0.0, 0.3, 100.0):
-            want = contest.threshold(m)
+            want = _bisected_threshold(contest, m)
+            assert contest.threshold(m) == pytest.approx(want, rel=1e-12)
             got = float(batch.threshold(m)[0])
             assert (got == 0) == (want == 0)
             if want > 0:
                 assert abs(np.log10(got) - np.log10(want)) <= 0.005
             checked += 1
-    assert checked >= 6
+    return checked
