@@ -75,6 +75,8 @@ def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_fo
             sel &= df.form == form_name
         return df[sel]
 
+    fig, ax = plt.subplots(figsize=(6, 4.2))  # one figure for every single panel, cleared between them
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)  # fixed size: no tight_layout pass
     for i, (task, model) in enumerate(keys):
         parts = dict(runs=select(runs, task, model, None), curves=select(curves, task, model, form),
                      frontier=select(frontier, task, model, form),
@@ -82,20 +84,22 @@ def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_fo
                      reference_label=f"{reference_form} fit")
         title = f"{task} / {model}: {form} fit" + (f" ({reference_form} dotted)" if parts["reference"] is not None
                                                    and len(parts["reference"]) else "")
-        fig, ax = plt.subplots(figsize=(6, 4.2))
+        ax.clear()
         draw_panel(ax, title=title, **parts)
         ax.legend(fontsize=7, loc="lower right")
-        fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)  # fixed size: no tight_layout pass
         path = out_dir / f"{task}_{model}.png"
         fig.savefig(path, dpi=110)
-        plt.close(fig)
         written.append(path)
         draw_panel(grid_axes.flat[i], title=f"{task} / {model}", **parts)
+    plt.close(fig)
     for ax in list(grid_axes.flat)[len(keys):]:
         ax.set_visible(False)
     grid_axes.flat[0].legend(fontsize=7, loc="lower right")
     grid_fig.suptitle(f"runs, '{form}' fits and compute-optimal frontier (grey band)", fontsize=11)
-    grid_fig.tight_layout()
+    # fixed margins in inches (no tight_layout pass, which measures every tick label of every panel)
+    width, height = grid_fig.get_size_inches()
+    grid_fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width, bottom=0.55 / height,
+                             top=1 - 0.6 / height, wspace=0.25, hspace=0.4)
     path = out_dir / "panels.png"
     grid_fig.savefig(path, dpi=100)
     plt.close(grid_fig)
