@@ -3,6 +3,7 @@ permissions a normal file gets (0666 less the umask; ``mkstemp`` alone would lea
 ``prepare_out_dir``: check an output folder before the work, not after."""
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -38,25 +39,35 @@ def prepare_out_dir(path, option: str = "--out") -> Path:
     return path
 
 
-def write_text_atomic(path, text: str) -> Path:
+@contextlib.contextmanager
+def atomic_writer(path):
+    """A text file handle on a temporary file beside ``path`` that replaces ``path`` when the block ends
+    without an error (and is removed when it fails): writers stream into it, no whole-file string in memory."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+            yield fh
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    with atomic_writer(path) as fh:
+        fh.write(text)
+    return Path(path)
 
 
 def write_csv_atomic(path, table: pd.DataFrame) -> Path:
     """Write ``table`` as CSV without its index, atomically; floats keep 10 significant digits."""
-    return write_text_atomic(path, table.to_csv(index=False, float_format="%.10g"))
+    with atomic_writer(path) as fh:
+        table.to_csv(fh, index=False, float_format="%.10g")
+    return Path(path)
 
 
 def json_value(value):

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .errors import CostlawError, InputError
 from .fitting import CurveFit, replicate
-from .io import write_csv_atomic, write_text_atomic
+from .io import atomic_writer, write_csv_atomic
 from .uncertainty import Bootstrap
 
 FIT_FILE = "fit.json"
@@ -27,12 +27,18 @@ def save_fits(boots: list, out_dir) -> Path:
     """Write fits.csv, curves.csv and fit.json for ``boots`` (a list of ``Bootstrap``) into ``out_dir``."""
     out = Path(out_dir)
     write_csv_atomic(out / "fits.csv", pd.concat([b.fit.summary() for b in boots], ignore_index=True))
-    write_csv_atomic(out / "curves.csv", pd.concat([b.fit.curve_table() for b in boots], ignore_index=True))
-    groups = [{"fit": b.fit.to_dict(), "seed": b.seed, "level": b.level,
-               "replicates": b.values.tolist(),
-               "converged": None if b.converged is None else np.asarray(b.converged, bool).tolist()}
-              for b in boots]
-    return write_text_atomic(out / FIT_FILE, json.dumps({"costlaw_fit_version": FORMAT_VERSION, "groups": groups}))
+    curves = [b.fit.curve_table() for b in boots]
+    write_csv_atomic(out / "curves.csv", curves[0] if len(curves) == 1 else pd.concat(curves, ignore_index=True))
+    del curves  # freed before the JSON is built (the peak memory of large fits)
+    path = out / FIT_FILE
+    with atomic_writer(path) as fh:  # one group's JSON at a time (json.dump itself would encode in pure Python)
+        fh.write(json.dumps({"costlaw_fit_version": FORMAT_VERSION})[:-1] + ', "groups": [')
+        for i, b in enumerate(boots):
+            group = {"fit": b.fit.to_dict(), "seed": b.seed, "level": b.level, "replicates": b.values.tolist(),
+                     "converged": None if b.converged is None else np.asarray(b.converged, bool).tolist()}
+            fh.write((", " if i else "") + json.dumps(group))
+        fh.write("]}")
+    return path
 
 
 def load_fits(path) -> list:
