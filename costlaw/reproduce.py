@@ -18,7 +18,6 @@ from .ladder import is_ladder, ratio_analysis
 from .uncertainty import bootstrap
 from .compare import compare
 
-DEFAULT_FORMS = ("paper", "offset_exp")
 DEFAULT_N_BOOT = 400
 """Bootstrap refits for the break-even intervals (each interval end reports its Monte Carlo error)."""
 COMPARE_N_BOOT = 40
@@ -58,6 +57,8 @@ class Reproduction:
     figures: list = field(default_factory=list)
     ratio: object = None
     """A ``ladder.RatioAnalysis`` when the runs hold a selector-size ladder (measured vs analytic ratios)."""
+    form_choice: str = ""
+    """Which headline form ``reproduce`` picked and why (empty when the forms were given)."""
 
     def summary(self) -> pd.DataFrame:
         """One row per form: n_points, n_params, rmse, mae, aic, bic, converged."""
@@ -84,16 +85,32 @@ def weighted_log_median(ratios, weights) -> float:
     return float(r[order][np.searchsorted(cum, 0.5)])
 
 
+def loo_errors(runs: pd.DataFrame, fits: dict, loss: str | None = None) -> pd.Series:
+    """Leave-one-out RMSE (metric points) per form of ``fits`` ({form name: CurveFit of ``runs``})."""
+    held = compare(runs, list(fits), loss=loss, protocols=("loo",), fits=fits)
+    return held[held.protocol == "loo"].set_index("form").heldout_rmse
+
+
+def choose_form(runs: pd.DataFrame, forms=SPREAD_FORMS, loss: str | None = None):
+    """(form, why, loo, fits): the form of ``forms`` with the lowest leave-one-out RMSE on ``runs``, a sentence
+    saying so, the LOO RMSE per form and the fits (reused by ``form_spread``)."""
+    fits = {name: fit(runs, name, warn=False) for name in forms}
+    loo = loo_errors(runs, fits, loss)
+    best = str(loo.idxmin())
+    others = ", ".join(f"{n} {v:.3f}" for n, v in loo.items() if n != best)
+    why = (f"headline form {best}: lowest leave-one-out RMSE among {', '.join(forms)} ({best} {loo[best]:.3f}; "
+           f"{others}); --form forces one")
+    return best, why, loo, fits
+
+
 def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS, margin: float | None = None,
-                loss: str | None = None) -> pd.DataFrame:
+                loss: str | None = None, loo: pd.Series | None = None) -> pd.DataFrame:
     """Form uncertainty of the pooled break-even answers (definitions a-c): each form's ratio with its AIC,
     Akaike weight exp(-dAIC/2) (normalised) and leave-one-out RMSE; per (definition, method) the spread (min,
     max), the Akaike-weighted median in log ratio (``ratio_avg``) and the default form, the one with the lowest
-    leave-one-out error (``default``)."""
-    from .compare import compare
+    leave-one-out error (``default``); ``loo`` (RMSE per form) reuses errors already computed."""
     fits = {name: (fits or {}).get(name) or fit(runs, name, warn=False) for name in forms}
-    held = compare(runs, list(forms), loss=loss, protocols=("loo",), fits=fits)
-    loo = held[held.protocol == "loo"].set_index("form").heldout_rmse
+    loo = loo_errors(runs, fits, loss) if loo is None else loo
     aic = pd.Series({n: f.aic for n, f in fits.items()})
     weight = np.exp(-(aic - aic.min()) / 2)
     weight = weight / weight.sum()
@@ -120,7 +137,7 @@ def paper_fit_runs() -> pd.DataFrame:
     return runs.assign(pbar=[PAPER_PBAR[(t, m)] for t, m in zip(runs.task, runs.train_model)])
 
 
-def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=DEFAULT_FORMS, figures: bool = True,
+def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=None, figures: bool = True,
               n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
               protocols=("extrapolate_fraction", "extrapolate_size"), margin: float | None = None,
               log=print) -> Reproduction:
@@ -128,20 +145,28 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     and per-panel PNGs into ``out_dir``. Break-even ratios of every form but ``paper`` (which has no noise
     model) get 90% bootstrap intervals from ``n_boot`` seeded resamples; every "wins" is by more than ``margin``
     metric points (None: one run-to-run noise sd per panel, ``costlaw.noise``). ``compare.csv`` scores the forms
-    under ``protocols`` (add ``"loo"`` for leave-one-out, about 10 s per form more)."""
+    under ``protocols`` (add ``"loo"`` for leave-one-out, about 10 s per form more). ``forms`` None: besides
+    ``paper``, the form of ``SPREAD_FORMS`` with the lowest leave-one-out error (``choose_form``, the same errors
+    ``form_spread`` reports), said in ``Reproduction.form_choice``."""
     bundled = runs is None
     runs = paper_runs() if runs is None else runs
     out = Path(out_dir)
+    spread_fits, loo, choice = {}, None, ""
+    if forms is None:
+        log(f"choosing the headline form among {', '.join(SPREAD_FORMS)} by leave-one-out error")
+        best, choice, loo, spread_fits = choose_form(runs)
+        log(choice)
+        forms = [best]
     forms = list(dict.fromkeys(["paper", *forms]))
     for name in forms:
         get_form(name)
-    result = Reproduction(runs)
+    result = Reproduction(runs, form_choice=choice)
     for name in forms:
         # the paper's own fit: its form on the 185 runs of its fit figure with its Pbar, which reproduces the
         # published curves; every other form on the 180 runs
         data = paper_fit_runs() if bundled and name == "paper" else runs
         log(f"fitting form '{name}' to {len(data)} runs")
-        result.fits[name] = fit(data, name, warn=False)  # the report lists its warnings
+        result.fits[name] = spread_fits.get(name) or fit(data, name, warn=False)  # the report lists its warnings
     result.tables["runs"] = runs
     result.tables["fits"] = pd.concat([f.summary() for f in result.fits.values()], ignore_index=True)
     result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
@@ -153,7 +178,7 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=D
     result.tables["breakeven"] = breakeven
     if all(name in FORMS for name in SPREAD_FORMS):
         log(f"form uncertainty: break-even under {', '.join(SPREAD_FORMS)} (AIC weights, leave-one-out errors)")
-        result.tables["forms"] = form_spread(runs, result.fits, margin=margin)
+        result.tables["forms"] = form_spread(runs, {**spread_fits, **result.fits}, margin=margin, loo=loo)
     result.tables["stats"] = result.summary()
     result.tables["front_line"] = loglinear_front(runs)
     if is_ladder(runs):
@@ -255,7 +280,7 @@ def format_form_spread(table: pd.DataFrame) -> str:
 
 def format_report(result: Reproduction) -> str:
     """The tables ``costlaw reproduce`` prints."""
-    lines = []
+    lines = [result.form_choice] if result.form_choice else []
     stats = result.summary()
     lines.append("Fits (all panels):")
     lines.append(stats.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

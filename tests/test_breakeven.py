@@ -140,6 +140,34 @@ def test_reproduce_reports_form_uncertainty(reproduced_paper):
     assert "Form uncertainty" in reproduced_paper[1]
 
 
+def test_reproduce_picks_the_headline_form_by_leave_one_out(reproduced_paper):
+    """Without --form the headline form is the LOO winner of the spread forms (offset_exp on the paper's runs)."""
+    forms = pd.read_csv(reproduced_paper[0] / "forms.csv").drop_duplicates("form")
+    winner = forms.loc[forms.loo_rmse.idxmin(), "form"]
+    assert winner == "offset_exp"
+    assert set(pd.read_csv(reproduced_paper[0] / "breakeven.csv").form) == {"paper", winner}
+    assert f"headline form {winner}: lowest leave-one-out RMSE" in reproduced_paper[1]
+
+
+def test_reproduce_form_option_forces_the_form(tmp_path):
+    import contextlib
+    import io
+
+    from costlaw.cli import main
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["reproduce", "--out", str(tmp_path), "--form", "power", "--n-boot", "2", "--no-figures"]) == 0
+    assert set(pd.read_csv(tmp_path / "breakeven.csv").form) == {"paper", "power"}
+    assert "headline form" not in printed.getvalue()
+
+
+def test_choose_form_takes_the_lowest_loo(paper_runs):
+    from costlaw.reproduce import choose_form
+    panel = paper_runs[paper_runs.task == "mmlu"]
+    best, why, loo, fits = choose_form(panel, ("offset_exp", "power"))
+    assert best == loo.idxmin() and set(fits) == {"offset_exp", "power"} and best in why
+
+
 def test_reproduce_coverages_use_the_compare_refit_count():
     """`costlaw reproduce` prints held-out coverages from as many refits as `costlaw compare` (the README table)."""
     import inspect

@@ -57,7 +57,8 @@ def test_cli_errors(argv, message, tmp_path):
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("folder, form", [("paper_offset_exp", "offset_exp"), ("paper_offset_exp_size", "offset_exp_size")])
+@pytest.mark.parametrize("folder, form", [("paper_offset_exp", "offset_exp"), ("paper_offset_exp_size", "offset_exp_size"),
+                                          ("paper_power", "power"), ("paper_logistic", "logistic")])
 def test_shipped_fits_are_fresh(folder, form, tmp_path, paper_runs):
     """Fails when fits/ is stale: regenerate with the commands in fits/README.md."""
     shipped = pd.read_csv(bundled_dir("fits") / folder / "fits.csv")
@@ -67,3 +68,12 @@ def test_shipped_fits_are_fresh(folder, form, tmp_path, paper_runs):
     pd.testing.assert_frame_equal(shipped, fresh, check_exact=False, rtol=1e-6, atol=1e-8)
     stored = json.loads((bundled_dir("fits") / folder / "fit.json").read_text())
     assert len(stored["groups"][0]["replicates"]) == 50
+
+
+def test_shipped_form_loo_is_fresh(paper_runs):
+    """Fails when fits/paper_forms_loo/compare.csv (the planner's default form) is stale: fits/README.md."""
+    from costlaw.compare import compare
+    from costlaw.planner.forms import PANEL_FORMS, form_loo
+    shipped = form_loo()
+    fresh = form_loo(compare(paper_runs, list(PANEL_FORMS), protocols=("loo",)))
+    pd.testing.assert_series_equal(shipped.sort_index(), fresh.sort_index(), check_exact=False, rtol=1e-6)

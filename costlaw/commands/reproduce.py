@@ -16,7 +16,8 @@ def add_parser(subparsers):
     p.add_argument("--runs", help="runs CSV in the costlaw schema (default: the paper's 180 bundled runs)")
     p.add_argument("--out", default="results/paper", help="output folder (default: results/paper)")
     p.add_argument("--form", action="append", type=name_in(FORMS),
-                   help="curve form to fit besides 'paper' (repeatable; default offset_exp; `costlaw ls forms`)")
+                   help="curve form to fit besides 'paper' (repeatable; default: the one of offset_exp, power, "
+                        "logistic with the lowest leave-one-out error; `costlaw ls forms`)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--n-boot", type=integer(low=N_BOOT_MIN), default=DEFAULT_N_BOOT,
                    help=f"bootstrap refits for the ratio intervals (default {DEFAULT_N_BOOT})")
@@ -38,7 +39,7 @@ def run(args) -> int:
         matplotlib.use("Agg")  # the command writes PNG files; it never opens a window
     from ..reproduce import format_report, reproduce
     protocols = ["extrapolate_fraction", "extrapolate_size"] + (["loo"] if args.loo else [])
-    result = reproduce(runs, args.out, forms=args.form or ["offset_exp"], figures=not args.no_figures,
+    result = reproduce(runs, args.out, forms=args.form or None, figures=not args.no_figures,
                        n_boot=args.n_boot, seed=args.seed, protocols=protocols, margin=args.margin, log=log)
     print(format_report(result))
     print(f"\nwrote {', '.join(sorted(result.tables))} (.csv) and {len(result.figures)} figures to {args.out} "

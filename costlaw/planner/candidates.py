@@ -13,8 +13,6 @@ DEFAULT_SELECTORS = "random bm25 embed ppl:7e9 less:7e9"
 assumption, so they are opt-in (e.g. ppl:1e9,7e9)."""
 DEFAULT_FITS = "paper_offset_exp_size"
 """Bundled size model used by default at unmeasured sizes (levels linear in log10 N_train per task)."""
-PANEL_FITS = "paper_offset_exp"
-"""Bundled per-panel fits used by default at the measured sizes (7B, 13B, 70B): unbiased where data exist."""
 MIN_FRACTION = 1e-3
 """Smallest fraction of the pool a plan may train on; a budget that cannot pay it for any candidate is too small."""
 N_GRID = 600

@@ -21,15 +21,17 @@ from ..curves import get_form
 from ..errors import CostlawWarning, InputError
 from ..fitting import context
 from ..noise import DEFAULT_MARGIN_SD, check_margin
-from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, PANEL_FITS, Candidate, parse_selectors
+from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, Candidate, parse_selectors
 
 
 def _load(fits):
     from .._paths import bundled_dir
     from ..store import load_fits
-    if fits is None:
-        boots = load_fits(bundled_dir("fits") / DEFAULT_FITS) + load_fits(bundled_dir("fits") / PANEL_FITS)
-        return boots, f"bundled fits/{DEFAULT_FITS} and fits/{PANEL_FITS}"
+    if fits is None:  # per panel: the shipped form with the lowest leave-one-out error (planner.forms)
+        from .forms import default_form
+        panel = f"paper_{default_form()}"
+        boots = load_fits(bundled_dir("fits") / DEFAULT_FITS) + load_fits(bundled_dir("fits") / panel)
+        return boots, f"bundled fits/{DEFAULT_FITS} and fits/{panel}"
     if isinstance(fits, (str, Path)):
         return load_fits(fits), str(fits)
     boots = list(fits) if isinstance(fits, (list, tuple)) else [fits]
@@ -75,6 +77,7 @@ class Problem:
         self.margin_given = check_margin(margin)
         self.candidates = parse_selectors(selectors)
         boots, self.fits_source = _load(fits)
+        self.bundled = fits is None
         tasks = list(dict.fromkeys(t for b in boots for t in pd.unique(b.fit.runs_.task)))
         if task is None:
             task = tasks[0]

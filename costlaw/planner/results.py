@@ -58,16 +58,36 @@ class Plan:
     """A plan beats another only by more than this (metric points)."""
     fit_kind: str = ""
     """Which fit scored the plan: a per-panel fit at a measured size, or a size model."""
+    form_spread: pd.DataFrame | None = None
+    """The best plan under each per-panel form (``planner.forms.form_spread``); None where not available."""
+    form_spread_note: str = ""
+    """Why there is no form spread, or empty."""
+
+    @property
+    def same_winner_across_forms(self) -> bool | None:
+        """Whether every form of the spread picks the same (method, selector size); None without a spread."""
+        from .forms import same_winner
+        return same_winner(self.form_spread)
+
+    @property
+    def default_form(self) -> str | None:
+        """The form with the lowest leave-one-out error among the spread's forms; None without a spread."""
+        if self.form_spread is None or not self.form_spread["default"].any():
+            return None
+        return str(self.form_spread.loc[self.form_spread["default"], "form"].iloc[0])
 
     @property
     def verdict(self) -> str:
         """Whether the best plan beats the runner-up by more than the margin: "wins" when it does in at least
         ``noise.VERDICT_PROBABILITY`` of bootstrap refits (``p_lead``), else "indistinguishable" (the best point
-        estimate, but within the noise of the runner-up); "only candidate" when nothing else fits."""
+        estimate, but within the noise of the runner-up); "only candidate" when nothing else fits; "depends on
+        the form" when the forms of the form spread pick different winners."""
         from ..noise import VERDICT_PROBABILITY
         best = self.best
         if best is None:
             return "no plan"
+        if self.same_winner_across_forms is False:
+            return "depends on the form"
         if best.get("next_method") is None or best.get("p_lead") is None:
             return "only candidate"
         return "wins" if best["p_lead"] >= VERDICT_PROBABILITY else "indistinguishable"
@@ -103,6 +123,9 @@ class Plan:
                 "pool_tokens": self.pool_tokens, "task": self.task, "n_tasks": self.n_tasks, "lora": self.lora,
                 "form": self.form, "level": self.level, "notes": self.notes, "margin": json_value(self.margin),
                 "verdict": self.verdict, "fit_kind": self.fit_kind,
+                "form_spread": None if self.form_spread is None else json_records(self.form_spread),
+                "same_winner_across_forms": self.same_winner_across_forms, "default_form": self.default_form,
+                "form_spread_note": self.form_spread_note or None,
                 "tipping": None if self.tipping is None else {k: json_value(v) for k, v in vars(self.tipping).items()}}
 
     def to_json(self) -> str:
@@ -125,7 +148,9 @@ class Plan:
                 f"{best['total_flops']:.3g} FLOPs; {self.task} {best['metric_pred']:.2f} [{best['metric_lo']:.2f}, "
                 f"{best['metric_hi']:.2f}] ({pct} CI of the curve; a new run {best['pred_lo']:.2f}..{best['pred_hi']:.2f})"
                 f"; best in {100 * best['p_best']:.0f}% of bootstrap refits")
-            if best.get("next_method") is not None and best.get("p_lead") is not None:
+            if self.same_winner_across_forms is False:
+                lines.append("verdict: depends on the form: the forms pick different winners (form spread below)")
+            elif best.get("next_method") is not None and best.get("p_lead") is not None:
                 verdict = self.verdict
                 lines.append(
                     f"verdict: {verdict}: it beats the runner-up ({best['next_method']}) by more than the margin "
@@ -146,10 +171,29 @@ class Plan:
         for u in self.unaffordable:
             lines.append(f"unaffordable: {u['method']} (selector {u['selector_params']:.3g}) needs at least "
                          f"{u['min_total_flops']:.3g} FLOPs ({u['selection_flops']:.3g} selection)")
+        lines += self._spread_lines(pct)
         lines += [f"note: {n}" for n in self.notes]
         if self.tipping is not None:
             lines.append(self.tipping.describe(self.budget_flops))
         return "\n".join(lines)
+
+
+    def _spread_lines(self, pct: str) -> list[str]:
+        if self.form_spread is None:
+            return [f"form spread: {self.form_spread_note}"] if self.form_spread_note else []
+        same = self.same_winner_across_forms
+        lines = [f"form spread (best plan under each per-panel form; default {self.default_form}, the lowest "
+                 f"leave-one-out error): " + ("same winner under every form" if same else
+                                              "the forms pick different winners: the answer depends on the form")]
+        for r in self.form_spread.itertuples():
+            if r.method is None:
+                lines.append(f"  {r.form}: no plan")
+                continue
+            sel = "" if r.selector_params == 0 else f":{r.selector_params:.3g}"
+            lines.append(f"  {r.form}{' (default)' if r.default else ''}: {r.method}{sel} on {r.fraction:.3g} of "
+                         f"the pool, {self.task} {r.metric_pred:.2f} [{r.metric_lo:.2f}, {r.metric_hi:.2f}] ({pct} "
+                         f"CI), best in {100 * r.p_best:.0f}% of refits; LOO RMSE {r.loo_rmse:.3g}")
+        return lines
 
 
 def tipping_point(problem: Problem, gain: float = 0.1, budget: float | None = None, steps_per_decade: int = 20,
@@ -182,18 +226,41 @@ def tipping_point(problem: Problem, gain: float = 0.1, budget: float | None = No
 
 def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
          task: str | None = None, selectors=None, n_tasks: float = 1, lora: bool = False, fits=None,
-         gain: float | None = 0.1, problem: Problem | None = None, margin: float | None = None) -> Plan:
+         gain: float | None = 0.1, problem: Problem | None = None, margin: float | None = None,
+         form_fits: dict | None = None, form_loo=None) -> Plan:
     """The best (method, selector_params, fraction) for ``budget_flops`` and its runners-up, with intervals.
 
     ``selectors``: a spec like ``"ppl:1e9,7e9 less:7e9 embed bm25 random"`` (default DEFAULT_SELECTORS);
     ``fits``: a `costlaw fit` folder or loaded Bootstraps (default: the bundled offset_exp_size paper fits);
-    ``gain``: metric units per decade for the tipping point (None skips it).
+    ``gain``: metric units per decade for the tipping point (None skips it);
+    ``form_fits``: {form label: per-panel fits} to score the best plan under each form (the form spread; default
+    with the bundled fits at a measured size: the shipped offset_exp, power and logistic fits), ``form_loo``: a
+    Series of leave-one-out RMSE per label marking the default form (default: the shipped comparison).
     """
     budget_flops = check_number(budget_flops, "budget_flops", low=0, low_open=True)
     problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits, margin=margin)
     solved = problem.solve([budget_flops])
     table = problem.rows(budget_flops, solved, 0)
     tip = tipping_point(problem, gain, budget_flops) if gain is not None else None
+    spread, why = _form_spread(problem, budget_flops, form_fits, form_loo)
     return Plan(float(budget_flops), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
                 problem.lora, problem.form.name, problem.level, table, problem.notes(), problem.cheapest_flops(), tip,
-                problem.margin, problem.fit_kind)
+                problem.margin, problem.fit_kind, spread, why)
+
+
+def _form_spread(problem: Problem, budget_flops: float, form_fits, form_loo):
+    """(spread table or None, why not)."""
+    from . import forms
+    if problem.pilots:
+        return None, "not available with pilot runs (the forecasts are pilot-anchored, not per form)"
+    if form_fits is None:
+        if not problem.bundled:
+            return None, ""
+        if not problem.fit_kind.startswith("per-panel fit"):
+            sizes = ", ".join(f"{v:.3g}" for v in sorted(problem.runs.train_params.unique()))
+            return None, (f"not available at {problem.train_params:.3g} parameters: the per-panel forms exist only "
+                          f"at the measured sizes ({sizes}) and only offset_exp has a size model")
+        form_fits = forms.shipped_form_fits()
+        form_loo = forms.form_loo() if form_loo is None else form_loo
+    reuse = {problem.form.name: problem} if problem.bundled and problem.form.name in form_fits else {}
+    return forms.form_spread(problem, budget_flops, form_fits, form_loo, reuse), ""
