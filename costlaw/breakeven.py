@@ -378,13 +378,20 @@ def log_median_rows(ratios: np.ndarray) -> np.ndarray:
     return np.where(np.isinf(b), b, np.where(a == 0, np.where(b == 0, a, np.where(a > 0, mid, 0.0)), mid))
 
 
+CHUNK_GRID_VALUES = 8_000_000
+"""Most curve-grid values (refits x grid points of every curve) gathered at once by ``breakeven_refits``: about
+64 MB per array; 180 runs take 100 refits per chunk, 18,000 runs (600 panels) 4."""
+
+
 def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin_table: pd.DataFrame | None = None,
-                     grid: CurveGrid | None = None, margin: float | None = None, chunk: int = 100):
+                     grid: CurveGrid | None = None, margin: float | None = None, chunk: int | None = None):
     """Ratios and leads of ``breakeven_table`` for many refits of ``fitted`` at once: ``values`` (R x n_entries,
     e.g. ``Bootstrap.values``) in ``fitted``'s layout. Returns (keys, ratio, lead_actual): keys a DataFrame of
     the table's rows (definition, task, train_model, method, in ``breakeven_table``'s order), ratio and
     lead_actual arrays (R x rows; lead_actual NaN on pooled rows). Every refit is evaluated on one shared grid in
-    one gather and bisected together (``ContestBatch``); ``chunk`` refits at a time bound the memory."""
+    one gather and bisected together (``ContestBatch``); ``chunk`` refits at a time bound the memory (default: at
+    most 100, fewer when the grid of all curves is large, so that one gathered array holds at most
+    ``CHUNK_GRID_VALUES`` values: memory stays flat as panels grow)."""
     if margin_table is None:
         margin_table = make_margins(panel_noise(fitted), margin)
     grid = grid or CurveGrid(fitted.runs_, 600)
@@ -406,6 +413,9 @@ def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, marg
                                  span, m_of[(task, model)], c0, a, n_sel))
     values = np.atleast_2d(np.asarray(values, float))
     n_rep = len(values)
+    if chunk is None:
+        grid_values = sum(len(c.fractions) for c in shapes)
+        chunk = int(np.clip(CHUNK_GRID_VALUES // max(grid_values, 1), 1, 100))
     ratio = np.empty((n_rep, len(contests)))
     lead = np.empty((n_rep, len(contests)))
     curves_c = np.empty((n_rep, len(contests), len(RATIO_GRID)))
