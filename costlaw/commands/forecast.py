@@ -1,7 +1,7 @@
 """``costlaw forecast``: the predicted metric of a run, with intervals, from ``costlaw fit`` output."""
 from __future__ import annotations
 
-from .options import number, positive
+from .options import add_pilot_options, number, positive
 
 COLUMNS = ["task", "train_model", "method", "form", "train_params", "fraction", "total_flops", "metric_pred",
            "lo", "hi", "pred_lo", "pred_hi", "extrapolated"]
@@ -16,12 +16,7 @@ def add_parser(subparsers):
                    help="share of the pool to train on, in (0, 2]")
     p.add_argument("--method", help="selection method (default: all fitted)")
     p.add_argument("--task", help="target task (default: all fitted)")
-    p.add_argument("--pilot", action="append", metavar="METHOD:FRACTION:METRIC",
-                   help="a pilot run measured at --train-params (repeatable): anchors the level there, gains are "
-                        "transferred from the fitted sizes (costlaw.pilot)")
-    p.add_argument("--pilot-runs", help="runs CSV of pilot runs at --train-params (instead of, or besides, --pilot)")
-    p.add_argument("--rule", default="headroom", choices=["headroom", "absolute", "loglinear", "pilot", "auto"],
-                   help="how gains transfer to the pilot's size (default headroom; auto: by leave-one-size-out error)")
+    add_pilot_options(p, "anchors the level there, gains are transferred from the fitted sizes")
     p.add_argument("--json", action="store_true", help="print JSON records")
     return p
 

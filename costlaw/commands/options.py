@@ -64,6 +64,19 @@ def name_in(registry):
     return convert
 
 
+def add_pilot_options(parser, use: str) -> None:
+    """``--pilot`` (repeatable), ``--pilot-runs`` and ``--rule`` of ``forecast`` and ``plan``; ``use`` says what the
+    pilots do in that command."""
+    from ..pilot import RULES
+    parser.add_argument("--pilot", action="append", metavar="METHOD:FRACTION:METRIC",
+                        help=f"a pilot run measured at --train-params (repeatable): {use} (costlaw.pilot)")
+    parser.add_argument("--pilot-runs", help="runs CSV of pilot runs at --train-params (instead of, or besides, "
+                                             "--pilot)")
+    parser.add_argument("--rule", default="headroom", choices=[*RULES, "auto"],
+                        help="how gains transfer to the pilot's size (default headroom; auto: by "
+                             "leave-one-size-out error)")
+
+
 def read_runs_arg(text: str):
     """The runs table a command argument names: ``paper`` for the bundled runs, else a CSV path (validated)."""
     if text == "paper":

@@ -23,7 +23,7 @@ def _table_text(table: pd.DataFrame) -> str:
 
 def add_parser(subparsers):
     """Register ``costlaw plan`` and its options on an argparse subparsers object."""
-    from ..commands.options import number, positive
+    from ..commands.options import add_pilot_options, number, positive
     p = subparsers.add_parser("plan", help="best selector, selector size and training tokens for a FLOP budget, "
                                            "with 90%% intervals; sweeps over budgets and break-even maps")
     budget = p.add_mutually_exclusive_group(required=True)
@@ -43,12 +43,7 @@ def add_parser(subparsers):
                    help="tipping point: metric gain per decade of compute (default 0.1)")
     p.add_argument("--map", action="store_true", help="also the break-even ratio map of PPL and LESS over the "
                                                       "budgets and n_tasks 1, 5, 10, 20")
-    p.add_argument("--pilot", action="append", metavar="METHOD:FRACTION:METRIC",
-                   help="a pilot run measured at --train-params (repeatable): plan from pilot-anchored forecasts "
-                        "(costlaw.pilot) instead of the size model")
-    p.add_argument("--pilot-runs", help="runs CSV of pilot runs at --train-params")
-    p.add_argument("--rule", default="headroom", choices=["headroom", "absolute", "loglinear", "pilot", "auto"],
-                   help="how gains transfer to the pilot's size (default headroom)")
+    add_pilot_options(p, "plan from pilot-anchored forecasts instead of the size model")
     p.add_argument("--margin", type=number(low=0), help="a plan beats another only by more than this many metric "
                                                         "points (default: one run-to-run noise sd of the panel)")
     p.add_argument("--out", help="folder for plan.csv/json, or plan_sweep.csv/png and breakeven_map.csv/png")
