@@ -383,15 +383,40 @@ CHUNK_GRID_VALUES = 8_000_000
 64 MB per array; 180 runs take 100 refits per chunk, 18,000 runs (600 panels) 4."""
 
 
+def _contest_refits(shared, part: slice):
+    """(ratio, lead, pooled-mean lead curves) of every contest for the refits ``values[part]``, ``chunk`` at a time."""
+    fitted, grid, shapes, contests, values, chunk = shared
+    n_rep = part.stop - part.start
+    ratio = np.empty((n_rep, len(contests)))
+    lead = np.empty((n_rep, len(contests)))
+    curves_c = np.empty((n_rep, len(contests), len(RATIO_GRID)))
+    for start in range(0, n_rep, chunk):
+        rows = slice(start, min(start + chunk, n_rep))
+        metric = grid.metric_arrays(fitted, values[part][rows])
+        for k, (task, model, method, me, others, span, m, c0, a, n_sel) in enumerate(contests):
+            curve = shapes[me]
+            contest = ContestBatch(curve, metric[me], [(shapes[o], metric[o]) for o in others])
+            sel_star = contest.threshold(m)
+            with np.errstate(divide="ignore"):
+                ratio[rows, k] = np.where(sel_star > c0, curve.train_params * a / np.where(sel_star > c0,
+                                                                                        sel_star - c0, 1.0), np.inf)
+            lead[rows, k] = contest.lead([curve.selection_flops])[:, 0]
+            sel_grid = c0 + a * curve.train_params / RATIO_GRID
+            curves_c[rows, k] = np.clip(contest.lead(sel_grid) - m, -span, span)
+    return ratio, lead, curves_c
+
+
 def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin_table: pd.DataFrame | None = None,
-                     grid: CurveGrid | None = None, margin: float | None = None, chunk: int | None = None):
+                     grid: CurveGrid | None = None, margin: float | None = None, chunk: int | None = None,
+                     jobs: int = 1):
     """Ratios and leads of ``breakeven_table`` for many refits of ``fitted`` at once: ``values`` (R x n_entries,
     e.g. ``Bootstrap.values``) in ``fitted``'s layout. Returns (keys, ratio, lead_actual): keys a DataFrame of
     the table's rows (definition, task, train_model, method, in ``breakeven_table``'s order), ratio and
     lead_actual arrays (R x rows; lead_actual NaN on pooled rows). Every refit is evaluated on one shared grid in
     one gather and bisected together (``ContestBatch``); ``chunk`` refits at a time bound the memory (default: at
     most 100, fewer when the grid of all curves is large, so that one gathered array holds at most
-    ``CHUNK_GRID_VALUES`` values: memory stays flat as panels grow)."""
+    ``CHUNK_GRID_VALUES`` values: memory stays flat as panels grow); ``jobs``: processes the refits are split over
+    (the same numbers as with one)."""
     if margin_table is None:
         margin_table = make_margins(panel_noise(fitted), margin)
     grid = grid or CurveGrid(fitted.runs_, 600)
@@ -416,22 +441,12 @@ def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, marg
     if chunk is None:
         grid_values = sum(len(c.fractions) for c in shapes)
         chunk = int(np.clip(CHUNK_GRID_VALUES // max(grid_values, 1), 1, 100))
-    ratio = np.empty((n_rep, len(contests)))
-    lead = np.empty((n_rep, len(contests)))
-    curves_c = np.empty((n_rep, len(contests), len(RATIO_GRID)))
-    for start in range(0, n_rep, chunk):
-        part = slice(start, min(start + chunk, n_rep))
-        metric = grid.metric_arrays(fitted, values[part])
-        for k, (task, model, method, me, others, span, m, c0, a, n_sel) in enumerate(contests):
-            curve = shapes[me]
-            contest = ContestBatch(curve, metric[me], [(shapes[o], metric[o]) for o in others])
-            sel_star = contest.threshold(m)
-            with np.errstate(divide="ignore"):
-                ratio[part, k] = np.where(sel_star > c0, curve.train_params * a / np.where(sel_star > c0,
-                                                                                        sel_star - c0, 1.0), np.inf)
-            lead[part, k] = contest.lead([curve.selection_flops])[:, 0]
-            sel_grid = c0 + a * curve.train_params / RATIO_GRID
-            curves_c[part, k] = np.clip(contest.lead(sel_grid) - m, -span, span)
+    from .parallel import map_parts, split
+    parts = split(n_rep, jobs) if jobs > 1 else [slice(0, n_rep)]
+    done = map_parts(_contest_refits, (fitted, grid, shapes, contests, values, chunk), parts, jobs)
+    ratio, lead, curves_c = (np.concatenate([d[i] for d in done]) if done else np.empty((0, len(contests)))
+                             for i in range(3))
+    curves_c = curves_c.reshape(n_rep, len(contests), len(RATIO_GRID))
     keys = [(("shrink", t, mo, me)) for t, mo, me, *_ in contests]
     ratio_cols, lead_cols = [ratio], [lead]
     x_grid = np.log10(RATIO_GRID)
@@ -544,12 +559,13 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
 # ---- all four, with intervals ----------------------------------------------------------------------------------
 def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float = 0.9, margin: float | None = None,
                         methods=BREAKEVEN_METHODS, boot=None, claims: dict | None = None,
-                        progress=None) -> pd.DataFrame:
+                        progress=None, jobs: int = 1) -> pd.DataFrame:
     """All four definitions with intervals: (a)-(c) with bootstrap percentile intervals over ``n_boot`` refits
     (each end's Monte Carlo error in log10, ``ratio_lo_mc``/``ratio_hi_mc``, and ``stable``), (d) with its noise
     interval. ``p_win``: share of refits in which the method wins by more than the margin at its measured
     selector (per-panel rows); ``verdict`` from it. ``p_within_claim``: share of refits with a ratio at or
-    below ``claims[method]`` (e.g. the paper's 5x / 10x). ``boot``: a ``Bootstrap`` of ``fitted`` to reuse."""
+    below ``claims[method]`` (e.g. the paper's 5x / 10x). ``boot``: a ``Bootstrap`` of ``fitted`` to reuse.
+    ``jobs``: processes the refits and their break-even are spread over (the same numbers as with one)."""
     from .uncertainty import bootstrap
 
     margin_table = make_margins(panel_noise(fitted), margin)
@@ -561,8 +577,8 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
     point["noise_sd"] = [noise.get((t, m), np.nan) for t, m in zip(point.task, point.train_model)]
     if n_boot > 0:
         if boot is None or boot.n_boot < n_boot:
-            boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level, progress=progress)
-        keys, ratio, lead = breakeven_refits(fitted, boot.values[:n_boot], methods, margin_table)
+            boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level, progress=progress, jobs=jobs)
+        keys, ratio, lead = breakeven_refits(fitted, boot.values[:n_boot], methods, margin_table, jobs=jobs)
         same = keys.to_numpy(str)
         if same.shape != (len(point), 4) or (same != point[keys.columns].to_numpy(str)).any():
             raise AssertionError("breakeven_refits rows differ from breakeven_table's")  # a bug, not a user error
