@@ -155,7 +155,26 @@ def selector_cost_line(runs: pd.DataFrame, task: str, model: str, method: str) -
     """(C0, a, N_sel): the method's selection cost in the panel as a fixed part C0 (FLOPs, e.g. LESS's random
     projection, which does not grow with the selector) plus a FLOPs per selector parameter, and the measured
     selector size N_sel (parameters)."""
-    rows = runs[(runs.task == task) & (runs.train_model == model) & (runs.method == method)]
+    return _cost_line(runs[(runs.task == task) & (runs.train_model == model) & (runs.method == method)], method)
+
+
+def selector_cost_lines(runs: pd.DataFrame, methods=None) -> dict:
+    """``selector_cost_line`` of every (task, train_model, method) of ``runs`` (only ``methods`` when given), in
+    one pass over the runs: {(task, train_model, method): (C0, a, N_sel)}."""
+    out = {}
+    for key, rows in runs.groupby(["task", "train_model", "method"], sort=False):
+        if methods is None or key[2] in methods:
+            out[key] = _cost_line(rows, key[2])
+    return out
+
+
+def panel_spans(runs: pd.DataFrame) -> dict:
+    """{(task, train_model): the panel's metric range (max - min; 1.0 when flat)}, in one pass over the runs."""
+    metric = runs.groupby(["task", "train_model"], sort=False).metric
+    return {key: float(span) or 1.0 for key, span in (metric.max() - metric.min()).items()}
+
+
+def _cost_line(rows: pd.DataFrame, method: str) -> tuple[float, float, float]:
     pool = float(np.median(rows.pool_tokens))
     n_sel = float(np.median(rows.selector_params)) if "selector_params" in rows else 0.0
     sel = float(np.median(rows.selection_flops))
@@ -180,10 +199,9 @@ RATIO_GRID = np.geomspace(1e-2, 1e4, 121)
 
 def _panel_contests(fitted, methods, n_grid, grid=None):
     out = []
-    runs = fitted.runs_
+    spans = panel_spans(fitted.runs_)
     for (task, model), curves in panel_curves(method_curves(fitted, n_grid=n_grid, grid=grid)).items():
-        panel = runs[(runs.task == task) & (runs.train_model == model)]
-        span = float(panel.metric.max() - panel.metric.min()) or 1.0
+        span = spans[(task, model)]
         by_name = {c.method: c for c in curves}
         for method in methods:
             if method in by_name and len(curves) > 1:
@@ -238,7 +256,7 @@ def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, marg
         contest = Contest(curve, others)
         m = m_of[(task, model)]
         if (task, model, method) not in cost_lines:
-            cost_lines[(task, model, method)] = selector_cost_line(fitted.runs_, task, model, method)
+            cost_lines.update(selector_cost_lines(fitted.runs_, methods))
         c0, a, n_sel = cost_lines[(task, model, method)]
         sel_star = contest.threshold(m)
         ratio = _ratio(curve.train_params, c0, a, sel_star)
@@ -427,13 +445,13 @@ def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, marg
     for i, c in enumerate(shapes):
         panels.setdefault((c.task, c.train_model), []).append(i)
     contests = []
+    spans, lines = panel_spans(runs), selector_cost_lines(runs, methods)
     for (task, model), idx in panels.items():
-        panel = runs[(runs.task == task) & (runs.train_model == model)]
-        span = float(panel.metric.max() - panel.metric.min()) or 1.0
+        span = spans[(task, model)]
         by_name = {shapes[i].method: i for i in idx}
         for method in methods:
             if method in by_name and len(idx) > 1:
-                c0, a, n_sel = selector_cost_line(runs, task, model, method)
+                c0, a, n_sel = lines[(task, model, method)]
                 contests.append((task, model, method, by_name[method], [i for i in idx if i != by_name[method]],
                                  span, m_of[(task, model)], c0, a, n_sel))
     values = np.atleast_2d(np.asarray(values, float))
@@ -518,13 +536,14 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
     sd_of = {(t, m): float(s) for t, m, s in zip(margin_table.task, margin_table.train_model, margin_table.noise_sd)}
     rows, draws_by_method = [], {}
     better = higher_is_better(runs)
+    lines = selector_cost_lines(runs, methods)
     for (task, model), panel in runs.groupby(["task", "train_model"], sort=False):
         for method in methods:
             mine = panel[panel.method == method]
             others = panel[panel.method != method]
             if mine.empty or others.empty:
                 continue
-            c0, a, n_sel = selector_cost_line(runs, task, model, method)
+            c0, a, n_sel = lines[(task, model, method)]
             n_train = float(mine.train_params.iloc[0])
             m, sd = m_of[(task, model)], sd_of[(task, model)]
             sign = 1.0 if better.get(task, True) else -1.0   # oriented: larger is better
