@@ -120,7 +120,7 @@ def bootstrap(fitted: CurveFit, n_boot: int = 100, seed: int = 0, level: float =
     advanced per chunk. ``jobs``: processes the chunks are spread over (the same refits as with one)."""
     from .parallel import map_parts, split
 
-    n_boot = check_int(n_boot, "n_boot", low=0)
+    n_boot, jobs = check_int(n_boot, "n_boot", low=0), check_int(jobs, "jobs", low=1)
     rng = np.random.default_rng(seed)
     counts = resample_counts(fitted.runs_, n_boot, rng)
     step = max(1, min(n_boot, 5_000_000 // max(len(fitted.runs_), 1)))
