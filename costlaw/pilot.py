@@ -182,7 +182,12 @@ class PilotTransfer:
     # ---- held-out choice and calibration ---------------------------------------------------------------------
     def holdout(self, rule: str, pilot_config=DEFAULT_PILOT) -> pd.DataFrame:
         """Leave one measured size out: predict its runs from the other sizes, anchored on its own run at the
-        pilot configuration (observed, else fitted). Columns: train_params, method, fraction, metric, pred."""
+        pilot configuration (observed, else fitted). Uses only the runs this transfer was built from (the source
+        sizes). Columns: train_params, method, fraction, metric, pred, anchor (the held-out size's pilot-config
+        level), scale (the rule's unit there: headroom for ``headroom``, else 1)."""
+        key = ("holdout", rule, tuple(pilot_config))
+        if key in self._cache:
+            return self._cache[key]
         rows = []
         for s in self.sizes:
             rest = self.sizes[~np.isclose(self.sizes, s)]
@@ -193,15 +198,20 @@ class PilotTransfer:
             y = float(at.metric.mean()) if len(at) else float(self.level_at(s, *pilot_config)[0])
             pilot = Pilot(pilot_config[0], pilot_config[1], y)
             test = panel.drop(index=at.index)
+            scale = float(self._headroom(y)) if rule == "headroom" else 1.0
             for method, g in test.groupby("method", sort=False):
                 pred = self._predict(rule, rest, [pilot], s, method, g.fraction.to_numpy())
                 rows.append(pd.DataFrame({"train_params": s, "method": method, "fraction": g.fraction.to_numpy(),
-                                          "metric": g.metric.to_numpy(), "pred": pred}))
-        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+                                          "metric": g.metric.to_numpy(), "pred": pred, "anchor": y,
+                                          "scale": scale}))
+        out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+        self._cache[key] = out
+        return out
 
     def choose_rule(self, pilot_config=DEFAULT_PILOT) -> tuple[str, pd.DataFrame]:
-        """The rule with the lowest leave-one-size-out RMSE (``pilot`` when fewer than two sizes), and the table
-        rule, heldout_rmse, n."""
+        """The rule with the lowest leave-one-size-out RMSE among the source sizes (``headroom`` when no rule can
+        be scored, i.e. one size), and the table rule, heldout_rmse, n. Nothing outside this transfer's runs is
+        read: evaluated inside an outer held-out fold, the choice is nested."""
         scores = []
         for rule in RULES:
             h = self.holdout(rule, pilot_config)
@@ -210,87 +220,162 @@ class PilotTransfer:
                                "n": len(h)})
         table = pd.DataFrame(scores, columns=["rule", "heldout_rmse", "n"])
         if table.empty:
-            return "pilot", table
-        return str(table.sort_values("heldout_rmse").rule.iloc[0]), table
+            return DEFAULT_RULE, table
+        return str(table.sort_values("heldout_rmse", kind="stable").rule.iloc[0]), table
+
+    def between_size(self, rule: str, pilot_config=DEFAULT_PILOT) -> dict:
+        """How much curves depart from the rule from one source size to another, in the rule's unit (share of
+        headroom for ``headroom``, points otherwise), from the leave-one-size-out residuals r = pred - metric
+        of the source sizes (module docstring). Keys: shared_var (the part common to a held-out size's runs),
+        specific_var (the rest), df_shared (k - 1), df_specific ((k - 1)(methods - 1)), n_sizes (k)."""
+        k = len(self.sizes)
+        empty = {"shared_var": 0.0, "specific_var": 0.0, "df_shared": 0, "df_specific": 0, "n_sizes": k}
+        h = self.holdout("absolute" if rule == "loglinear" and k < 3 else rule, pilot_config)
+        if k < 2 or h.empty:
+            return empty
+        sigma2 = self.noise_sd() ** 2
+        shared, within, n_methods = [], [], []
+        for _, g in h.groupby("train_params", sort=False):
+            r = (g.pred - g.metric).to_numpy() / g.scale.iloc[0]
+            noise = sigma2 / g.scale.iloc[0] ** 2
+            spec = max(float(np.var(r, ddof=1)) - noise, 0.0) if len(r) > 1 else 0.0
+            within.append(spec)
+            shared.append(float(np.mean(r)) ** 2 - noise - (spec + noise) / len(r))   # anchor noise: one run
+            n_methods.append(g.method.nunique())
+        return {"shared_var": max(float(np.mean(shared)), 0.0), "specific_var": float(np.mean(within)),
+                "df_shared": k - 1, "df_specific": (k - 1) * max(int(np.mean(n_methods)) - 1, 1), "n_sizes": k}
 
     def forecast(self, new_size: float, pilots: list, methods=None, fractions=None, rule: str = DEFAULT_RULE,
                  new_model: str | None = None) -> pd.DataFrame:
         """Forecasts at ``new_size`` for every (method, fraction) asked (default: the measured ones), anchored on
         ``pilots`` (Pilot list). Columns task, train_model, train_params, method, fraction, metric_pred, pred_lo,
-        pred_hi, rule, heldout_rmse, n_pilots."""
+        pred_hi, pred_sd, interval_df, interval, rule, heldout_rmse, n_pilots, n_sizes."""
         if not pilots:
             raise InputError("pilot forecasts need at least one pilot run (--pilot METHOD:FRACTION:METRIC)")
         for p in pilots:
             if p.method not in self.methods:
                 raise InputError(f"pilot method '{p.method}' has no runs at the measured sizes; known: "
                                  f"{', '.join(self.methods)}")
-        cfg = (pilots[0].method, pilots[0].fraction)
-        table = None
-        if rule == "auto":
-            rule, table = self.choose_rule(cfg)
-        if rule not in RULES:
+        if rule not in RULES and rule != "auto":
             raise InputError(f"unknown transfer rule '{rule}'; known: {', '.join(RULES)}, auto")
-        if table is None:
-            table = self.choose_rule(cfg)[1]
+        cfg = (pilots[0].method, pilots[0].fraction)
+        chosen, table = self.choose_rule(cfg)
+        rule = chosen if rule == "auto" else rule
         row = table[table.rule == rule]
         rmse = float(row.heldout_rmse.iloc[0]) if len(row) else float("nan")
-        z = NormalDist().inv_cdf(0.5 + self.level / 2)
-        sigma = self.noise_sd()
         methods = list(methods or self.methods)
+        var_noise = self.noise_sd() ** 2 * (1 + 1 / len(pilots))
+        between = self.between_size(rule, cfg)
         out = []
         for m in methods:
             frac = np.atleast_1d(fractions if fractions is not None else
                                  np.sort(self.runs[self.runs.method == m].fraction.unique()))
             pred = self._predict(rule, self.sizes, pilots, new_size, m, frac)
-            spread = self._transfer_sd(rule, pilots, new_size, m, frac)
-            sd = np.sqrt(sigma ** 2 * (1 + 1 / len(pilots)) + spread ** 2 / len(self.sizes))  # module docstring
+            p0 = self._predict(rule, self.sizes, pilots, new_size, cfg[0], [cfg[1]])[0]
+            sd, df, note = interval_terms(var_noise, between, float(self._headroom(p0)) if rule == "headroom"
+                                          else 1.0)
+            q = quantile(self.level, df)
             out.append(pd.DataFrame({"task": self.task, "train_model": new_model or f"{new_size:.3g}",
                                      "train_params": new_size, "method": m, "fraction": frac, "metric_pred": pred,
-                                     "pred_lo": pred - z * sd, "pred_hi": pred + z * sd, "pred_sd": sd,
-                                     "rule": rule, "heldout_rmse": rmse, "n_pilots": len(pilots)}))
+                                     "pred_lo": pred - q * sd, "pred_hi": pred + q * sd, "pred_sd": sd,
+                                     "interval_df": df, "interval": note, "rule": rule, "heldout_rmse": rmse,
+                                     "n_pilots": len(pilots), "n_sizes": len(self.sizes)}))
         return pd.concat(out, ignore_index=True)
 
     def noise_sd(self) -> float:
         """Run-to-run noise at the new size (metric units), from the measured panels (``costlaw.noise``): the
         pooled seed sd of the panels with repeated seeds, else the smallest residual sd (each residual sd is
         noise plus lack of fit, an upper bound on the noise; see the module docstring)."""
+        if "noise" in self._cache:
+            return self._cache["noise"]
         from .noise import panel_noise
         noise = panel_noise(self.fit)
         seeds = noise[noise.noise_source == "seeds"]
         if len(seeds):
-            return float(np.sqrt(np.sum(seeds.noise_dof * seeds.noise_sd ** 2) / np.sum(seeds.noise_dof)))
-        return float(noise.noise_sd.min())
+            value = float(np.sqrt(np.sum(seeds.noise_dof * seeds.noise_sd ** 2) / np.sum(seeds.noise_dof)))
+        else:
+            value = float(noise.noise_sd.min())
+        self._cache["noise"] = value
+        return value
 
-    def _transfer_sd(self, rule, pilots, new_size, method, frac) -> np.ndarray:
-        """How much the transferred gain depends on which measured size it comes from: s, the sd over measured
-        sizes of the prediction made from each size alone (0 with one size). The forecast's transfer standard
-        error is s / sqrt(number of sizes)."""
-        if len(self.sizes) < 2 or rule == "pilot":
-            return np.zeros(len(frac))
-        single = "absolute" if rule == "loglinear" else rule
-        preds = np.stack([self._predict(single, self.sizes[[i]], pilots, new_size, method, frac)
-                          for i in range(len(self.sizes))])
-        return preds.std(axis=0, ddof=1)
+
+def interval_terms(var_noise: float, between: dict, scale: float) -> tuple[float, float, str]:
+    """The forecast's sd (metric units), its effective degrees of freedom (Welch-Satterthwaite over the noise,
+    taken as known, and the two between-size terms) and a note, from ``PilotTransfer.between_size`` and the
+    rule's unit at the new size (``scale``). The between-size variance of the new size's departure from the mean
+    of k sources is (1 + 1/k) tau^2, and a leave-one-size-out residual among the sources has (1 + 1/(k-1))
+    tau^2, hence the factor c_k = (1 + 1/k) / (1 + 1/(k-1))."""
+    k = between["n_sizes"]
+    if k < 2:
+        return float(np.sqrt(var_noise)), float("inf"), ("noise only: one measured size cannot show how curves "
+                                                         "depart between sizes")
+    c = (1 + 1 / k) / (1 + 1 / (k - 1))
+    v_shared = c * between["shared_var"] * scale ** 2
+    v_spec = c * between["specific_var"] * scale ** 2
+    total = var_noise + v_shared + v_spec
+    denom = ((v_shared ** 2 / between["df_shared"] if between["df_shared"] else 0.0)
+             + (v_spec ** 2 / between["df_specific"] if between["df_specific"] else 0.0))
+    df = total ** 2 / denom if denom > 0 else float("inf")
+    note = (f"between-size variance from {k} sizes ({k - 1} contrast{'s' if k > 2 else ''}): "
+            + ("wide, the sources cannot pin it" if k == 2 else "estimated"))
+    return float(np.sqrt(total)), float(df), note
+
+
+def quantile(level: float, df: float) -> float:
+    """Two-sided ``level`` quantile: Student t with ``df`` degrees of freedom (normal when infinite)."""
+    if not np.isfinite(df):
+        return NormalDist().inv_cdf(0.5 + level / 2)
+    from scipy.stats import t as student_t
+    return float(student_t.ppf(0.5 + level / 2, max(df, 1.0)))
+
+
+def ranking_hits(table: pd.DataFrame, truth_col: str = "metric", pred_col: str = "metric_pred",
+                 higher_is_better: bool = True, tie: float = 1e-9) -> pd.Series:
+    """Per (task, fraction) group with two or more methods and a unique observed best (groups where the best
+    score is tied, e.g. every method at the full pool, are left out): whether the predicted best method is the
+    observed best."""
+    hits = {}
+    sign = 1.0 if higher_is_better else -1.0
+    for key, g in table.groupby(["task", "fraction"], sort=False):
+        truth = sign * g[truth_col].to_numpy()
+        if g.method.nunique() < 2 or np.sum(truth >= truth.max() - tie) > 1:
+            continue
+        pick = int(np.argmax(sign * g[pred_col].to_numpy()))
+        hits[key] = bool(g.method.iloc[pick] == g.method.iloc[int(np.argmax(truth))])
+    return pd.Series(hits, dtype=bool)
 
 
 def ranking_accuracy(table: pd.DataFrame, truth_col: str = "metric", pred_col: str = "metric_pred",
                      higher_is_better: bool = True) -> float:
-    """Share of (task, fraction) groups where the predicted best method is the observed best."""
-    hits = []
-    for _, g in table.groupby(["task", "fraction"], sort=False):
-        if g.method.nunique() < 2:
-            continue
-        pick = (g[pred_col].idxmax() if higher_is_better else g[pred_col].idxmin())
-        best = (g[truth_col].idxmax() if higher_is_better else g[truth_col].idxmin())
-        hits.append(g.method[pick] == g.method[best])
-    return float(np.mean(hits)) if hits else float("nan")
+    """Share of (task, fraction) groups (with a unique observed best) where the predicted best method is the
+    observed best (``ranking_hits``)."""
+    hits = ranking_hits(table, truth_col, pred_col, higher_is_better)
+    return float(hits.mean()) if len(hits) else float("nan")
+
+
+def share_interval(hits: int, n: int, level: float = 0.9) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) ``level`` interval of a binomial share, treating the n outcomes as independent."""
+    if n == 0:
+        return float("nan"), float("nan")
+    from scipy.stats import binomtest
+    ci = binomtest(int(hits), int(n)).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)
 
 
 def pilot_protocol(runs: pd.DataFrame, pilot_config=DEFAULT_PILOT, rule: str = DEFAULT_RULE, level: float = 0.9,
                    form: str = "offset_exp", held_out: float | None = None) -> tuple[dict, pd.DataFrame]:
     """``extrapolate_size_pilot``: per task, fit the other sizes, take the held-out size's run at the pilot
     configuration as the pilot, forecast its other runs. ``held_out`` (parameters) is the largest size by default
-    (extrapolation); a smaller measured size checks the other directions. Returns (scores, per-run table)."""
+    (extrapolation); a smaller measured size checks the other directions. Returns (scores, per-run table).
+
+    Everything the forecast uses is built from the other sizes' runs plus the pilot run: with ``rule="auto"`` the
+    rule is chosen by leave-one-size-out error among the other sizes only (nested), so the score is the
+    procedure's. Scores: n_heldout, heldout_rmse, heldout_mae, coverage with coverage_lo/hi (90% exact binomial
+    interval over the held-out runs as if independent; they are not, runs of one task share one pilot and one
+    transfer, so ``n_units`` (tasks) and ``coverage_min`` (the worst task's) say how much evidence there is),
+    ranking_accuracy of the best method per (task, fraction) with n_ranked and its interval, ranking_baseline
+    (the best method observed at the nearest source size in log size, at the same fraction), rule (chosen per
+    task, ``task:rule``)."""
     sizes = sorted(runs.train_params.unique())
     if len(sizes) < 2:
         raise InputError("extrapolate_size_pilot needs at least two training sizes")
@@ -308,17 +393,51 @@ def pilot_protocol(runs: pd.DataFrame, pilot_config=DEFAULT_PILOT, rule: str = D
         transfer = PilotTransfer(train, task, form=form, level=level)
         pilots = [Pilot(pilot_config[0], pilot_config[1], float(y)) for y in at.metric]
         rest = test.drop(index=at.index)
+        nearest = transfer.sizes[np.argmin(np.abs(np.log10(transfer.sizes) - np.log10(big)))]
+        near = train[np.isclose(train.train_params, nearest)].groupby(["method", "fraction"]).metric.mean()
         for m, h in rest.groupby("method", sort=False):
             fc = transfer.forecast(big, pilots, [m], h.fraction.to_numpy(), rule=rule,
                                    new_model=str(h.train_model.iloc[0]))
-            tables.append(fc.assign(metric=h.metric.to_numpy()))
+            baseline = [near.get((m, f), np.nan) for f in h.fraction]
+            tables.append(fc.assign(metric=h.metric.to_numpy(), nearest_metric=baseline, nearest_params=nearest))
     table = pd.concat(tables, ignore_index=True)
+    return pilot_scores(table, level), table
+
+
+def pilot_scores(table: pd.DataFrame, level: float = 0.9) -> dict:
+    """The scores of ``pilot_protocol`` from its per-run table."""
     err = table.metric_pred - table.metric
     inside = (table.metric >= table.pred_lo) & (table.metric <= table.pred_hi)
-    scores = {"n_heldout": len(table), "heldout_rmse": float(np.sqrt(np.mean(err ** 2))),
-              "heldout_mae": float(np.mean(np.abs(err))), "coverage": float(inside.mean()),
-              "ranking_accuracy": ranking_accuracy(table), "rule": ",".join(pd.unique(table.rule))}
-    return scores, table
+    lo, hi = share_interval(int(inside.sum()), len(inside), level)
+    per_task = inside.groupby(table.task).mean()
+    hits = ranking_hits(table)
+    base = ranking_hits(table.dropna(subset=["nearest_metric"]), pred_col="nearest_metric")
+    r_lo, r_hi = share_interval(int(hits.sum()), len(hits), level)
+    rules = table.groupby("task", sort=False).rule.first()
+    return {"n_heldout": len(table), "heldout_rmse": float(np.sqrt(np.mean(err ** 2))),
+            "heldout_mae": float(np.mean(np.abs(err))), "coverage": float(inside.mean()),
+            "coverage_lo": lo, "coverage_hi": hi, "n_units": len(per_task), "coverage_min": float(per_task.min()),
+            "ranking_accuracy": float(hits.mean()) if len(hits) else float("nan"), "n_ranked": len(hits),
+            "ranking_lo": r_lo, "ranking_hi": r_hi,
+            "ranking_baseline": float(base.mean()) if len(base) else float("nan"),
+            "rule": ",".join(f"{t}:{r}" for t, r in rules.items())}
+
+
+def pilot_directions(runs: pd.DataFrame, rule: str = DEFAULT_RULE, pilot_config=DEFAULT_PILOT, level: float = 0.9,
+                     form: str = "offset_exp", held_out=None) -> pd.DataFrame:
+    """``pilot_protocol`` with each measured size (or each of ``held_out``) held out in turn (extrapolation up,
+    down and interpolation), scored overall and per task (one row per (held-out size, task) unit, task ``all``
+    for the direction)."""
+    rows = []
+    if runs.train_params.nunique() < 2:
+        raise InputError("extrapolate_size_pilot needs at least two training sizes")
+    for size in sorted(runs.train_params.unique()) if held_out is None else held_out:
+        _, table = pilot_protocol(runs, pilot_config, rule, level, form, held_out=size)
+        model = str(table.train_model.iloc[0])
+        rows.append({"held_out": model, "held_out_params": size, "task": "all", **pilot_scores(table, level)})
+        for task, g in table.groupby("task", sort=False):
+            rows.append({"held_out": model, "held_out_params": size, "task": task, **pilot_scores(g, level)})
+    return pd.DataFrame(rows)
 
 
 def pilot_forecast(runs: pd.DataFrame, train_params: float, pilots: list, fraction: float | None = None,
