@@ -249,7 +249,10 @@ class PilotTransfer:
                  new_model: str | None = None) -> pd.DataFrame:
         """Forecasts at ``new_size`` for every (method, fraction) asked (default: the measured ones), anchored on
         ``pilots`` (Pilot list). Columns task, train_model, train_params, method, fraction, metric_pred, pred_lo,
-        pred_hi, pred_sd, interval_df, interval, rule, heldout_rmse, n_pilots, n_sizes."""
+        pred_hi, pred_sd (metric units), interval_df (the interval's Student t degrees of freedom), sd_shared and
+        sd_specific (the between-size departure common to all the new size's runs, and per run) with df_shared and
+        df_specific, interval (a note), rule (the one used; ``auto`` resolved), heldout_rmse (its
+        leave-one-size-out RMSE among the sources), n_pilots, n_sizes."""
         if not pilots:
             raise InputError("pilot forecasts need at least one pilot run (--pilot METHOD:FRACTION:METRIC)")
         for p in pilots:
@@ -272,13 +275,15 @@ class PilotTransfer:
                                  np.sort(self.runs[self.runs.method == m].fraction.unique()))
             pred = self._predict(rule, self.sizes, pilots, new_size, m, frac)
             p0 = self._predict(rule, self.sizes, pilots, new_size, cfg[0], [cfg[1]])[0]
-            sd, df, note = interval_terms(var_noise, between, float(self._headroom(p0)) if rule == "headroom"
-                                          else 1.0)
-            q = quantile(self.level, df)
+            terms = interval_terms(var_noise, between, float(self._headroom(p0)) if rule == "headroom" else 1.0)
+            sd, q = terms["sd"], quantile(self.level, terms["df"])
             out.append(pd.DataFrame({"task": self.task, "train_model": new_model or f"{new_size:.3g}",
                                      "train_params": new_size, "method": m, "fraction": frac, "metric_pred": pred,
                                      "pred_lo": pred - q * sd, "pred_hi": pred + q * sd, "pred_sd": sd,
-                                     "interval_df": df, "interval": note, "rule": rule, "heldout_rmse": rmse,
+                                     "interval_df": terms["df"], "sd_shared": np.sqrt(terms["var_shared"]),
+                                     "sd_specific": np.sqrt(terms["var_specific"]),
+                                     "df_shared": between["df_shared"], "df_specific": between["df_specific"],
+                                     "interval": terms["note"], "rule": rule, "heldout_rmse": rmse,
                                      "n_pilots": len(pilots), "n_sizes": len(self.sizes)}))
         return pd.concat(out, ignore_index=True)
 
@@ -299,26 +304,28 @@ class PilotTransfer:
         return value
 
 
-def interval_terms(var_noise: float, between: dict, scale: float) -> tuple[float, float, str]:
-    """The forecast's sd (metric units), its effective degrees of freedom (Welch-Satterthwaite over the noise,
-    taken as known, and the two between-size terms) and a note, from ``PilotTransfer.between_size`` and the
-    rule's unit at the new size (``scale``). The between-size variance of the new size's departure from the mean
-    of k sources is (1 + 1/k) tau^2, and a leave-one-size-out residual among the sources has (1 + 1/(k-1))
-    tau^2, hence the factor c_k = (1 + 1/k) / (1 + 1/(k-1))."""
+def interval_terms(var_noise: float, between: dict, scale: float) -> dict:
+    """The forecast's variance terms (metric units squared) from ``PilotTransfer.between_size`` and the rule's
+    unit at the new size (``scale``): var_shared and var_specific (the between-size departure common to the new
+    size's runs and the rest), sd (with the noise ``var_noise``), df (Welch-Satterthwaite over the noise, taken
+    as known, and the two between-size terms, each with its degrees of freedom) and a note. The between-size
+    variance of the new size's departure from the mean of k sources is (1 + 1/k) tau^2, and a
+    leave-one-size-out residual among the sources has (1 + 1/(k-1)) tau^2, hence the factor
+    c_k = (1 + 1/k) / (1 + 1/(k-1))."""
     k = between["n_sizes"]
     if k < 2:
-        return float(np.sqrt(var_noise)), float("inf"), ("noise only: one measured size cannot show how curves "
-                                                         "depart between sizes")
+        return {"var_shared": 0.0, "var_specific": 0.0, "sd": float(np.sqrt(var_noise)), "df": float("inf"),
+                "note": "noise only: one measured size cannot show how curves depart between sizes"}
     c = (1 + 1 / k) / (1 + 1 / (k - 1))
     v_shared = c * between["shared_var"] * scale ** 2
     v_spec = c * between["specific_var"] * scale ** 2
     total = var_noise + v_shared + v_spec
     denom = ((v_shared ** 2 / between["df_shared"] if between["df_shared"] else 0.0)
              + (v_spec ** 2 / between["df_specific"] if between["df_specific"] else 0.0))
-    df = total ** 2 / denom if denom > 0 else float("inf")
     note = (f"between-size variance from {k} sizes ({k - 1} contrast{'s' if k > 2 else ''}): "
-            + ("wide, the sources cannot pin it" if k == 2 else "estimated"))
-    return float(np.sqrt(total)), float(df), note
+            + ("wide, two sizes cannot pin it" if k == 2 else "estimated"))
+    return {"var_shared": v_shared, "var_specific": v_spec, "sd": float(np.sqrt(total)),
+            "df": float(total ** 2 / denom) if denom > 0 else float("inf"), "note": note}
 
 
 def quantile(level: float, df: float) -> float:
