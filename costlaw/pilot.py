@@ -338,12 +338,13 @@ def quantile(level: float, df: float) -> float:
 
 def ranking_hits(table: pd.DataFrame, truth_col: str = "metric", pred_col: str = "metric_pred",
                  higher_is_better: bool = True, tie: float = 1e-9) -> pd.Series:
-    """Per (task, fraction) group with two or more methods and a unique observed best (groups where the best
+    """Per (train_model, task, fraction) group with two or more methods and a unique observed best (groups where the best
     score is tied, e.g. every method at the full pool, are left out): whether the predicted best method is the
     observed best."""
     hits = {}
     sign = 1.0 if higher_is_better else -1.0
-    for key, g in table.groupby(["task", "fraction"], sort=False):
+    keys = [c for c in ("train_model", "task", "fraction") if c in table]
+    for key, g in table.groupby(keys, sort=False):
         truth = sign * g[truth_col].to_numpy()
         if g.method.nunique() < 2 or np.sum(truth >= truth.max() - tie) > 1:
             continue
@@ -367,6 +368,22 @@ def share_interval(hits: int, n: int, level: float = 0.9) -> tuple[float, float]
     from scipy.stats import binomtest
     ci = binomtest(int(hits), int(n)).proportion_ci(confidence_level=level, method="exact")
     return float(ci.low), float(ci.high)
+
+
+def unit_interval(shares, level: float = 0.9) -> tuple[float, float]:
+    """``level`` interval of a coverage when only the units are independent (one per (held-out size, task): the
+    runs of a unit share one pilot and one transfer): Clopper-Pearson with n = number of units and the mean
+    share times n successes (a Beta quantile, so non-integer counts are fine). The runs' own binomial interval
+    (``share_interval``) treats every run as independent; the truth lies between the two."""
+    shares = np.asarray(shares, float)
+    n = len(shares)
+    if n == 0:
+        return float("nan"), float("nan")
+    from scipy.stats import beta
+    x, a = float(shares.mean()) * n, 1 - level
+    lo = 0.0 if x <= 0 else float(beta.ppf(a / 2, x, n - x + 1))
+    hi = 1.0 if x >= n else float(beta.ppf(1 - a / 2, x + 1, n - x))
+    return lo, hi
 
 
 def pilot_protocol(runs: pd.DataFrame, pilot_config=DEFAULT_PILOT, rule: str = DEFAULT_RULE, level: float = 0.9,
@@ -416,34 +433,42 @@ def pilot_scores(table: pd.DataFrame, level: float = 0.9) -> dict:
     err = table.metric_pred - table.metric
     inside = (table.metric >= table.pred_lo) & (table.metric <= table.pred_hi)
     lo, hi = share_interval(int(inside.sum()), len(inside), level)
-    per_task = inside.groupby(table.task).mean()
+    per_task = inside.groupby([table.train_model, table.task]).mean()
+    u_lo, u_hi = unit_interval(per_task.to_numpy(), level)
     hits = ranking_hits(table)
     base = ranking_hits(table.dropna(subset=["nearest_metric"]), pred_col="nearest_metric")
     r_lo, r_hi = share_interval(int(hits.sum()), len(hits), level)
-    rules = table.groupby("task", sort=False).rule.first()
+    rules = table.groupby(["train_model", "task"], sort=False).rule.first()
+    one_size = table.train_model.nunique() == 1
     return {"n_heldout": len(table), "heldout_rmse": float(np.sqrt(np.mean(err ** 2))),
             "heldout_mae": float(np.mean(np.abs(err))), "coverage": float(inside.mean()),
             "coverage_lo": lo, "coverage_hi": hi, "n_units": len(per_task), "coverage_min": float(per_task.min()),
+            "coverage_unit_lo": u_lo, "coverage_unit_hi": u_hi,
             "ranking_accuracy": float(hits.mean()) if len(hits) else float("nan"), "n_ranked": len(hits),
             "ranking_lo": r_lo, "ranking_hi": r_hi,
             "ranking_baseline": float(base.mean()) if len(base) else float("nan"),
-            "rule": ",".join(f"{t}:{r}" for t, r in rules.items())}
+            "rule": ",".join(f"{t}:{r}" if one_size else f"{m}/{t}:{r}" for (m, t), r in rules.items())}
 
 
 def pilot_directions(runs: pd.DataFrame, rule: str = DEFAULT_RULE, pilot_config=DEFAULT_PILOT, level: float = 0.9,
                      form: str = "offset_exp", held_out=None) -> pd.DataFrame:
     """``pilot_protocol`` with each measured size (or each of ``held_out``) held out in turn (extrapolation up,
     down and interpolation), scored overall and per task (one row per (held-out size, task) unit, task ``all``
-    for the direction)."""
-    rows = []
+    for the direction), and with more than one size held out a row ``every`` pooling the directions (its
+    ``coverage_unit_lo/hi``, over the (size, task) units, is the honest uncertainty of the pooled coverage)."""
+    rows, tables = [], []
     if runs.train_params.nunique() < 2:
         raise InputError("extrapolate_size_pilot needs at least two training sizes")
     for size in sorted(runs.train_params.unique()) if held_out is None else held_out:
         _, table = pilot_protocol(runs, pilot_config, rule, level, form, held_out=size)
+        tables.append(table)
         model = str(table.train_model.iloc[0])
         rows.append({"held_out": model, "held_out_params": size, "task": "all", **pilot_scores(table, level)})
         for task, g in table.groupby("task", sort=False):
             rows.append({"held_out": model, "held_out_params": size, "task": task, **pilot_scores(g, level)})
+    if len(tables) > 1:
+        every = pd.concat(tables, ignore_index=True)
+        rows.append({"held_out": "every", "held_out_params": np.nan, "task": "all", **pilot_scores(every, level)})
     return pd.DataFrame(rows)
 
 

@@ -45,6 +45,7 @@ def test_ranking_hits_skip_ties():
                           "metric": [1.0, 2.0, 3.0, 3.0], "metric_pred": [0.0, 5.0, 9.0, 0.0]})
     hits = ranking_hits(table)
     assert list(hits.index) == [("t", 0.1)] and hits.iloc[0]
+    assert len(ranking_hits(pd.concat([table.assign(train_model=m) for m in "xy"]))) == 2   # one group per size
     assert ranking_hits(table.assign(metric_pred=[5.0, 0.0, 0, 0])).sum() == 0
 
 
@@ -138,7 +139,11 @@ def test_pilot_intervals_other_directions(paper_runs):
     shows."""
     from costlaw.pilot import pilot_directions
     table = pilot_directions(paper_runs)
-    assert set(table.held_out) == {"llama2-7b", "llama2-13b", "llama2-70b"} and len(table) == 9
+    assert set(table.held_out) == {"llama2-7b", "llama2-13b", "llama2-70b", "every"} and len(table) == 10
+    every = table[table.held_out == "every"].iloc[0]
+    assert every.n_heldout == 174 and every.n_units == 6 and every.n_ranked == 30
+    # six (size, task) units carry less evidence than 174 independent runs would: a wider interval
+    assert every.coverage_unit_lo < every.coverage_lo and every.coverage_unit_hi > every.coverage_hi
     small = table[(table.held_out == "llama2-7b") & (table.task == "all")].iloc[0]
     assert small.n_heldout == 58 and small.coverage >= 0.9
     middle = table.set_index(["held_out", "task"]).loc["llama2-13b"]
