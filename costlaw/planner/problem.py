@@ -21,17 +21,17 @@ from ..curves import get_form
 from ..errors import CostlawWarning, InputError
 from ..fitting import context
 from ..noise import DEFAULT_MARGIN_SD, check_margin
-from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, Candidate, parse_selectors
+from .candidates import MIN_FRACTION, N_GRID, Candidate, parse_selectors
 
 
 def _load(fits):
     from .._paths import bundled_dir
     from ..store import load_fits
-    if fits is None:  # per panel: the shipped form with the lowest leave-one-out error (planner.forms)
-        from .forms import default_form
-        panel = f"paper_{default_form()}"
-        boots = load_fits(bundled_dir("fits") / DEFAULT_FITS) + load_fits(bundled_dir("fits") / panel)
-        return boots, f"bundled fits/{DEFAULT_FITS} and fits/{panel}"
+    if fits is None:  # the shipped forms that win held-out comparison (planner.forms): per panel, size model
+        from .forms import default_form, default_size_form
+        panel, size = f"paper_{default_form()}", f"paper_{default_size_form()}"
+        boots = load_fits(bundled_dir("fits") / size) + load_fits(bundled_dir("fits") / panel)
+        return boots, f"bundled fits/{size} and fits/{panel}"
     if isinstance(fits, (str, Path)):
         return load_fits(fits), str(fits)
     boots = list(fits) if isinstance(fits, (list, tuple)) else [fits]
