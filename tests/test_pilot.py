@@ -176,3 +176,13 @@ def test_noise_from_repeated_seeds(paper_runs):
     twice = pd.concat([runs.assign(seed=0), runs.assign(seed=1, metric=runs.metric + 0.2)], ignore_index=True)
     transfer = PilotTransfer(twice, "mmlu")
     assert np.isclose(transfer.noise_sd(), 0.2 / np.sqrt(2))   # each pair: sd |d| / sqrt(2)
+
+
+def test_plan_from_two_sizes_says_its_intervals_are_wide(paper_runs):
+    from costlaw.forecast import fit_groups
+    from costlaw.planner import Problem, plan
+    two = paper_runs[(paper_runs.task == "mmlu") & (paper_runs.train_params < 7e10)]
+    boots = fit_groups(two, "offset_exp_size", n_boot=2)
+    problem = Problem(70e9, 1.0938e8, "mmlu", fits=boots, pilots=[Pilot("random", 0.025, 68.6)], n_grid=100)
+    result = plan(1.5e19, 70e9, 1.0938e8, "mmlu", problem=problem, gain=None)
+    assert any("two measured sizes (one contrast)" in n for n in result.notes)
