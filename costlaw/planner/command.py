@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import costs
+from ..errors import InputError
 from ..io import json_records
 from .candidates import DEFAULT_SELECTORS, Candidate
 from .problem import Problem
@@ -110,7 +111,12 @@ def run_plan_command(args) -> int:
             if forms is not None:
                 written.append(write_csv_atomic(out / "plan_sweep_forms.csv", forms))
     if args.map:
-        bmap = breakeven_map(budgets, args.train_params, problem=_with_map_methods(problem))
+        methods = [m for m in MAP_METHODS if m in set(problem.runs.method)]
+        if not methods:
+            raise InputError(f"--map draws the break-even map of {' and '.join(MAP_METHODS)}; the fits have no "
+                             f"curve for either on task '{problem.task}'")
+        bmap = breakeven_map(budgets, args.train_params, methods=methods,
+                             problem=_with_map_methods(problem, methods))
         payload["breakeven_map"] = json_records(bmap.table)
         shown = bmap.table.drop(columns=[c for c in bmap.table.columns
                                          if c.startswith("ratio_") and c[6:] in (bmap.forms or [])])
@@ -141,7 +147,11 @@ def _save(result, path: Path) -> Path:
     return path
 
 
-def _with_map_methods(problem: Problem, methods=("ppl", "less")) -> Problem:
+MAP_METHODS = ("ppl", "less")
+"""Methods of the break-even map (``--map``), those the fits have curves for."""
+
+
+def _with_map_methods(problem: Problem, methods=MAP_METHODS) -> Problem:
     """The problem, with PPL and LESS (default selectors) added when the spec left them out."""
     have = {c.method for c in problem.candidates}
     extra = [Candidate(m, costs.DEFAULT_SELECTOR_PARAMS[m]) for m in methods if m not in have]
