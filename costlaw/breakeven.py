@@ -28,6 +28,8 @@ parameter ratio r = N_train / N_sel; a selector of N_sel parameters costs C0 + a
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 
@@ -513,8 +515,8 @@ def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, marg
 def _pareto_ratio(mine: pd.DataFrame, others: pd.DataFrame, metric_mine, metric_others, c0, a, n_train, margin):
     """Smallest r at which some run of ``mine`` (selection cost C0 + a N_train / r) is undominated by ``others``
     by more than ``margin``; vectorised over jitter draws in the metric arrays (draws x runs)."""
-    train_mine = mine.train_flops.to_numpy()
-    total_o = others.total_flops.to_numpy()
+    train_mine = np.asarray(mine.train_flops, float)
+    total_o = np.asarray(others.total_flops, float)
     # other runs that come within the margin of each of my runs: draws x mine x others
     close = metric_others[:, None, :] >= metric_mine[:, :, None] - margin
     cheapest = np.min(np.where(close, total_o[None, None, :], np.inf), axis=2)      # draws x mine
@@ -537,17 +539,23 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
     rows, draws_by_method = [], {}
     better = higher_is_better(runs)
     lines = selector_cost_lines(runs, methods)
-    for (task, model), panel in runs.groupby(["task", "train_model"], sort=False):
+    cols = {c: runs[c].to_numpy() for c in ("method", "metric", "train_flops", "total_flops", "train_params")}
+    where = runs.groupby(["task", "train_model"], sort=False).indices
+    for task, model in runs[["task", "train_model"]].drop_duplicates().itertuples(index=False, name=None):
+        at = where[(task, model)]                                          # panels in order of appearance
+        panel = SimpleNamespace(**{c: v[at] for c, v in cols.items()})   # arrays: no DataFrame per method
         for method in methods:
-            mine = panel[panel.method == method]
-            others = panel[panel.method != method]
-            if mine.empty or others.empty:
+            is_mine = panel.method == method
+            if is_mine.all() or not is_mine.any():
                 continue
+            mine = SimpleNamespace(**{c: v[is_mine] for c, v in vars(panel).items()})
+            others = SimpleNamespace(**{c: v[~is_mine] for c, v in vars(panel).items()})
             c0, a, n_sel = lines[(task, model, method)]
-            n_train = float(mine.train_params.iloc[0])
+            n_train = float(mine.train_params[0])
             m, sd = m_of[(task, model)], sd_of[(task, model)]
             sign = 1.0 if better.get(task, True) else -1.0   # oriented: larger is better
-            y_m, y_o = sign * mine.metric.to_numpy()[None, :], sign * others.metric.to_numpy()[None, :]
+            y_m, y_o = (sign * np.asarray(mine.metric, float)[None, :],
+                        sign * np.asarray(others.metric, float)[None, :])
             r0 = float(_pareto_ratio(mine, others, y_m, y_o, c0, a, n_train, 0.0)[0])
             r = float(_pareto_ratio(mine, others, y_m, y_o, c0, a, n_train, m)[0])
             jit_m = y_m + rng.normal(size=(n_draws, y_m.shape[1])) * sd
