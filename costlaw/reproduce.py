@@ -235,11 +235,13 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
     result.tables["frontier"] = pd.concat([frontier_table(f, margin=margin) for f in result.fits.values()],
                                           ignore_index=True)
-    drawing = None
-    if figures:  # drawn beside the rest when jobs > 1 (from tables already made)
-        from .parallel import Background
-        drawing = Background(_draw_figures, runs, result.tables["curves"], result.tables["frontier"],
-                             out / "figures", forms, log, jobs=jobs)
+    # with jobs > 1 the held-out comparison and the figures are made beside the rest (each in one process)
+    from .parallel import Background
+    same_runs = {k: f for k, f in result.fits.items() if len(f.runs_) == len(runs)} if scored is runs else {}
+    comparing = Background(compare, scored, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
+                           fits=same_runs, jobs=jobs) if protocols else None
+    drawing = Background(_draw_figures, runs, result.tables["curves"], result.tables["frontier"], out / "figures",
+                         forms, log, jobs=jobs) if figures else None
     refits = scale_refits(n_boot, n_panels, scale_panels)
     if refits < n_boot:
         notes.append(f"{n_panels} panels: break-even intervals from {refits} bootstrap refits instead of {n_boot} "
@@ -264,11 +266,9 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
         log("measured and analytic break-even per (method, selector size) on the ladder")
         result.ratio = ratio_analysis(runs, n_boot=200, n_boot_fit=min(n_boot, 20), seed=seed)
         result.tables.update(result.ratio.tables())
-    if protocols:
+    if comparing is not None:
         log(f"held-out comparison: {', '.join(protocols)}")
-        same_runs = {k: f for k, f in result.fits.items() if len(f.runs_) == len(runs)} if scored is runs else {}
-        result.tables["compare"] = compare(scored, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
-                                           fits=same_runs)
+        result.tables["compare"] = comparing.result()
     for name, table in result.tables.items():
         write_csv_atomic(out / f"{name}.csv", table)
     if drawing is not None:
