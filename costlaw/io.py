@@ -9,7 +9,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .errors import InputError
 
@@ -63,8 +62,9 @@ def write_text_atomic(path, text: str) -> Path:
     return Path(path)
 
 
-def write_csv_atomic(path, table: pd.DataFrame) -> Path:
-    """Write ``table`` as CSV without its index, atomically; floats keep 10 significant digits."""
+def write_csv_atomic(path, table) -> Path:
+    """Write ``table`` (a DataFrame) as CSV without its index, atomically; floats keep 10 significant digits.
+    (Lists of records: ``costlaw.tables.write_csv``, same bytes, no pandas.)"""
     with atomic_writer(path) as fh:
         table.to_csv(fh, index=False, float_format="%.10g")
     return Path(path)
@@ -81,6 +81,12 @@ def json_value(value):
     return value
 
 
-def json_records(table: pd.DataFrame) -> list[dict]:
-    """The rows of ``table`` as JSON-ready dicts (``json_value`` applied to every cell)."""
-    return [{k: json_value(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+def json_records(table) -> list[dict]:
+    """The rows of ``table`` (a DataFrame or a list of records) as JSON-ready dicts (``json_value`` applied to
+    every cell)."""
+    if isinstance(table, list):
+        from .tables import normalise
+        rows = normalise(table)
+    else:
+        rows = table.to_dict(orient="records")
+    return [{k: json_value(v) for k, v in row.items()} for row in rows]

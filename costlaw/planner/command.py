@@ -1,24 +1,27 @@
-"""The ``costlaw plan`` command: argument handling, printed tables, CSV/JSON/PNG outputs."""
+"""The ``costlaw plan`` command: argument handling, printed tables, CSV/JSON/PNG outputs.
+
+It imports no pandas, scipy.stats or matplotlib unless a figure is asked for (``--out`` with a sweep): tables are
+records printed and written by ``costlaw.tables`` (the bytes pandas would write)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .. import costs
 from ..io import json_records, json_value
+from ..tables import text_table, write_csv
 from .candidates import DEFAULT_SELECTORS, Candidate
 from .problem import Problem
 from .results import plan, tipping_point
 from .sweeps import breakeven_map, parse_budgets, plan_budgets
 
 
-def _table_text(table: pd.DataFrame) -> str:
-    def fmt(v):
-        return "{:.4g}".format(v) if isinstance(v, (float, np.floating)) else str(v)
-    return table.to_string(index=False, formatters={c: fmt for c in table.columns if table[c].dtype.kind == "f"})
+def _table_text(rows: list[dict], columns=None) -> str:
+    """Records as the plan command prints them: floats to 4 significant digits."""
+    return text_table(rows, columns, float_format="{:.4g}".format)
 
 
 def add_parser(subparsers):
@@ -59,7 +62,7 @@ def run(args) -> int:
 def run_plan_command(args) -> int:
     """Handler of `costlaw plan` (args from argparse): prints a plan, or a sweep over budgets and a break-even
     map; with --out writes CSV, JSON and PNG files. A budget too small for any candidate is an answer: exit 0."""
-    from ..io import prepare_out_dir, write_csv_atomic, write_text_atomic
+    from ..io import prepare_out_dir, write_text_atomic
     budgets = parse_budgets(args.budgets) if args.budgets is not None else None
     if args.out:
         prepare_out_dir(args.out)
@@ -73,11 +76,11 @@ def run_plan_command(args) -> int:
         text = [result.format()]
         budgets = np.array([args.budget])
         if out is not None:
-            written += [write_csv_atomic(out / "plan.csv", result.summary()),
+            written += [write_csv(out / "plan.csv", result.rows),
                         write_text_atomic(out / "plan.json", result.to_json())]
     else:
         sweep = plan_budgets(budgets, args.train_params, problem=problem)
-        table = sweep.summary()
+        table = sweep.records()
         tip = tipping_point(problem, args.gain) if args.gain else None
         payload = {"plans": json_records(table), "notes": problem.notes(),
                    "tipping": None if tip is None else {k: json_value(v) for k, v in vars(tip).items()}}
@@ -85,21 +88,21 @@ def run_plan_command(args) -> int:
                 "train_flops", "total_flops", "metric_pred", "metric_lo", "metric_hi", "p_best", "runner_up"]
         text = [f"costlaw plan: task {problem.task}, {problem.train_params:.3g}-parameter model, pool "
                 f"{problem.pool_tokens:.4g} tokens, n_tasks {problem.n_tasks:g}, {len(budgets)} budgets; form "
-                f"{problem.form.name}, {100 * problem.level:.0f}% intervals", _table_text(table[cols])]
-        if table.method.isna().any():
+                f"{problem.form.name}, {100 * problem.level:.0f}% intervals", _table_text(table, cols)]
+        if any(r["method"] is None or (isinstance(r["method"], float) and math.isnan(r["method"])) for r in table):
             text.append(f"budgets below {problem.cheapest_flops():.3g} FLOPs cannot pay for even the cheapest "
                         f"candidate (no plan)")
         text += [f"note: {n}" for n in problem.notes()] + ([tip.describe()] if tip else [])
         if out is not None:
-            written += [write_csv_atomic(out / "plan_sweep.csv", table), _save(sweep, out / "plan_sweep.png")]
+            written += [write_csv(out / "plan_sweep.csv", table), _save(sweep, out / "plan_sweep.png")]
     if args.map:
         bmap = breakeven_map(budgets, args.train_params, problem=_with_map_methods(problem))
-        payload["breakeven_map"] = json_records(bmap.table)
+        payload["breakeven_map"] = json_records(bmap.rows)
         text += ["break-even train-to-selector ratio (N_train / N_selector; the method gives the best plan when its "
                  "selector is smaller than N_train / ratio; inf: never, even free):",
-                 _table_text(bmap.table)]
+                 _table_text(bmap.rows)]
         if out is not None:
-            written += [write_csv_atomic(out / "breakeven_map.csv", bmap.table)]
+            written += [write_csv(out / "breakeven_map.csv", bmap.rows)]
             if len(budgets) > 1:
                 written.append(_save(bmap, out / "breakeven_map.png"))
     if args.json:
@@ -132,10 +135,13 @@ def _with_map_methods(problem: Problem, methods=("ppl", "less")) -> Problem:
 
 
 def _pilots(args) -> list:
-    """Pilot runs from --pilot and --pilot-runs."""
+    """Pilot runs from --pilot and --pilot-runs (``costlaw.pilot``, imported only when there are any)."""
+    given, runs = getattr(args, "pilot", None) or [], getattr(args, "pilot_runs", None)
+    if not given and not runs:
+        return []
     from ..pilot import parse_pilot, pilots_from_runs
-    pilots = [parse_pilot(p) for p in (getattr(args, "pilot", None) or [])]
-    if getattr(args, "pilot_runs", None):
+    pilots = [parse_pilot(p) for p in given]
+    if runs:
         from ..commands.options import read_runs_arg
-        pilots += pilots_from_runs(read_runs_arg(args.pilot_runs))
+        pilots += pilots_from_runs(read_runs_arg(runs))
     return pilots

@@ -5,12 +5,12 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError
 from .. import costs
 from ..bands import percentile_interval
 from ..io import json_records
+from ..tables import frame, records
 from .candidates import MAP_TASKS, PLAN_COLUMNS, Candidate, parse_selectors
 from .problem import Problem
 from .results import Plan
@@ -36,16 +36,21 @@ class BudgetSweep:
 
     plans: list
 
-    def summary(self) -> pd.DataFrame:
+    def records(self) -> list[dict]:
+        """One record per budget: budget_flops, the best plan's ``PLAN_COLUMNS`` (NaN where none), runner_up."""
         rows = []
         for p in self.plans:
             best = p.best or {c: np.nan for c in PLAN_COLUMNS}
             rows.append({"budget_flops": p.budget_flops, **best, "runner_up": (p.alternatives[0]["method"]
                          if p.alternatives else None)})
-        return pd.DataFrame(rows)
+        return rows
+
+    def summary(self):
+        """``records`` as a DataFrame (imports pandas)."""
+        return frame(self.records())
 
     def to_json(self) -> str:
-        return json.dumps({"plans": json_records(self.summary())}, indent=1)
+        return json.dumps({"plans": json_records(self.records())}, indent=1)
 
     def plot(self, path=None):
         """The frontier of best plans against budget, each region coloured by the winning method; PNG if path."""
@@ -91,7 +96,7 @@ def plan_budgets(budgets_flops, train_params: float, pool_tokens: float = costs.
     solved = problem.solve(budgets)
     notes, cheapest = problem.notes(), problem.cheapest_flops()
     return BudgetSweep([Plan(float(b), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
-                             problem.lora, problem.form.name, problem.level, problem.rows(b, solved, i), notes,
+                             problem.lora, problem.form.name, problem.level, problem.records(b, solved, i), notes,
                              cheapest, None, problem.margin, problem.fit_kind) for i, b in enumerate(budgets)])
 
 
@@ -100,22 +105,33 @@ class BreakevenMap:
     """Per method, budget and n_tasks: the largest selection cost and selector at which the method still gives
     the best plan, and the break-even train-to-selector ratio N_train / N_sel* (inf: never, even free)."""
 
-    table: pd.DataFrame
+    rows: list
+    """One record per method, n_tasks and budget."""
     train_params: float
     task: str
 
-    def summary(self) -> pd.DataFrame:
-        return self.table.reset_index(drop=True)
+    def __post_init__(self):
+        self.rows = records(self.rows)  # a DataFrame given is kept as its records
+
+    @property
+    def table(self):
+        """``rows`` as a DataFrame (imports pandas)."""
+        return frame(self.rows)
+
+    def summary(self):
+        return self.table
 
     def to_json(self) -> str:
-        return json.dumps({"breakeven_map": json_records(self.table)}, indent=1)
+        return json.dumps({"breakeven_map": json_records(self.rows)}, indent=1)
 
     def plot(self, path=None):
         import matplotlib.pyplot as plt
-        methods = list(pd.unique(self.table.method))
+        import pandas as pd
+        table = self.table
+        methods = list(pd.unique(table.method))
         fig, axes = plt.subplots(1, len(methods), figsize=(5.5 * len(methods), 4), squeeze=False)
         for ax, m in zip(axes.flat, methods):
-            g = self.table[self.table.method == m]
+            g = table[table.method == m]
             if not np.isfinite(g.ratio).any():
                 ax.text(0.5, 0.5, f"{m} never wins by more than the margin", ha="center", va="center",
                         transform=ax.transAxes, fontsize=9)
@@ -200,4 +216,4 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
                              "breakeven_selector_params": max(sel_star[0, b] - fixed, 0.0) / per_param,
                              "ratio": ratio[0, b], "margin": problem.margin,
                              "ratio_lo": r_lo[b], "ratio_hi": r_hi[b]})
-    return BreakevenMap(pd.DataFrame(rows), problem.train_params, problem.task)
+    return BreakevenMap(rows, problem.train_params, problem.task)
