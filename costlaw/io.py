@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ def prepare_out_dir(path, option: str = "--out") -> Path:
     if path.exists() and not path.is_dir():
         raise InputError(f"{option} {path} is an existing file, not a folder")
     path.mkdir(parents=True, exist_ok=True)
+    import tempfile
     fd, probe = tempfile.mkstemp(dir=path, prefix=".costlaw-write-check.", suffix=".tmp")
     os.close(fd)
     os.unlink(probe)
@@ -42,6 +42,7 @@ def prepare_out_dir(path, option: str = "--out") -> Path:
 def atomic_writer(path):
     """A text file handle on a temporary file beside ``path`` that replaces ``path`` when the block ends
     without an error (and is removed when it fails): writers stream into it, no whole-file string in memory."""
+    import tempfile
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
