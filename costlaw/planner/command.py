@@ -11,17 +11,22 @@ from pathlib import Path
 import numpy as np
 
 from .. import costs
-from ..io import json_records, json_value
+from ..io import json_records
 from ..tables import text_table, write_csv
 from .candidates import DEFAULT_SELECTORS, Candidate
 from .problem import Problem
-from .results import plan, tipping_point
+from .forms import form_set
+from .results import form_tipping, plan
 from .sweeps import breakeven_map, parse_budgets, plan_budgets
 
 
 def _table_text(rows: list[dict], columns=None) -> str:
     """Records as the plan command prints them: floats to 4 significant digits."""
     return text_table(rows, columns, float_format="{:.4g}".format)
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def add_parser(subparsers):
@@ -81,26 +86,47 @@ def run_plan_command(args) -> int:
     else:
         sweep = plan_budgets(budgets, args.train_params, problem=problem)
         table = sweep.records()
-        tip = tipping_point(problem, args.gain) if args.gain else None
+        fs = form_set(problem)[0] if args.gain else None
+        tip = form_tipping(problem, fs, args.gain) if args.gain else None
+        forms = sweep.forms_records()
         payload = {"plans": json_records(table), "notes": problem.notes(),
-                   "tipping": None if tip is None else {k: json_value(v) for k, v in vars(tip).items()}}
+                   "forms": None if forms is None else json_records(forms),
+                   "tipping": None if tip is None else tip.to_dict()}
         cols = ["budget_flops", "method", "selector_params", "fraction", "train_tokens", "selection_flops",
                 "train_flops", "total_flops", "metric_pred", "metric_lo", "metric_hi", "p_best", "runner_up"]
+        shown = [{c: r[c] for c in cols} for r in table]
+        for row, r in zip(shown, table):
+            if sweep.has_forms:  # the form spread of each budget's best plan; * where the forms pick other winners
+                lo, hi = r["metric_pred_forms_min"], r["metric_pred_forms_max"]
+                row["forms"] = ("" if _missing(lo) else f"{lo:.2f}..{hi:.2f}") + ("*" if r["forms_agree"] is False
+                                                                                   else "")
+            row["verdict"] = r["verdict"]
         text = [f"costlaw plan: task {problem.task}, {problem.train_params:.3g}-parameter model, pool "
                 f"{problem.pool_tokens:.4g} tokens, n_tasks {problem.n_tasks:g}, {len(budgets)} budgets; form "
-                f"{problem.form.name}, {100 * problem.level:.0f}% intervals", _table_text(table, cols)]
-        if any(r["method"] is None or (isinstance(r["method"], float) and math.isnan(r["method"])) for r in table):
+                f"{problem.form.name}, {100 * problem.level:.0f}% intervals", _table_text(shown)]
+        if any(_missing(r["method"]) for r in table):
             text.append(f"budgets below {problem.cheapest_flops():.3g} FLOPs cannot pay for even the cheapest "
                         f"candidate (no plan)")
+        if sweep.has_forms:
+            text.append(f"forms: the best plan's predicted metric over the forms, * where they pick different "
+                        f"winners; {sweep.forms_agreement()}")
+        elif sweep.plans and sweep.plans[0].form_spread_note:
+            text.append(f"form spread: {sweep.plans[0].form_spread_note}")
         text += [f"note: {n}" for n in problem.notes()] + ([tip.describe()] if tip else [])
         if out is not None:
             written += [write_csv(out / "plan_sweep.csv", table), _save(sweep, out / "plan_sweep.png")]
+            if forms is not None:
+                written.append(write_csv(out / "plan_sweep_forms.csv", forms))
     if args.map:
         bmap = breakeven_map(budgets, args.train_params, problem=_with_map_methods(problem))
         payload["breakeven_map"] = json_records(bmap.rows)
+        hidden = {f"ratio_{f}" for f in bmap.forms or []}
+        shown = [{c: v for c, v in r.items() if c not in hidden} for r in bmap.rows]
         text += ["break-even train-to-selector ratio (N_train / N_selector; the method gives the best plan when its "
                  "selector is smaller than N_train / ratio; inf: never, even free):",
-                 _table_text(bmap.rows)]
+                 _table_text(shown)]
+        if bmap.forms_agreement():
+            text.append(bmap.forms_agreement() + " (each form's ratio: ratio_<form> in breakeven_map.csv)")
         if out is not None:
             written += [write_csv(out / "breakeven_map.csv", bmap.rows)]
             if len(budgets) > 1:
@@ -129,9 +155,11 @@ def _with_map_methods(problem: Problem, methods=("ppl", "less")) -> Problem:
     extra = [Candidate(m, costs.DEFAULT_SELECTOR_PARAMS[m]) for m in methods if m not in have]
     if not extra:
         return problem
-    return Problem(problem.train_params, problem.pool_tokens, problem.task, problem.candidates + extra, 1,
-                   problem.lora, [problem.boot], problem.min_fraction, len(problem.grid), problem.margin_given,
-                   problem.pilots, problem.rule)
+    wider = Problem(problem.train_params, problem.pool_tokens, problem.task, problem.candidates + extra, 1,
+                    problem.lora, [problem.boot], problem.min_fraction, len(problem.grid), problem.margin_given,
+                    problem.pilots, problem.rule)
+    wider.bundled = problem.bundled  # the same bundled fits: the map gets the bundled form spread
+    return wider
 
 
 def _pilots(args) -> list:

@@ -20,7 +20,7 @@ from ..curves import get_form
 from ..errors import CostlawWarning, InputError
 from ..fitarrays import FitArrays, context_columns, numeric
 from ..noise import DEFAULT_MARGIN_SD, check_margin
-from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, Candidate, parse_selectors
+from .candidates import MIN_FRACTION, N_GRID, Candidate, parse_selectors
 
 
 def _load(fits):
@@ -28,11 +28,11 @@ def _load(fits):
     ``Bootstrap`` objects are wrapped."""
     from .._paths import bundled_dir
     from ..store import load_fit_arrays
-    if fits is None:  # per panel: the shipped form with the lowest leave-one-out error (planner.forms)
-        from .forms import default_form
-        panel = f"paper_{default_form()}"
-        boots = load_fit_arrays(bundled_dir("fits") / DEFAULT_FITS) + load_fit_arrays(bundled_dir("fits") / panel)
-        return boots, f"bundled fits/{DEFAULT_FITS} and fits/{panel}"
+    if fits is None:  # the shipped forms that win held-out comparison (planner.forms): per panel, size model
+        from .forms import default_form, default_size_form
+        panel, size = f"paper_{default_form()}", f"paper_{default_size_form()}"
+        boots = load_fit_arrays(bundled_dir("fits") / size) + load_fit_arrays(bundled_dir("fits") / panel)
+        return boots, f"bundled fits/{size} and fits/{panel}"
     if isinstance(fits, (str, Path)):
         return load_fit_arrays(fits), str(fits)
     boots = list(fits) if isinstance(fits, (list, tuple)) else [fits]
@@ -235,8 +235,9 @@ class Problem:
     def _pilot_curves(self, boots: list, rule: str) -> None:
         """Replace the curves by pilot-anchored forecasts at this size (``costlaw.pilot``): the level from the
         pilot runs, each method's gain transferred from per-panel fits of the measured sizes. Samples: the point
-        forecast plus, per refit and method, one normal shift with the forecast's transfer sd (its sd without
-        the new run's noise, which the prediction band adds back)."""
+        forecast plus, per refit, one shift common to every method (the pilots' noise and the shared between-size
+        departure, Student t with its degrees of freedom) and one per method (the method's own departure); the
+        new run's noise is added back by the prediction band."""
         from ..pilot import PilotTransfer
         if self._curve_depends_on_cost:
             raise InputError(f"pilot-anchored plans need a form with the selection cost as an offset; "
@@ -248,12 +249,19 @@ class Problem:
         rng = np.random.default_rng(self.boot.seed)
         sigma = transfer.noise_sd()
         curves = np.empty_like(self.curves)
+        n = len(curves) - 1
+        shared = None
         for (method, _), i in self.key_index.items():
             fc = transfer.forecast(self.train_params, self.pilots, [method], self.grid, rule=rule)
+            first = fc.iloc[0]
+            if shared is None:
+                shared = (rng.normal(size=n) * sigma / np.sqrt(len(self.pilots))
+                          + _t_draws(rng, first.df_shared, n) * first.sd_shared)
             point = fc.metric_pred.to_numpy()
-            curve_sd = np.sqrt(np.maximum(fc.pred_sd.to_numpy() ** 2 - sigma ** 2, 0.0))
             curves[0, i] = point
-            curves[1:, i] = point[None, :] + rng.normal(size=(len(curves) - 1, 1)) * curve_sd[None, :]
+            curves[1:, i] = point[None, :] + (shared + _t_draws(rng, first.df_specific, n)
+                                              * first.sd_specific)[:, None]
+        rule = str(fc.rule.iloc[0])
         self.curves = curves
         self.ceiling = np.full(curves.shape[:2], np.inf)
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
@@ -262,6 +270,7 @@ class Problem:
         self.noise_sd = sigma
         self.margin = DEFAULT_MARGIN_SD * sigma if self.margin_given is None else self.margin_given
         sizes = ", ".join(f"{v:.3g}" for v in transfer.sizes)
+        self.pilot_source_sizes = list(transfer.sizes)
         self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from the "
                          f"measured sizes {sizes})")
 
@@ -411,9 +420,19 @@ class Problem:
     def notes(self) -> list[str]:
         out = [f"scored by the {self.fit_kind}: form {self.form.name}"]
         if self.pilots:
-            out.append("which method is best does not transfer well across sizes (on the paper's runs, 58% of "
-                       "(task, fraction) points from 7B + 13B to 70B: `costlaw compare --protocol "
-                       "extrapolate_size_pilot`); read p_best and the verdict, not the rank")
+            out.append("which method is best is not predictable across sizes: on the paper's runs, holding out "
+                       "each size in turn, pilot forecasts pick the best method at 13 of 30 (task, fraction) "
+                       "points (43%, 90% interval 28-60%), no better than taking the best method at the nearest "
+                       "measured size (11 of 30; `costlaw compare paper --protocol extrapolate_size_pilot`); "
+                       "read p_best and the verdict, not the rank")
+            k = len(self.pilot_source_sizes)
+            if k == 1:
+                out.append("the forecasts come from one measured size: their intervals hold only run noise, not "
+                           "how curves depart between sizes")
+            elif k == 2:
+                out.append("the forecasts' between-size variance comes from two measured sizes (one contrast): "
+                           "the intervals are wide, and a size that departs in a way the measured ones do not "
+                           "show stays uncovered (13B from 7B + 70B on the paper's runs)")
         if self.tokens_per_pool_token != 1.0:
             out.append(f"training tokens per pool token at this size from the runs' training FLOPs: "
                        f"{self.tokens_per_pool_token:.4g}")
@@ -437,3 +456,9 @@ class Problem:
             out.append(f"curves in the fraction of the pool are assumed to transfer from the fitted pool "
                        f"({self.fitted_pool_tokens:.4g} tokens) to this one ({self.pool_tokens:.4g})")
         return out
+
+
+def _t_draws(rng, df: float, n: int) -> np.ndarray:
+    """n standard Student t draws with ``df`` degrees of freedom (normal when infinite or 0 = no estimate)."""
+    return rng.standard_t(df, size=n) if 0 < df < np.inf else rng.normal(size=n)
+

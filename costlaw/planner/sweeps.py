@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 from ..errors import InputError
@@ -12,6 +14,7 @@ from ..bands import percentile_interval
 from ..io import json_records
 from ..tables import frame, records
 from .candidates import MAP_TASKS, PLAN_COLUMNS, Candidate, parse_selectors
+from .forms import DEPENDS, SAME, within
 from .problem import Problem
 from .results import Plan
 
@@ -36,18 +39,59 @@ class BudgetSweep:
 
     plans: list
 
+    @property
+    def has_forms(self) -> bool:
+        """Whether the plans carry a form spread (``Plan.spread_rows``)."""
+        return any(p.spread_rows is not None for p in self.plans)
+
     def records(self) -> list[dict]:
-        """One record per budget: budget_flops, the best plan's ``PLAN_COLUMNS`` (NaN where none), runner_up."""
+        """One record per budget: the best plan (``PLAN_COLUMNS``; NaN where none), the runner-up and the verdict;
+        with a form spread also ``forms_agree`` (every form picks the same winner), ``best_by_form`` (each form's
+        winner) and ``metric_pred_forms_min``/``_max`` (the best plan's predicted metric over the forms)."""
         rows = []
+        has_forms = self.has_forms
         for p in self.plans:
             best = p.best or {c: np.nan for c in PLAN_COLUMNS}
-            rows.append({"budget_flops": p.budget_flops, **best, "runner_up": (p.alternatives[0]["method"]
-                         if p.alternatives else None)})
+            row = {"budget_flops": p.budget_flops, **best, "runner_up": (p.alternatives[0]["method"]
+                   if p.alternatives else None), "verdict": p.verdict}
+            if has_forms:
+                spread = p.spread_rows or []
+                row["forms_agree"] = p.same_winner_across_forms
+                row["best_by_form"] = " ".join(_winner(r) for r in spread)
+                pred = [float(r["metric_pred"]) for r in spread if not math.isnan(float(r["metric_pred"]))]
+                row["metric_pred_forms_min"] = min(pred) if pred else np.nan  # as Series.min/max: NaN skipped
+                row["metric_pred_forms_max"] = max(pred) if pred else np.nan
+            rows.append(row)
         return rows
 
     def summary(self):
         """``records`` as a DataFrame (imports pandas)."""
         return frame(self.records())
+
+    def forms_records(self) -> list[dict] | None:
+        """Long table of the form spread: one record per (budget, form) (``planner.forms.SPREAD_COLUMNS``);
+        None without one."""
+        if not self.has_forms:
+            return None
+        return [{"budget_flops": p.budget_flops, **r} for p in self.plans for r in (p.spread_rows or [])]
+
+    def forms_table(self):
+        """``forms_records`` as a DataFrame (imports pandas), or None."""
+        rows = self.forms_records()
+        return None if rows is None else frame(rows)
+
+    def forms_agreement(self) -> str:
+        """In words: at how many budgets the forms agree on the winner."""
+        if not self.has_forms:
+            return ""
+        table = [r for r in self.records() if not _missing(r["method"])]
+        agree = sum(1 for r in table if r["forms_agree"] is None or bool(r["forms_agree"]))
+        p = next(p for p in self.plans if p.spread_rows is not None)
+        forms = ", ".join(r["form"] + (" (default)" if r["default"] else "") for r in p.spread_rows)
+        text = f"forms ({forms}) pick the same winner at {agree} of {len(table)} budgets"
+        if agree < len(table):
+            text += f"; at the others the verdict is '{DEPENDS}' (marked in the plot)"
+        return text
 
     def to_json(self) -> str:
         return json.dumps({"plans": json_records(self.records())}, indent=1)
@@ -72,6 +116,15 @@ class BudgetSweep:
         ax.fill_between(budgets, table.metric_lo, table.metric_hi, color="black", alpha=0.15, lw=0,
                         label=f"{100 * self.plans[0].level:.0f}% CI")
         ax.plot(budgets, table.metric_pred, color="black", lw=1.6)
+        if self.has_forms:  # every form's best plan, and the budgets where the forms pick different winners
+            forms = self.forms_table().dropna(subset=["method"])
+            for i, (form, g) in enumerate(forms[~forms["default"]].groupby("form", sort=False)):
+                ax.plot(g.budget_flops, g.metric_pred, color="black", lw=0.9, ls=("--", ":", "-.")[i % 3],
+                        label=f"best plan under {form}")
+            split = table[table.forms_agree == False]  # noqa: E712 (None: no spread at that budget)
+            if len(split):
+                ax.plot(split.budget_flops, split.metric_pred, "x", color="crimson", ms=6,
+                        label=DEPENDS)
         ax.set_xscale("log")
         ax.set_xlabel("budget (FLOPs)")
         ax.set_ylabel(f"{self.plans[0].task} (predicted)")
@@ -87,17 +140,36 @@ class BudgetSweep:
         return fig
 
 
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _winner(r: dict) -> str:
+    """``form=method[:selector size]`` of a form spread record (``none`` without a plan)."""
+    if r["method"] is None:
+        return f"{r['form']}=none"
+    size = "" if r["selector_params"] == 0 else f":{r['selector_params']:.3g}"
+    return f"{r['form']}={r['method']}{size}"
+
+
 def plan_budgets(budgets_flops, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
                  task: str | None = None, selectors=None, n_tasks: float = 1, lora: bool = False, fits=None,
-                 problem: Problem | None = None) -> BudgetSweep:
-    """The best plan at each of ``budgets_flops`` (one solve for all budgets)."""
+                 problem: Problem | None = None, form_fits: dict | None = None, form_loo=None,
+                 forms: bool = True) -> BudgetSweep:
+    """The best plan at each of ``budgets_flops`` (one solve for all budgets), each with its form spread
+    (``Plan.form_spread``; ``form_fits``/``form_loo`` as in ``plan``; ``forms=False`` skips it)."""
+    from .forms import form_set
     problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits)
     budgets = np.atleast_1d(np.asarray(budgets_flops, float))
     solved = problem.solve(budgets)
     notes, cheapest = problem.notes(), problem.cheapest_flops()
+    fs, why = form_set(problem, form_fits, form_loo) if forms else (None, "")
+    spreads = fs.spreads(budgets) if fs is not None else [None] * len(budgets)
+    basis = "" if fs is None else fs.basis
     return BudgetSweep([Plan(float(b), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
                              problem.lora, problem.form.name, problem.level, problem.records(b, solved, i), notes,
-                             cheapest, None, problem.margin, problem.fit_kind) for i, b in enumerate(budgets)])
+                             cheapest, None, problem.margin, problem.fit_kind, spreads[i], why, basis)
+                        for i, b in enumerate(budgets)])
 
 
 @dataclass
@@ -109,6 +181,12 @@ class BreakevenMap:
     """One record per method, n_tasks and budget."""
     train_params: float
     task: str
+    forms: list | None = None
+    """Labels of the forms the map was re-solved under (columns ``ratio_<form>``); None without a form spread."""
+    default_form: str | None = None
+    form_basis: str = ""
+    form_note: str = ""
+    """Why there is no form spread, or empty."""
 
     def __post_init__(self):
         self.rows = records(self.rows)  # a DataFrame given is kept as its records
@@ -121,6 +199,18 @@ class BreakevenMap:
     def summary(self):
         return self.table
 
+    def forms_agreement(self) -> str:
+        """In words: in how many cells every form's ratio lies inside the default form's interval."""
+        if not self.forms:
+            return f"form spread: {self.form_note}" if self.form_note else ""
+        agree = sum(bool(r["forms_agree"]) for r in self.rows)
+        names = ", ".join(f + (" (default)" if f == self.default_form else "") for f in self.forms)
+        text = (f"forms ({names}): every form's ratio inside the default form's interval in {agree} of "
+                f"{len(self.rows)} cells")
+        if agree < len(self.rows):
+            text += f"; the others say '{DEPENDS}' (verdict column; x in the plot)"
+        return text
+
     def to_json(self) -> str:
         return json.dumps({"breakeven_map": json_records(self.rows)}, indent=1)
 
@@ -132,8 +222,10 @@ class BreakevenMap:
         fig, axes = plt.subplots(1, len(methods), figsize=(5.5 * len(methods), 4), squeeze=False)
         for ax, m in zip(axes.flat, methods):
             g = table[table.method == m]
-            if not np.isfinite(g.ratio).any():
-                ax.text(0.5, 0.5, f"{m} never wins by more than the margin", ha="center", va="center",
+            cols = ["ratio"] + [f"ratio_{f}" for f in (self.forms or [])]
+            if not np.isfinite(g[cols].to_numpy(float)).any():
+                ax.text(0.5, 0.5, f"{m} never wins by more than the margin"
+                        + (" under any form" if self.forms else ""), ha="center", va="center",
                         transform=ax.transAxes, fontsize=9)
                 ax.set_axis_off()
                 continue
@@ -141,6 +233,13 @@ class BreakevenMap:
                 line, = ax.plot(h.budget_flops, h.ratio.replace(np.inf, np.nan), label=f"{n:g} task(s)")
                 ax.fill_between(h.budget_flops, h.ratio_lo.replace(np.inf, np.nan),
                                 h.ratio_hi.replace(np.inf, np.nan), color=line.get_color(), alpha=0.12, lw=0)
+                for i, f in enumerate(f for f in (self.forms or []) if f != self.default_form):
+                    ax.plot(h.budget_flops, h[f"ratio_{f}"].replace(np.inf, np.nan), color=line.get_color(),
+                            lw=0.8, ls=("--", ":")[i % 2], label=f"under {f}" if n == g.n_tasks.iloc[0] else None)
+                if self.forms:
+                    split = h[~h.forms_agree.astype(bool)]
+                    ax.plot(split.budget_flops, split.ratio.replace(np.inf, np.nan), "x", color="crimson", ms=5,
+                            label=DEPENDS if n == g.n_tasks.iloc[0] and len(split) else None)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("budget (FLOPs)")
@@ -160,7 +259,8 @@ class BreakevenMap:
 def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
                   task: str | None = None, selectors=None, n_tasks_values=MAP_TASKS, methods=("ppl", "less"),
                   lora: bool = False, fits=None, tol_decades: float = 0.005,
-                  problem: Problem | None = None, margin: float | None = None) -> BreakevenMap:
+                  problem: Problem | None = None, margin: float | None = None, forms: bool = True,
+                  form_fits: dict | None = None, form_loo=None) -> BreakevenMap:
     """Break-even train-to-selector ratio of each of ``methods`` on a grid of budgets x n_tasks.
 
     As in costlaw.breakeven, the method's curve is kept fixed and its selection cost C varied: it gives the best
@@ -168,16 +268,44 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
     bisection in log C for the point fit and every replicate. With a FLOPs per selector parameter a(n_tasks)
     (shared work divided over n_tasks), N_sel* = C* / a and ratio = N_train / N_sel*. The competitors are the
     other methods' candidates at their own costs with the same n_tasks.
+
+    Form spread (``forms``; ``form_fits``/``form_loo`` as in ``plan``): the map is re-solved under each form of
+    the problem's form set (``planner.forms``): columns ``ratio_<form>``, ``ratio_forms_min``/``_max``,
+    ``forms_agree`` (every form's ratio inside this form's interval [ratio_lo, ratio_hi]) and ``verdict``
+    ("same under every form" or "depends on the form").
     """
+    from .forms import form_set
     if problem is None:
         cands = parse_selectors(selectors)
         cands += [Candidate(m, costs.DEFAULT_SELECTOR_PARAMS.get(m, 0.0)) for m in methods
                   if m not in {c.method for c in cands}]
         problem = Problem(train_params, pool_tokens, task, cands, 1, lora, fits, margin=margin)
+    budgets = np.atleast_1d(np.asarray(budgets_flops, float))
+    table = _map_table(problem, budgets, methods, n_tasks_values, tol_decades)
+    fs, why = form_set(problem, form_fits, form_loo) if forms else (None, "")
+    if fs is None:
+        return BreakevenMap(table, problem.train_params, problem.task, form_note=why)
+    for label, p in fs.problems.items():
+        other = table if p is problem else _map_table(p, budgets, methods, n_tasks_values, tol_decades)
+        for row, theirs in zip(table, other):
+            row[f"ratio_{label}"] = theirs["ratio"]
+    cols = [f"ratio_{label}" for label in fs.problems]
+    for row in table:
+        values = [float(row[c]) for c in cols]
+        known = [v for v in values if not math.isnan(v)]  # as DataFrame.min/max(axis=1): NaN skipped
+        row["ratio_forms_min"] = min(known) if known else np.nan
+        row["ratio_forms_max"] = max(known) if known else np.nan
+        row["forms_agree"] = within(values, row["ratio_lo"], row["ratio_hi"])
+        row["verdict"] = SAME if row["forms_agree"] else DEPENDS
+    return BreakevenMap(table, problem.train_params, problem.task, forms=list(fs.problems),
+                        default_form=fs.default, form_basis=fs.basis)
+
+
+def _map_table(problem: Problem, budgets: np.ndarray, methods, n_tasks_values, tol_decades: float) -> list[dict]:
+    """The break-even map of one problem (one form): one record per (method, n_tasks, budget)."""
     if problem._curve_depends_on_cost:
         raise InputError(f"form '{problem.form.name}' makes the curve depend on the selection cost; the "
                          f"break-even map needs a form with the selection cost as an offset")
-    budgets = np.atleast_1d(np.asarray(budgets_flops, float))
     rows = []
     for method in methods:
         mine_key = problem.key_index.get((method, None))
@@ -216,4 +344,4 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
                              "breakeven_selector_params": max(sel_star[0, b] - fixed, 0.0) / per_param,
                              "ratio": ratio[0, b], "margin": problem.margin,
                              "ratio_lo": r_lo[b], "ratio_hi": r_hi[b]})
-    return BreakevenMap(rows, problem.train_params, problem.task)
+    return rows
