@@ -153,3 +153,75 @@ def test_forms_that_disagree_make_the_verdict_form_dependent(paper_runs):
     same = plan(1.5e19, 70e9, 1.0938e8, gain=None, problem=problem, form_fits={"a": fits["offset_exp"]},
                 form_loo=pd.Series({"a": 0.7}))
     assert same.same_winner_across_forms is True and same.verdict != "depends on the form"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# lower-is-better metrics (losses): the planner minimises them
+
+def _loss_runs():
+    from test_loss_forms import loss_runs
+    return loss_runs()
+
+
+@pytest.mark.filterwarnings("ignore::costlaw.errors.CostlawWarning")
+def test_plan_on_a_loss_mirrors_the_plan_on_its_negation():
+    """offset_exp is closed under negating the metric, so a loss table and the same table negated (higher is
+    better) must give the same plan, with metric, intervals and full-pool cap mirrored."""
+    runs = _loss_runs()
+    runs = runs[runs.train_model == "m3b"]
+    score = runs.assign(metric=-runs.metric, higher_is_better=True)
+    loss_fit, score_fit = fit_groups(runs, "offset_exp", n_boot=20), fit_groups(score, "offset_exp", n_boot=20)
+    sel = "random bm25 ppl:1e9"
+    for budget in (3e16, 3e17, 3e18):
+        lo_plan = plan(budget, 3e9, 1e8, selectors=sel, fits=loss_fit, gain=0.05)
+        hi_plan = plan(budget, 3e9, 1e8, selectors=sel, fits=score_fit, gain=0.05)
+        a, b = lo_plan.summary(), hi_plan.summary()
+        assert list(a.method) == list(b.method) and not lo_plan.higher_is_better
+        assert np.allclose(a.fraction, b.fraction, rtol=1e-6, equal_nan=True)
+        assert np.allclose(a.metric_pred, -b.metric_pred, atol=2e-3, equal_nan=True)
+        assert np.allclose(a.metric_lo, -b.metric_hi, atol=5e-3, equal_nan=True)
+        assert np.allclose(a.lead_over_next, b.lead_over_next, atol=2e-3, equal_nan=True)
+        assert (a.lead_over_next.dropna() >= 0).all() and lo_plan.verdict == hi_plan.verdict
+        assert lo_plan.tipping.budget_flops == pytest.approx(hi_plan.tipping.budget_flops, rel=0.2)
+        assert "lowers the metric by" in lo_plan.format() and "lower val_loss is better" in lo_plan.format()
+
+
+@pytest.mark.filterwarnings("ignore::costlaw.errors.CostlawWarning")
+def test_loss_plan_is_the_lowest_affordable_prediction_and_never_below_the_full_pool_level():
+    runs = _loss_runs()
+    boot = fit_groups(runs[runs.train_model == "m7b"], "offset_exp", n_boot=10)
+    problem = Problem(7e9, 1e8, "val_loss", "random bm25 ppl:1e9", fits=boot)
+    pfull = boot[0].fit.params_.set_index("param").value["Pfull"]
+    for budget in (1e17, 1e18, 1e19):
+        p = plan(budget, 7e9, 1e8, problem=problem, gain=None)
+        table = p.summary()[p.summary().affordable]
+        for r in table.itertuples():   # brute force: the lowest predicted loss over the affordable fractions
+            top = (budget - r.selection_flops) / problem.full_train_flops
+            f = np.geomspace(problem.min_fraction, min(top, 1.0), 4000)
+            assert r.metric_pred == pytest.approx(problem.predict(r.method, f).min(), abs=2e-3)
+        assert table.metric_pred.iloc[0] == table.metric_pred.min()
+        assert (table.metric_pred >= pfull - 1e-9).all()          # the full-pool level is a floor
+
+
+def test_plan_command_on_a_loss_table(tmp_path, capsys):
+    """End to end: `costlaw fit` a loss table with the rectified law, then `costlaw plan --fits`."""
+    import json
+    from costlaw.cli import main
+    path = tmp_path / "runs.csv"
+    _loss_runs().to_csv(path, index=False)
+    assert main(["fit", str(path), "--form", "rectified", "--out", str(tmp_path / "fit"), "--n-boot", "8"]) == 0
+    capsys.readouterr()
+    args = ["plan", "--fits", str(tmp_path / "fit"), "--train-params", "3e9", "--pool-tokens", "1e8",
+            "--selectors", "random bm25 ppl:1e9"]
+    assert main(args + ["--budget", "1e18", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["higher_is_better"] is False and out["best"]["method"] == "ppl"   # the planted lowest loss
+    assert all(out["best"]["metric_pred"] <= a["metric_pred"] for a in out["alternatives"])
+    assert out["best"]["metric_lo"] <= out["best"]["metric_pred"] <= out["best"]["metric_hi"]
+    assert out["best"]["lead_over_next"] > 0 and out["verdict"] == "wins"
+    assert main(args + ["--budgets", "1e16:1e19:7", "--map", "--out", str(tmp_path / "plan")]) == 0
+    text = capsys.readouterr().out
+    assert "lowers the metric by" in text and "lower is better" in text
+    sweep = pd.read_csv(tmp_path / "plan" / "plan_sweep.csv")
+    assert np.all(np.diff(sweep.metric_pred) <= 1e-9)      # more compute never raises the best loss
+    assert (pd.read_csv(tmp_path / "plan" / "breakeven_map.csv").method == "ppl").all()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import costs
+from ..errors import InputError
 from ..io import json_records
 from ..tables import text_table, write_csv
 from .candidates import DEFAULT_SELECTORS, Candidate
@@ -118,7 +119,12 @@ def run_plan_command(args) -> int:
             if forms is not None:
                 written.append(write_csv(out / "plan_sweep_forms.csv", forms))
     if args.map:
-        bmap = breakeven_map(budgets, args.train_params, problem=_with_map_methods(problem))
+        methods = [m for m in MAP_METHODS if m in set(problem.run_columns["method"].tolist())]
+        if not methods:
+            raise InputError(f"--map draws the break-even map of {' and '.join(MAP_METHODS)}; the fits have no "
+                             f"curve for either on task '{problem.task}'")
+        bmap = breakeven_map(budgets, args.train_params, methods=methods,
+                             problem=_with_map_methods(problem, methods))
         payload["breakeven_map"] = json_records(bmap.rows)
         hidden = {f"ratio_{f}" for f in bmap.forms or []}
         shown = [{c: v for c, v in r.items() if c not in hidden} for r in bmap.rows]
@@ -149,7 +155,11 @@ def _save(result, path: Path) -> Path:
     return path
 
 
-def _with_map_methods(problem: Problem, methods=("ppl", "less")) -> Problem:
+MAP_METHODS = ("ppl", "less")
+"""Methods of the break-even map (``--map``), those the fits have curves for."""
+
+
+def _with_map_methods(problem: Problem, methods=MAP_METHODS) -> Problem:
     """The problem, with PPL and LESS (default selectors) added when the spec left them out."""
     have = {c.method for c in problem.candidates}
     extra = [Candidate(m, costs.DEFAULT_SELECTOR_PARAMS[m]) for m in methods if m not in have]

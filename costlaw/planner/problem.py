@@ -56,6 +56,13 @@ def median(values) -> float:
     return float(np.mean(x[n // 2 - 1:n // 2 + 1]))
 
 
+def _higher_is_better(runs: dict) -> bool:
+    """Whether a larger metric is better for the runs of one task (``schema.higher_is_better``: the column's first
+    value given, True without the column)."""
+    given = [v for v in runs.get("higher_is_better", np.array([])).tolist() if v is not None and v == v]
+    return bool(given[0]) if given else True
+
+
 def _panel_rows(boot: FitArrays, task: str, train_params: float) -> np.ndarray:
     """Mask of ``boot``'s runs of ``task`` at ``train_params`` (rtol 1e-3)."""
     runs = boot.runs
@@ -82,6 +89,9 @@ def _panel_refit(boot: FitArrays, task: str, train_params: float) -> FitArrays:
 class Problem:
     """A task, training size, pool, cost settings and candidates, with every candidate's curve evaluated on a
     fraction grid for the point fit and each bootstrap replicate (``curves``: samples x curve keys x grid).
+
+    ``curves`` are oriented: sign x metric, sign -1 for a lower-is-better metric (a loss), so the best plan is
+    always the largest value; ``rows`` and ``predict`` turn them back into metric units.
 
     Works on arrays only (``FitArrays``; ``run_columns``: the task's fitted runs, name -> array), so that a plan
     never imports pandas; ``runs`` gives them as a DataFrame."""
@@ -114,9 +124,10 @@ class Problem:
         mine = self.boot.runs["task"] == task
         runs = {c: v[mine] for c, v in self.boot.runs.items()}
         self.run_columns = runs
-        if "higher_is_better" in runs and len(runs["task"]) and not bool(runs["higher_is_better"][0]):
-            raise InputError(f"task '{task}' has a lower-is-better metric (higher_is_better false); the planner "
-                             f"maximises the metric and supports higher-is-better metrics only")
+        self.higher_is_better = _higher_is_better(runs)
+        # +1 when a larger metric is better, -1 for losses: ``curves`` hold sign x metric, so the solver always
+        # maximises and every lead, margin and gain is an improvement in metric points
+        self.sign = 1.0 if self.higher_is_better else -1.0
         methods = list(dict.fromkeys(runs["method"].tolist()))
         missing = sorted({c.method for c in self.candidates} - set(methods))
         if missing:
@@ -219,11 +230,13 @@ class Problem:
         params = self.boot.param_values(head_cols, values=entries)  # samples x keys, broadcast along the grid
         values = self.form(numeric(grid_cols), **{n: np.repeat(v, n_grid, axis=-1) for n, v in params.items()})
         curves = values.reshape(len(entries), len(keys), len(self.grid))  # samples x keys x grid
-        # a plan never predicts above its own fit's full-pool level (Pfull, or the paper form's Pbar)
+        # a plan never predicts better than its own fit's full-pool level (Pfull, or the paper form's Pbar): a
+        # ceiling for higher-is-better metrics, a floor for losses (oriented: sign x metric, capped above)
         cap = next((n for n in ("Pfull", "Pbar") if n in self.form.param_names), None)
-        self.ceiling = (np.broadcast_to(params[cap], curves.shape[:2]).astype(float) if cap
-                        else np.full(curves.shape[:2], np.inf))               # samples x keys
-        self.curves = np.minimum(curves, self.ceiling[:, :, None])
+        self.capped = cap is not None
+        self.ceiling = (self.sign * np.broadcast_to(params[cap], curves.shape[:2]).astype(float) if cap
+                        else np.full(curves.shape[:2], np.inf))               # samples x keys, oriented
+        self.curves = np.minimum(self.sign * curves, self.ceiling[:, :, None])
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
         idx = np.arange(len(self.grid))
         self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
@@ -258,9 +271,9 @@ class Problem:
                 shared = (rng.normal(size=n) * sigma / np.sqrt(len(self.pilots))
                           + _t_draws(rng, first.df_shared, n) * first.sd_shared)
             point = fc.metric_pred.to_numpy()
-            curves[0, i] = point
-            curves[1:, i] = point[None, :] + (shared + _t_draws(rng, first.df_specific, n)
-                                              * first.sd_specific)[:, None]
+            curves[0, i] = self.sign * point
+            curves[1:, i] = self.sign * (point[None, :] + (shared + _t_draws(rng, first.df_specific, n)
+                                                           * first.sd_specific)[:, None])
         rule = str(fc.rule.iloc[0])
         self.curves = curves
         self.ceiling = np.full(curves.shape[:2], np.inf)
@@ -318,7 +331,7 @@ class Problem:
         """The point fit's metric for ``method`` at ``fractions`` of the pool (capped at the full-pool level)."""
         key = self.key_index[self.key(next(c for c in self.candidates if c.method == method))]
         frac = np.atleast_1d(np.asarray(fractions, float))
-        return self._interp(np.full(frac.shape, key), frac)[0]
+        return self.sign * self._interp(np.full(frac.shape, key), frac)[0]
 
     def best_of_key(self, key: int, sel_flops: np.ndarray, budgets: np.ndarray) -> np.ndarray:
         """Best metric of curve ``key`` when its selection costs ``sel_flops`` (samples x budgets, FLOPs) at each
@@ -377,6 +390,8 @@ class Problem:
         at = self._interp(keys, np.nan_to_num(frac, nan=self.min_fraction))  # samples x C, at the point's f
         lo, hi = percentile_interval(at[1:], self.level) if len(at) > 1 else (at[0], at[0])
         pred_lo, pred_hi = prediction_band(at[1:] if len(at) > 1 else at, self.noise_sd, self.level, self.boot.seed)
+        if self.sign < 0:  # oriented (-loss) back to the metric: the intervals mirror, so orientation is moot
+            at, (lo, hi), (pred_lo, pred_hi) = -at, (-hi, -lo), (-pred_hi, -pred_lo)
         # lead over the next-ranked affordable candidate, each re-solved per refit, and P(lead > margin)
         ranked = [i for i in order if np.isfinite(value[0, i])]
         nxt = {a: b for a, b in zip(ranked, ranked[1:])}
@@ -436,6 +451,10 @@ class Problem:
         if self.tokens_per_pool_token != 1.0:
             out.append(f"training tokens per pool token at this size from the runs' training FLOPs: "
                        f"{self.tokens_per_pool_token:.4g}")
+        if not self.higher_is_better:
+            out.append(f"lower is better for {self.task} (higher_is_better false): the best plan has the lowest "
+                       f"predicted metric, leads and gains are reductions"
+                       + (", and no curve goes below its fit's full-pool level" if self.capped else ""))
         out.append(f"a plan beats another only by more than the margin, {self.margin:.3g} metric points ("
                    + ("given" if self.margin_given is not None else f"{DEFAULT_MARGIN_SD:g} x the panel's noise sd")
                    + ")")

@@ -33,6 +33,8 @@ class Tipping:
     (``planner.forms``); None without one."""
     default_form: str | None = None
     """The form these numbers are under (the held-out winner) when ``by_form`` is given."""
+    higher_is_better: bool = True
+    """False for a loss: gains are reductions of the metric."""
 
     @property
     def forms_agree(self) -> bool | None:
@@ -50,11 +52,12 @@ class Tipping:
         return out
 
     def describe(self, budget: float | None = None) -> str:
+        buys, add = ("buys", "add") if self.higher_is_better else ("lowers the metric by", "lower it by")
         text = (f"tipping point: beyond {self.budget_flops:.3g} FLOPs [{self.budget_lo:.3g}, {self.budget_hi:.3g}] "
-                f"one more decade of compute buys less than {self.gain:g} points")
+                f"one more decade of compute {buys} less than {self.gain:g} points")
         if budget is not None and np.isfinite(self.gain_at_budget):
             side = "beyond" if budget >= self.budget_flops else "below"
-            text += (f"; this budget is {side} it (10x it would add {self.gain_at_budget:.3g} "
+            text += (f"; this budget is {side} it (10x it would {add} {self.gain_at_budget:.3g} "
                      f"[{self.gain_at_budget_lo:.3g}, {self.gain_at_budget_hi:.3g}] points)")
         if self.by_form:
             from .forms import DEPENDS, SAME
@@ -96,6 +99,8 @@ class Plan:
     """Why there is no form spread, or empty."""
     form_basis: str = ""
     """Which held-out error picks the default form of the spread (``leave-one-out``, ``extrapolate_size``)."""
+    higher_is_better: bool = True
+    """False for a loss: the best plan has the lowest predicted metric."""
 
     def __post_init__(self):
         self.rows = normalise(records(self.rows))  # DataFrames given are kept as their records
@@ -174,7 +179,7 @@ class Plan:
                 "message": self.message(), "budget_flops": self.budget_flops, "train_params": self.train_params,
                 "pool_tokens": self.pool_tokens, "task": self.task, "n_tasks": self.n_tasks, "lora": self.lora,
                 "form": self.form, "level": self.level, "notes": self.notes, "margin": json_value(self.margin),
-                "verdict": self.verdict, "fit_kind": self.fit_kind,
+                "verdict": self.verdict, "fit_kind": self.fit_kind, "higher_is_better": self.higher_is_better,
                 "form_spread": None if self.spread_rows is None else json_records(self.spread_rows),
                 "same_winner_across_forms": self.same_winner_across_forms, "default_form": self.default_form,
                 "form_spread_note": self.form_spread_note or None, "form_basis": self.form_basis or None,
@@ -188,7 +193,8 @@ class Plan:
         pct = f"{100 * self.level:.0f}%"
         lines = [f"costlaw plan: task {self.task}, {self.train_params:.3g}-parameter model, pool "
                  f"{self.pool_tokens:.4g} tokens, budget {self.budget_flops:.3g} FLOPs, n_tasks {self.n_tasks:g}, "
-                 f"training {'LoRA 4N' if self.lora else '6N'} FLOPs per token; form {self.form}, {pct} intervals"]
+                 f"training {'LoRA 4N' if self.lora else '6N'} FLOPs per token; form {self.form}, {pct} intervals"
+                 + ("" if self.higher_is_better else f"; lower {self.task} is better")]
         best = self.best
         if best is None:
             lines.append(self.message())
@@ -254,7 +260,8 @@ class Plan:
 def tipping_point(problem: Problem, gain: float = 0.1, budget: float | None = None, steps_per_decade: int = 20,
                   max_budget_flops: float | None = None) -> Tipping:
     """Smallest budget B such that for every budget from B on, the best plan at 10 B beats the best plan at B
-    by less than ``gain`` metric units; with a bootstrap interval (each replicate re-solved)."""
+    by less than ``gain`` metric units (for a loss: lowers it by less); with a bootstrap interval (each replicate
+    re-solved)."""
     gain = check_number(gain, "gain", low=0, low_open=True)
     lo = problem.cheapest_flops()
     hi = max_budget_flops or 100 * (float(np.max(problem.sel)) + problem.full_train_flops)
@@ -276,7 +283,8 @@ def tipping_point(problem: Problem, gain: float = 0.1, budget: float | None = No
             gains = pair[:, 1] - pair[:, 0]
         g = float(gains[0])
         g_lo, g_hi = percentile_interval(gains[1:], problem.level) if len(gains) > 1 else (g, g)
-    return Tipping(gain, float(tips[0]), float(t_lo), float(t_hi), g, float(g_lo), float(g_hi))
+    return Tipping(gain, float(tips[0]), float(t_lo), float(t_hi), g, float(g_lo), float(g_hi),
+                   higher_is_better=problem.higher_is_better)
 
 
 def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
@@ -306,7 +314,8 @@ def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PA
         tip = form_tipping(problem, fs, gain, budget_flops)
     return Plan(float(budget_flops), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
                 problem.lora, problem.form.name, problem.level, table, problem.notes(), problem.cheapest_flops(), tip,
-                problem.margin, problem.fit_kind, spread, why, "" if fs is None else fs.basis)
+                problem.margin, problem.fit_kind, spread, why, "" if fs is None else fs.basis,
+                problem.higher_is_better)
 
 
 def form_tipping(problem: Problem, fs, gain: float, budget: float | None = None) -> Tipping:

@@ -127,7 +127,8 @@ class BudgetSweep:
                         label=DEPENDS)
         ax.set_xscale("log")
         ax.set_xlabel("budget (FLOPs)")
-        ax.set_ylabel(f"{self.plans[0].task} (predicted)")
+        ax.set_ylabel(f"{self.plans[0].task} (predicted" + ("" if self.plans[0].higher_is_better
+                                                             else "; lower is better") + ")")
         p = self.plans[0]
         ax.set_title(f"best plan per budget: {p.train_params:.3g}-param model, pool {p.pool_tokens:.3g} tokens, "
                      f"n_tasks {p.n_tasks:g}", fontsize=9)
@@ -168,7 +169,8 @@ def plan_budgets(budgets_flops, train_params: float, pool_tokens: float = costs.
     basis = "" if fs is None else fs.basis
     return BudgetSweep([Plan(float(b), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
                              problem.lora, problem.form.name, problem.level, problem.records(b, solved, i), notes,
-                             cheapest, None, problem.margin, problem.fit_kind, spreads[i], why, basis)
+                             cheapest, None, problem.margin, problem.fit_kind, spreads[i], why, basis,
+                             problem.higher_is_better)
                         for i, b in enumerate(budgets)])
 
 
