@@ -168,7 +168,7 @@ class PilotTransfer:
         if rule == "headroom":
             base = np.array([self.level_at(s, ref.method, [ref.fraction])[0] for s in sizes])
             share = g / self._headroom(base)[:, None]
-            return p0 + share.mean(axis=0) * self._headroom(p0) * (1 if self.higher_is_better else -1)
+            return p0 + share.mean(axis=0) * self._headroom(p0)  # g and share carry the metric's direction
         if rule == "loglinear":
             x = np.log10(sizes)
             if len(sizes) < 2:

@@ -155,7 +155,13 @@ def test_pilot_intervals_other_directions(paper_runs):
 
 def test_compare_pilot_rows(paper_runs):
     from costlaw.compare import compare
-    table = compare(paper_runs, forms=["offset_exp"], protocols=["extrapolate_size_pilot"]).set_index("protocol")
+    import warnings
+
+    from costlaw.errors import CostlawWarning
+    with warnings.catch_warnings():   # the full-data fit's parameter at a bound is said elsewhere
+        warnings.simplefilter("ignore", CostlawWarning)
+        table = compare(paper_runs, forms=["offset_exp"], protocols=["extrapolate_size_pilot"])
+    table = table.set_index("protocol")
     for row in ("extrapolate_size_pilot", "extrapolate_size_pilot:auto", "extrapolate_size_pilot@llama2-13b",
                 "extrapolate_size_pilot:auto@llama2-7b:bbh", "extrapolate_size_pilot:pilot"):
         assert row in table.index
@@ -176,3 +182,13 @@ def test_noise_from_repeated_seeds(paper_runs):
     twice = pd.concat([runs.assign(seed=0), runs.assign(seed=1, metric=runs.metric + 0.2)], ignore_index=True)
     transfer = PilotTransfer(twice, "mmlu")
     assert np.isclose(transfer.noise_sd(), 0.2 / np.sqrt(2))   # each pair: sd |d| / sqrt(2)
+
+
+def test_plan_from_two_sizes_says_its_intervals_are_wide(paper_runs):
+    from costlaw.forecast import fit_groups
+    from costlaw.planner import Problem, plan
+    two = paper_runs[(paper_runs.task == "mmlu") & (paper_runs.train_params < 7e10)]
+    boots = fit_groups(two, "offset_exp_size", n_boot=2)
+    problem = Problem(70e9, 1.0938e8, "mmlu", fits=boots, pilots=[Pilot("random", 0.025, 68.6)], n_grid=100)
+    result = plan(1.5e19, 70e9, 1.0938e8, "mmlu", problem=problem, gain=None)
+    assert any("two measured sizes (one contrast)" in n for n in result.notes)

@@ -225,3 +225,18 @@ def test_plan_command_on_a_loss_table(tmp_path, capsys):
     sweep = pd.read_csv(tmp_path / "plan" / "plan_sweep.csv")
     assert np.all(np.diff(sweep.metric_pred) <= 1e-9)      # more compute never raises the best loss
     assert (pd.read_csv(tmp_path / "plan" / "breakeven_map.csv").method == "ppl").all()
+
+
+def test_pilot_anchored_loss_forecast_falls_with_data():
+    """Headroom transfer of a loss: the gain (negative) times the headroom to the floor, not its mirror."""
+    from costlaw.pilot import PilotTransfer, parse_pilot
+    from costlaw.schema import validate_runs
+    runs = validate_runs(_loss_runs())
+    fractions = np.geomspace(1e-3, 1, 9)
+    fc = PilotTransfer(runs, "val_loss").forecast(5e9, [parse_pilot("random:0.025:10")], ["random"], fractions)
+    pred = fc.metric_pred.to_numpy()
+    assert np.all(np.diff(pred) < 0) and pred[-1] < 10 < pred[0]
+    # between the measured neighbours' full-pool losses (3B 3.72, 7B 3.58 on the planted curves)
+    m3, m7 = (runs[(runs.train_model == m) & (runs.method == "random") & (runs.fraction == 1)].metric.iloc[0]
+              for m in ("m3b", "m7b"))
+    assert min(m3, m7) - 0.5 < pred[-1] < max(m3, m7) + 0.5
