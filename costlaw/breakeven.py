@@ -156,7 +156,26 @@ def selector_cost_line(runs: pd.DataFrame, task: str, model: str, method: str) -
     """(C0, a, N_sel): the method's selection cost in the panel as a fixed part C0 (FLOPs, e.g. LESS's random
     projection, which does not grow with the selector) plus a FLOPs per selector parameter, and the measured
     selector size N_sel (parameters)."""
-    rows = runs[(runs.task == task) & (runs.train_model == model) & (runs.method == method)]
+    return _cost_line(runs[(runs.task == task) & (runs.train_model == model) & (runs.method == method)], method)
+
+
+def selector_cost_lines(runs: pd.DataFrame, methods=None) -> dict:
+    """``selector_cost_line`` of every (task, train_model, method) of ``runs`` (only ``methods`` when given), in
+    one pass over the runs: {(task, train_model, method): (C0, a, N_sel)}."""
+    out = {}
+    for key, rows in runs.groupby(["task", "train_model", "method"], sort=False):
+        if methods is None or key[2] in methods:
+            out[key] = _cost_line(rows, key[2])
+    return out
+
+
+def panel_spans(runs: pd.DataFrame) -> dict:
+    """{(task, train_model): the panel's metric range (max - min; 1.0 when flat)}, in one pass over the runs."""
+    metric = runs.groupby(["task", "train_model"], sort=False).metric
+    return {key: float(span) or 1.0 for key, span in (metric.max() - metric.min()).items()}
+
+
+def _cost_line(rows: pd.DataFrame, method: str) -> tuple[float, float, float]:
     pool = float(np.median(rows.pool_tokens))
     n_sel = float(np.median(rows.selector_params)) if "selector_params" in rows else 0.0
     sel = float(np.median(rows.selection_flops))
@@ -181,10 +200,9 @@ RATIO_GRID = np.geomspace(1e-2, 1e4, 121)
 
 def _panel_contests(fitted, methods, n_grid, grid=None):
     out = []
-    runs = fitted.runs_
+    spans = panel_spans(fitted.runs_)
     for (task, model), curves in panel_curves(method_curves(fitted, n_grid=n_grid, grid=grid)).items():
-        panel = runs[(runs.task == task) & (runs.train_model == model)]
-        span = float(panel.metric.max() - panel.metric.min()) or 1.0
+        span = spans[(task, model)]
         by_name = {c.method: c for c in curves}
         for method in methods:
             if method in by_name and len(curves) > 1:
@@ -239,7 +257,7 @@ def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, marg
         contest = Contest(curve, others)
         m = m_of[(task, model)]
         if (task, model, method) not in cost_lines:
-            cost_lines[(task, model, method)] = selector_cost_line(fitted.runs_, task, model, method)
+            cost_lines.update(selector_cost_lines(fitted.runs_, methods))
         c0, a, n_sel = cost_lines[(task, model, method)]
         sel_star = contest.threshold(m)
         ratio = _ratio(curve.train_params, c0, a, sel_star)
@@ -384,16 +402,41 @@ CHUNK_GRID_VALUES = 8_000_000
 64 MB per array; 180 runs take 100 refits per chunk, 18,000 runs (600 panels) 4."""
 
 
+def _contest_refits(shared, part: slice):
+    """(ratio, lead, pooled-mean lead curves) of every contest for the refits ``values[part]``, ``chunk`` at a time."""
+    fitted, grid, shapes, contests, values, chunk = shared
+    n_rep = part.stop - part.start
+    ratio = np.empty((n_rep, len(contests)))
+    lead = np.empty((n_rep, len(contests)))
+    curves_c = np.empty((n_rep, len(contests), len(RATIO_GRID)))
+    for start in range(0, n_rep, chunk):
+        rows = slice(start, min(start + chunk, n_rep))
+        metric = grid.metric_arrays(fitted, values[part][rows])
+        for k, (task, model, method, me, others, span, m, c0, a, n_sel) in enumerate(contests):
+            curve = shapes[me]
+            contest = ContestBatch(curve, metric[me], [(shapes[o], metric[o]) for o in others])
+            sel_star = contest.threshold(m)
+            with np.errstate(divide="ignore"):
+                ratio[rows, k] = np.where(sel_star > c0, curve.train_params * a / np.where(sel_star > c0,
+                                                                                        sel_star - c0, 1.0), np.inf)
+            lead[rows, k] = contest.lead([curve.selection_flops])[:, 0]
+            sel_grid = c0 + a * curve.train_params / RATIO_GRID
+            curves_c[rows, k] = np.clip(contest.lead(sel_grid) - m, -span, span)
+    return ratio, lead, curves_c
+
+
 def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin_table: pd.DataFrame | None = None,
-                     grid: CurveGrid | None = None, margin: float | None = None, chunk: int | None = None):
+                     grid: CurveGrid | None = None, margin: float | None = None, chunk: int | None = None,
+                     jobs: int = 1):
     """Ratios and leads of ``breakeven_table`` for many refits of ``fitted`` at once: ``values`` (R x n_entries,
     e.g. ``Bootstrap.values``) in ``fitted``'s layout. Returns (keys, ratio, lead_actual): keys a DataFrame of
     the table's rows (definition, task, train_model, method, in ``breakeven_table``'s order), ratio and
     lead_actual arrays (R x rows; lead_actual NaN on pooled rows). Every refit is evaluated on one shared grid in
     one gather and bisected together (``ContestBatch``); ``chunk`` refits at a time bound the memory (default: at
     most 100, fewer when the grid of all curves is large, so that one gathered array holds at most
-    ``CHUNK_GRID_VALUES`` values: memory stays flat as panels grow)."""
-    refits = contest_refits(fitted, values, methods, margin_table, grid, margin, chunk)
+    ``CHUNK_GRID_VALUES`` values: memory stays flat as panels grow); ``jobs``: processes the refits are split over
+    (the same numbers as with one)."""
+    refits = contest_refits(fitted, values, methods, margin_table, grid, margin, chunk, jobs)
     pooled_keys, pooled = refits.pooled()
     keys = pd.DataFrame(refits.keys + pooled_keys, columns=["definition", "task", "train_model", "method"])
     n_rep = len(refits.ratio)
@@ -496,8 +539,8 @@ def crossing_rows(log_r: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 def contest_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin_table: pd.DataFrame | None = None,
-                   grid: CurveGrid | None = None, margin: float | None = None,
-                   chunk: int | None = None) -> ContestRefits:
+                   grid: CurveGrid | None = None, margin: float | None = None, chunk: int | None = None,
+                   jobs: int = 1) -> ContestRefits:
     """The per-panel part of ``breakeven_refits``: every contest's ratio, lead and clipped lead curve per refit."""
     if margin_table is None:
         margin_table = make_margins(panel_noise(fitted), margin)
@@ -509,13 +552,13 @@ def contest_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin
     for i, c in enumerate(shapes):
         panels.setdefault((c.task, c.train_model), []).append(i)
     contests = []
+    spans, lines = panel_spans(runs), selector_cost_lines(runs, methods)
     for (task, model), idx in panels.items():
-        panel = runs[(runs.task == task) & (runs.train_model == model)]
-        span = float(panel.metric.max() - panel.metric.min()) or 1.0
+        span = spans[(task, model)]
         by_name = {shapes[i].method: i for i in idx}
         for method in methods:
             if method in by_name and len(idx) > 1:
-                c0, a, n_sel = selector_cost_line(runs, task, model, method)
+                c0, a, n_sel = lines[(task, model, method)]
                 contests.append((task, model, method, by_name[method], [i for i in idx if i != by_name[method]],
                                  span, m_of[(task, model)], c0, a, n_sel))
     values = np.atleast_2d(np.asarray(values, float))
@@ -523,22 +566,12 @@ def contest_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin
     if chunk is None:
         grid_values = sum(len(c.fractions) for c in shapes)
         chunk = int(np.clip(CHUNK_GRID_VALUES // max(grid_values, 1), 1, 100))
-    ratio = np.empty((n_rep, len(contests)))
-    lead = np.empty((n_rep, len(contests)))
-    curves_c = np.empty((n_rep, len(contests), len(RATIO_GRID)))
-    for start in range(0, n_rep, chunk):
-        part = slice(start, min(start + chunk, n_rep))
-        metric = grid.metric_arrays(fitted, values[part])
-        for k, (task, model, method, me, others, span, m, c0, a, n_sel) in enumerate(contests):
-            curve = shapes[me]
-            contest = ContestBatch(curve, metric[me], [(shapes[o], metric[o]) for o in others])
-            sel_star = contest.threshold(m)
-            with np.errstate(divide="ignore"):
-                ratio[part, k] = np.where(sel_star > c0, curve.train_params * a / np.where(sel_star > c0,
-                                                                                        sel_star - c0, 1.0), np.inf)
-            lead[part, k] = contest.lead([curve.selection_flops])[:, 0]
-            sel_grid = c0 + a * curve.train_params / RATIO_GRID
-            curves_c[part, k] = np.clip(contest.lead(sel_grid) - m, -span, span)
+    from .parallel import map_parts, split
+    parts = split(n_rep, jobs) if jobs > 1 else [slice(0, n_rep)]
+    done = map_parts(_contest_refits, (fitted, grid, shapes, contests, values, chunk), parts, jobs)
+    ratio, lead, curves_c = (np.concatenate([d[i] for d in done]) if done else np.empty((0, len(contests)))
+                             for i in range(3))
+    curves_c = curves_c.reshape(n_rep, len(contests), len(RATIO_GRID))
     return ContestRefits(contests, shapes, ratio, lead, curves_c, panel_groups(fitted, contests))
 
 
@@ -590,13 +623,14 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
     sd_of = {(t, m): float(s) for t, m, s in zip(margin_table.task, margin_table.train_model, margin_table.noise_sd)}
     rows, draws_by_method = [], {}
     better = higher_is_better(runs)
+    lines = selector_cost_lines(runs, methods)
     for (task, model), panel in runs.groupby(["task", "train_model"], sort=False):
         for method in methods:
             mine = panel[panel.method == method]
             others = panel[panel.method != method]
             if mine.empty or others.empty:
                 continue
-            c0, a, n_sel = selector_cost_line(runs, task, model, method)
+            c0, a, n_sel = lines[(task, model, method)]
             n_train = float(mine.train_params.iloc[0])
             m, sd = m_of[(task, model)], sd_of[(task, model)]
             sign = 1.0 if better.get(task, True) else -1.0   # oriented: larger is better
@@ -670,12 +704,17 @@ def pooled_interval(draws: np.ndarray, take: np.ndarray, n_rep: int, level: floa
 
 def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float = 0.9, margin: float | None = None,
                         methods=BREAKEVEN_METHODS, boot=None, claims: dict | None = None,
-                        progress=None, max_boot: int | None = None) -> pd.DataFrame:
+                        progress=None, jobs: int = 1, max_boot: int | None = None) -> pd.DataFrame:
     """All four definitions with intervals: (a)-(c) with bootstrap percentile intervals over ``n_boot`` refits
     (each end's Monte Carlo error in log10, ``ratio_lo_mc``/``ratio_hi_mc``, and ``stable``), (d) with its noise
     interval. ``p_win``: share of refits in which the method wins by more than the margin at its measured
     selector (per-panel rows); ``verdict`` from it. ``p_within_claim``: share of refits with a ratio at or
-    below ``claims[method]`` (e.g. the paper's 5x / 10x). ``boot``: a ``Bootstrap`` of ``fitted`` to reuse."""
+    below ``claims[method]`` (e.g. the paper's 5x / 10x). ``boot``: a ``Bootstrap`` of ``fitted`` to reuse.
+    ``jobs``: processes the refits and their break-even are spread over (the same numbers as with one).
+    ``max_boot``: add refits in seeded batches, up to this many, until every end they can pin has a Monte Carlo
+    error within ``STABLE_LOG10 / 2`` (``refits_needed``; default: none beyond ``n_boot``). Pooled rows are
+    evaluated on recombinations of the panels' refits (``bands.recombine``); ``p_never``: share of "never";
+    ``hi_widened``: an upper end within Monte Carlo error of "never", reported ``inf`` (``bands.interval_with_mc``)."""
     from .uncertainty import bootstrap
 
     n_boot = check_int(n_boot, "n_boot", low=0)
@@ -689,8 +728,8 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
     point["noise_sd"] = [noise.get((t, m), np.nan) for t, m in zip(point.task, point.train_model)]
     if n_boot > 0:
         if boot is None or boot.n_boot < n_boot:
-            boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level, progress=progress)
-        refits = contest_refits(fitted, boot.values[:n_boot], methods, margin_table)
+            boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level, progress=progress, jobs=jobs)
+        refits = contest_refits(fitted, boot.values[:n_boot], methods, margin_table, jobs=jobs)
         batch = 0
         while True:
             n_rep = len(refits.ratio)
@@ -702,8 +741,9 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
             if target <= n_rep:
                 break
             batch += 1    # more refits, seeded (seed, batch): deterministic given the seed
-            more = bootstrap(fitted, n_boot=target - n_rep, seed=[seed, batch], level=level, progress=progress)
-            refits = refits.extend(contest_refits(fitted, more.values, methods, margin_table))
+            more = bootstrap(fitted, n_boot=target - n_rep, seed=[seed, batch], level=level, progress=progress,
+                             jobs=jobs)
+            refits = refits.extend(contest_refits(fitted, more.values, methods, margin_table, jobs=jobs))
         same = np.array(refits.keys + pooled_keys, str).reshape(-1, 4)
         if same.shape != (len(point), 4) or (same != point[["definition", "task", "train_model", "method"]]
                                              .to_numpy(str)).any():

@@ -6,8 +6,11 @@
   log10 N_train, shapes shared across sizes), predict the largest size; needs two sizes to fit from.
 - ``extrapolate_size_pilot``: as ``extrapolate_size``, plus one cheap pilot run at the largest size (random
   selection at 2.5% of the pool) that anchors its level; gains transferred from per-panel fits of the smaller
-  sizes (``costlaw.pilot``; the default ``headroom`` rule, and ``:<rule>`` rows for the others), scored on the
-  largest size's other runs, with ``ranking_accuracy`` (share of (task, fraction) whose best method is predicted).
+  sizes (``costlaw.pilot``; the default ``headroom`` rule, ``:<rule>`` rows for the others and ``:auto`` for the
+  rule chosen inside each fold from the smaller sizes alone), scored on the largest size's other runs, with
+  coverage's binomial interval, ``ranking_accuracy`` (share of (task, fraction) whose best method is predicted)
+  beside ``ranking_baseline`` (the best method at the nearest measured size). Rows ``@<model>`` hold out each
+  other size instead (interpolation, extrapolation down), ``:<task>`` rows score one task.
 - ``extrapolate_data``: per curve, fit every point but the largest-data one (largest fraction), predict it.
 
 Coverage is the share of held-out runs inside their 90% prediction interval (bootstrap refits plus the panel's
@@ -122,14 +125,7 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
                 rows.append(_scores(name, f"extrapolate_size:{task}", runs.metric[big][sel],
                                     band.metric_pred[sel], band.pred_lo[sel], band.pred_hi[sel]))
         if "extrapolate_size_pilot" in protocols and len(sizes) >= 2:
-            from .pilot import DEFAULT_RULE, RULES, pilot_protocol
-            for rule in (DEFAULT_RULE,) + tuple(r for r in RULES if r != DEFAULT_RULE):
-                scores, table = pilot_protocol(runs, rule=rule, form=form)
-                label = "extrapolate_size_pilot" + ("" if rule == DEFAULT_RULE else f":{rule}")
-                rows.append({"form": name, "protocol": label, **{k: v for k, v in scores.items() if k != "rule"}})
-                if rule == DEFAULT_RULE:
-                    for task, g in table.groupby("task", sort=False):
-                        rows.append(_scores(name, f"{label}:{task}", g.metric, g.metric_pred, g.pred_lo, g.pred_hi))
+            rows.extend(_pilot_rows(runs, name, form))
         if "extrapolate_data" in protocols:
             last = runs.fraction == runs.groupby(["task", "train_model", "method"]).fraction.transform("max")
             if (~last).any():
@@ -137,3 +133,24 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
                 rows.append(_scores(name, "extrapolate_data", runs.metric[last], band.metric_pred, band.pred_lo,
                                     band.pred_hi, stats))
     return pd.DataFrame(rows)
+
+
+def _pilot_rows(runs: pd.DataFrame, name: str, form) -> list:
+    """``extrapolate_size_pilot`` rows: every rule (and ``auto``, the nested choice) forecasting the largest
+    size; the default rule and ``auto`` also with each other size held out (``@model``), overall and per task."""
+    from .pilot import DEFAULT_RULE, RULES, pilot_directions
+    rows = []
+    largest = runs.train_params.max()
+    for rule in (DEFAULT_RULE,) + tuple(r for r in RULES if r != DEFAULT_RULE) + ("auto",):
+        label = "extrapolate_size_pilot" + ("" if rule == DEFAULT_RULE else f":{rule}")
+        every = rule in (DEFAULT_RULE, "auto")
+        table = pilot_directions(runs, rule=rule, form=form, held_out=None if every else [largest])
+        for row in table.to_dict("records"):
+            if not every and row["task"] != "all":
+                continue
+            where = "" if np.isclose(row.pop("held_out_params"), largest) else f"@{row['held_out']}"
+            task = row.pop("task")
+            row.pop("held_out")
+            rows.append({"form": name, "protocol": label + where + ("" if task == "all" else f":{task}"), **row})
+    return rows
+

@@ -98,6 +98,12 @@ class Form:
     """Fit log(metric) rather than the metric (positive metrics whose errors scale with the level, e.g. losses,
     as the scaling-law literature fits them); residuals, RMSE and AIC are still reported in metric units."""
 
+    def __reduce_ex__(self, protocol):
+        # a registered form pickles as its name (its functions may be lambdas), e.g. a fit sent between processes
+        if self.name in FORMS and FORMS.get(self.name) is self:
+            return get_form, (self.name,)
+        return super().__reduce_ex__(protocol)
+
     def param(self, name: str) -> Param:
         for p in self.params:
             if p.name == name:

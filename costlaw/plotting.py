@@ -57,15 +57,17 @@ MAX_PANELS = 24
 def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_form: str | None = "paper",
                   max_panels: int = MAX_PANELS) -> list[Path]:
     """One PNG per (task, train_model) panel plus ``panels.png`` with all of them, for the first ``max_panels``
-    panels (sorted by task and size); returns the paths written."""
+    panels (sorted by task and size); returns the paths written.
+
+    Each panel is drawn once: its pixels are written as the panel's PNG and tiled (3 per row, under a title) into
+    ``panels.png``, so the overview costs no second drawing."""
+    from PIL import Image
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = runs[["task", "train_params", "train_model"]].drop_duplicates().sort_values(["task", "train_params"])
     keys = list(keys[["task", "train_model"]].drop_duplicates().itertuples(index=False, name=None))[:max_panels]
-    ncols = min(3, len(keys))
-    nrows = int(np.ceil(len(keys) / ncols))
-    grid_fig, grid_axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.8 * nrows), squeeze=False)
-    written = []
+    written, tiles = [], []
 
     def select(df, task, model, form_name):
         if df is None or not len(df):
@@ -75,9 +77,9 @@ def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_fo
             sel &= df.form == form_name
         return df[sel]
 
-    fig, ax = plt.subplots(figsize=(6, 4.2))  # one figure for every single panel, cleared between them
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=PANEL_DPI)  # one figure for every panel, cleared between them
     fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.92)  # fixed size: no tight_layout pass
-    for i, (task, model) in enumerate(keys):
+    for task, model in keys:
         parts = dict(runs=select(runs, task, model, None), curves=select(curves, task, model, form),
                      frontier=select(frontier, task, model, form),
                      reference=select(curves, task, model, reference_form) if reference_form != form else None,
@@ -87,20 +89,40 @@ def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_fo
         ax.clear()
         draw_panel(ax, title=title, **parts)
         ax.legend(fontsize=7, loc="lower right")
+        fig.canvas.draw()
+        tile = Image.frombuffer("RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba(), "raw", "RGBA", 0,
+                                1).convert("RGB")
         path = out_dir / f"{task}_{model}.png"
-        fig.savefig(path, dpi=110)
+        tile.save(path)
         written.append(path)
-        draw_panel(grid_axes.flat[i], title=f"{task} / {model}", **parts)
+        tiles.append(tile)
     plt.close(fig)
-    for ax in list(grid_axes.flat)[len(keys):]:
-        ax.set_visible(False)
-    grid_axes.flat[0].legend(fontsize=7, loc="lower right")
-    grid_fig.suptitle(f"runs, '{form}' fits and compute-optimal frontier (grey band)", fontsize=11)
-    # fixed margins in inches (no tight_layout pass, which measures every tick label of every panel)
-    width, height = grid_fig.get_size_inches()
-    grid_fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width, bottom=0.55 / height,
-                             top=1 - 0.6 / height, wspace=0.25, hspace=0.4)
+    if not tiles:
+        return written
     path = out_dir / "panels.png"
-    grid_fig.savefig(path, dpi=100)
-    plt.close(grid_fig)
+    tile_overview(tiles, f"runs, '{form}' fits and compute-optimal frontier (grey band)").save(path)
     return written + [path]
+
+
+PANEL_DPI = 110
+"""Pixels per inch of the panel PNGs (6 x 4.2 inches)."""
+
+
+def tile_overview(tiles: list, title: str, ncols: int = 3):
+    """The panel images (PIL, same size) tiled ``ncols`` per row under ``title``, as one PIL image."""
+    from PIL import Image
+
+    width, height = tiles[0].size
+    ncols = min(ncols, len(tiles))
+    nrows = -(-len(tiles) // ncols)
+    head = plt.figure(figsize=(ncols * width / PANEL_DPI, 0.4), dpi=PANEL_DPI)
+    head.text(0.5, 0.5, title, ha="center", va="center", fontsize=11)
+    head.canvas.draw()
+    banner = Image.frombuffer("RGBA", head.canvas.get_width_height(), head.canvas.buffer_rgba(), "raw", "RGBA", 0,
+                              1).convert("RGB")
+    plt.close(head)
+    sheet = Image.new("RGB", (ncols * width, banner.size[1] + nrows * height), "white")
+    sheet.paste(banner, (0, 0))
+    for i, tile in enumerate(tiles):
+        sheet.paste(tile, ((i % ncols) * width, banner.size[1] + (i // ncols) * height))
+    return sheet

@@ -66,12 +66,13 @@ class Reproduction:
 
 
 def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level: float = 0.9,
-                             margin: float | None = None, boot=None, max_boot: int | None = None) -> pd.DataFrame:
+                             margin: float | None = None, boot=None, jobs: int = 1,
+                             max_boot: int | None = None) -> pd.DataFrame:
     """The four break-even definitions (``costlaw.breakeven``) per panel and pooled, with bootstrap intervals
     from ``n_boot`` refits (none when 0; adaptive up to ``max_boot``), margins, win probabilities and the paper's
     claim beside them."""
     return be.breakeven_intervals(fitted, n_boot=n_boot, seed=seed, level=level, margin=margin, boot=boot,
-                                  claims=PAPER_CLAIMED_RATIO, max_boot=max_boot if n_boot else None)
+                                  claims=PAPER_CLAIMED_RATIO, jobs=jobs, max_boot=max_boot if n_boot else None)
 
 
 SPREAD_FORMS = ("offset_exp", "power", "logistic")
@@ -92,11 +93,20 @@ def loo_errors(runs: pd.DataFrame, fits: dict, loss: str | None = None) -> pd.Se
     return held[held.protocol == "loo"].set_index("form").heldout_rmse
 
 
-def choose_form(runs: pd.DataFrame, forms=SPREAD_FORMS, loss: str | None = None):
+def _fit_with_loo(shared, name):
+    runs, loss = shared
+    fitted = fit(runs, name, warn=False)
+    return fitted, float(loo_errors(runs, {name: fitted}, loss)[name])
+
+
+def choose_form(runs: pd.DataFrame, forms=SPREAD_FORMS, loss: str | None = None, jobs: int = 1):
     """(form, why, loo, fits): the form of ``forms`` with the lowest leave-one-out RMSE on ``runs``, a sentence
-    saying so, the LOO RMSE per form and the fits (reused by ``form_spread``)."""
-    fits = {name: fit(runs, name, warn=False) for name in forms}
-    loo = loo_errors(runs, fits, loss)
+    saying so, the LOO RMSE per form and the fits (reused by ``form_spread``); ``jobs``: processes the forms are
+    fitted in."""
+    from .parallel import map_parts
+    done = map_parts(_fit_with_loo, (runs, loss), list(forms), jobs)
+    fits = {name: f for name, (f, _) in zip(forms, done)}
+    loo = pd.Series({name: e for name, (_, e) in zip(forms, done)}, name="heldout_rmse")
     best = str(loo.idxmin())
     others = ", ".join(f"{n} {v:.3f}" for n, v in loo.items() if n != best)
     why = (f"headline form {best}: lowest leave-one-out RMSE among {', '.join(forms)} ({best} {loo[best]:.3f}; "
@@ -141,7 +151,7 @@ def paper_fit_runs() -> pd.DataFrame:
 def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=None, figures: bool = True,
               n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
               protocols=("extrapolate_fraction", "extrapolate_size"), margin: float | None = None,
-              log=print, max_boot: int | None = None) -> Reproduction:
+              log=print, jobs: int = 1, max_boot: int | None = None) -> Reproduction:
     """Fit ``runs`` (default: the paper's 180) with each form and write runs/fits/curves/frontier/breakeven CSVs
     and per-panel PNGs into ``out_dir``. Break-even ratios of every form but ``paper`` (which has no noise
     model) get 90% bootstrap intervals from ``n_boot`` seeded resamples (more, up to ``max_boot``, where that pins
@@ -149,14 +159,16 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     metric points (None: one run-to-run noise sd per panel, ``costlaw.noise``). ``compare.csv`` scores the forms
     under ``protocols`` (add ``"loo"`` for leave-one-out, about 10 s per form more). ``forms`` None: besides
     ``paper``, the form of ``SPREAD_FORMS`` with the lowest leave-one-out error (``choose_form``, the same errors
-    ``form_spread`` reports), said in ``Reproduction.form_choice``."""
+    ``form_spread`` reports), said in ``Reproduction.form_choice``. ``jobs``: processes to use (forms fitted side
+    by side, bootstrap refits and their break-even split, figures drawn while the rest is computed); every
+    number is the same as with one."""
     bundled = runs is None
     runs = paper_runs() if runs is None else runs
     out = Path(out_dir)
     spread_fits, loo, choice = {}, None, ""
     if forms is None:
         log(f"choosing the headline form among {', '.join(SPREAD_FORMS)} by leave-one-out error")
-        best, choice, loo, spread_fits = choose_form(runs)
+        best, choice, loo, spread_fits = choose_form(runs, jobs=jobs)
         log(choice)
         forms = [best]
     forms = list(dict.fromkeys(["paper", *forms]))
@@ -174,9 +186,14 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
     result.tables["frontier"] = pd.concat([frontier_table(f, margin=margin) for f in result.fits.values()],
                                           ignore_index=True)
+    drawing = None
+    if figures:  # drawn beside the rest when jobs > 1 (from tables already made)
+        from .parallel import Background
+        drawing = Background(_draw_figures, runs, result.tables["curves"], result.tables["frontier"],
+                             out / "figures", forms, log, jobs=jobs)
     log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form)")
     breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed, margin=margin,
-                                                    max_boot=max_boot)
+                                                    jobs=jobs, max_boot=max_boot)
                            for name, f in result.fits.items()], ignore_index=True)
     result.tables["breakeven"] = breakeven
     if all(name in FORMS for name in SPREAD_FORMS):
@@ -195,15 +212,18 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
                                            fits=same_runs)
     for name, table in result.tables.items():
         write_csv_atomic(out / f"{name}.csv", table)
-    if figures:
-        from .plotting import MAX_PANELS, panel_figures
-        main_form = forms[-1] if len(forms) > 1 else forms[0]
-        n_panels = len(runs[["task", "train_model"]].drop_duplicates())
-        if n_panels > MAX_PANELS:
-            log(f"figures for the first {MAX_PANELS} of {n_panels} panels (the CSVs hold all of them)")
-        result.figures = panel_figures(runs, result.tables["curves"], result.tables["frontier"], out / "figures",
-                                       form=main_form)
+    if drawing is not None:
+        result.figures = drawing.result()
     return result
+
+
+def _draw_figures(runs, curves, frontier, out_dir, forms, log):
+    from .plotting import MAX_PANELS, panel_figures
+    main_form = forms[-1] if len(forms) > 1 else forms[0]
+    n_panels = len(runs[["task", "train_model"]].drop_duplicates())
+    if n_panels > MAX_PANELS:
+        log(f"figures for the first {MAX_PANELS} of {n_panels} panels (the CSVs hold all of them)")
+    return panel_figures(runs, curves, frontier, out_dir, form=main_form)
 
 
 def selector_size_note(runs: pd.DataFrame) -> str:

@@ -113,23 +113,38 @@ class Bootstrap:
         return pd.DataFrame({"metric_pred": point, "lo": lo, "hi": hi, "pred_lo": pred_lo, "pred_hi": pred_hi})
 
 
-def bootstrap(fitted: CurveFit, n_boot: int = 100, seed: int = 0, level: float = 0.9, progress=None) -> Bootstrap:
+def bootstrap(fitted: CurveFit, n_boot: int = 100, seed: int = 0, level: float = 0.9, progress=None,
+              jobs: int = 1) -> Bootstrap:
     """Refit ``fitted``'s form on ``n_boot`` stratified resamples of its runs (seeded), solved together in
     chunks of replicates (bounded memory). ``progress``: optional wrapper of an iterable (e.g. ``tqdm``),
-    advanced per chunk."""
-    n_boot = check_int(n_boot, "n_boot", low=0)
+    advanced per chunk. ``jobs``: processes the chunks are spread over (the same refits as with one)."""
+    from .parallel import map_parts, split
+
+    n_boot, jobs = check_int(n_boot, "n_boot", low=0), check_int(jobs, "jobs", low=1)
     rng = np.random.default_rng(seed)
     counts = resample_counts(fitted.runs_, n_boot, rng)
     step = max(1, min(n_boot, 5_000_000 // max(len(fitted.runs_), 1)))
-    starts = range(0, n_boot, step)
+    parts = [slice(lo, min(lo + step, n_boot)) for lo in range(0, n_boot, step)]
+    if jobs > 1 and len(parts) < jobs:
+        parts = split(n_boot, jobs)
     values, converged = [], []
-    for lo in (starts if progress is None else progress(starts)):
-        v, c = refit(fitted, counts[lo:lo + step])
-        values.append(v)
-        converged.append(c)
+    if jobs > 1 and len(parts) > 1:
+        for v, c in map_parts(_refit_part, (fitted, counts), parts, jobs):
+            values.append(v)
+            converged.append(c)
+    else:
+        for part in (parts if progress is None else progress(parts)):
+            v, c = refit(fitted, counts[part])
+            values.append(v)
+            converged.append(c)
     values = np.concatenate(values) if values else np.empty((0, len(fitted.x_)))
     converged = np.concatenate(converged) if converged else np.empty(0, bool)
     return Bootstrap(fitted, [replicate(fitted, v) for v in values], seed, level, converged)
+
+
+def _refit_part(shared, part):
+    fitted, counts = shared
+    return refit(fitted, counts[part])
 
 
 _quantiles = quantiles  # the former private name

@@ -44,6 +44,22 @@ def test_reproduce_writes_every_table(reproduced):
     assert len(figures) == 7
 
 
+def test_overview_tiles_the_panel_figures(reproduced):
+    """panels.png is the six panel PNGs' pixels, 3 per row under a title banner (each panel drawn once)."""
+    import numpy as np
+    from PIL import Image
+
+    sheet = np.asarray(Image.open(reproduced / "figures" / "panels.png").convert("RGB"))
+    panel = np.asarray(Image.open(reproduced / "figures" / "mmlu_llama2-13b.png").convert("RGB"))
+    h, w = panel.shape[:2]
+    banner = sheet.shape[0] - 2 * h
+    assert sheet.shape[1] == 3 * w and 0 < banner < h / 4
+    assert (sheet[:banner] < 128).any()   # the title is drawn
+    # sorted by task then size: mmlu 13B is the second tile of the second row
+    assert np.array_equal(sheet[banner + h:banner + 2 * h, w:2 * w], panel)
+    assert panel.std() > 10   # not blank
+
+
 def test_reproduce_prints_ratios_beside_claim(reproduced_paper):
     out = reproduced_paper[1]
     assert "Break-even train-to-selector" in out and "paper's claim" in out and "pooled" in out

@@ -58,7 +58,8 @@ def test_cli_errors(argv, message, tmp_path):
 
 
 @pytest.mark.parametrize("folder, form", [("paper_offset_exp", "offset_exp"), ("paper_offset_exp_size", "offset_exp_size"),
-                                          ("paper_power", "power"), ("paper_logistic", "logistic")])
+                                          ("paper_power", "power"), ("paper_logistic", "logistic"),
+                                          ("paper_power_size", "power_size"), ("paper_logistic_size", "logistic_size")])
 def test_shipped_fits_are_fresh(folder, form, tmp_path, paper_runs):
     """Fails when fits/ is stale: regenerate with the commands in fits/README.md."""
     shipped = pd.read_csv(bundled_dir("fits") / folder / "fits.csv")
@@ -76,4 +77,13 @@ def test_shipped_form_loo_is_fresh(paper_runs):
     from costlaw.planner.forms import PANEL_FORMS, form_loo
     shipped = form_loo()
     fresh = form_loo(compare(paper_runs, list(PANEL_FORMS), protocols=("loo",)))
+    pd.testing.assert_series_equal(shipped.sort_index(), fresh.sort_index(), check_exact=False, rtol=1e-6)
+
+
+def test_shipped_size_heldout_is_fresh(paper_runs):
+    """Fails when fits/paper_size_forms_heldout/compare.csv (the planner's default size model) is stale."""
+    from costlaw.compare import compare
+    from costlaw.planner.forms import PANEL_FORMS, size_heldout
+    shipped = size_heldout()
+    fresh = size_heldout(compare(paper_runs, list(PANEL_FORMS), protocols=("extrapolate_size",)))
     pd.testing.assert_series_equal(shipped.sort_index(), fresh.sort_index(), check_exact=False, rtol=1e-6)

@@ -85,6 +85,17 @@ def test_loglinear_front_reproduces_the_papers_dashed_lines(paper_runs):
         assert lines.loc[key, "y0"] == pytest.approx(paper.loc[key, "y0"], abs=1e-3)
         assert lines.loc[key, "y1"] == pytest.approx(paper.loc[key, "y1"], abs=1e-3)
     assert (lines.slope_lo < lines.slope_per_decade).all() and (lines.slope_per_decade < lines.slope_hi).all()
+    # the same OLS line, t interval and r2 as scipy.stats.linregress (not imported by reproduce: slow to import)
+    from scipy.stats import linregress, t as student_t
+    for (task, model), row in lines.iterrows():
+        panel = paper_runs[(paper_runs.task == task) & (paper_runs.train_model == model)]
+        cheap = panel[panel.method.isin(["random", "bm25", "embed"])]
+        best = cheap.loc[cheap.groupby("fraction").metric.idxmax()]
+        ols = linregress(np.log10(best.total_flops.to_numpy()), best.metric.to_numpy(float))
+        half = student_t.ppf(0.95, len(best) - 2) * ols.stderr
+        assert row.slope_per_decade == pytest.approx(ols.slope, rel=1e-9)
+        assert row.slope_hi - row.slope_per_decade == pytest.approx(half, rel=1e-9)
+        assert row.r2 == pytest.approx(ols.rvalue ** 2, rel=1e-9)
 
 
 def test_frontier_reports_the_lead_over_the_runner_up(fitted):

@@ -22,7 +22,7 @@ def add_parser(subparsers):
 
 
 PILOT_COLUMNS = ["task", "train_model", "method", "train_params", "fraction", "metric_pred", "pred_lo", "pred_hi",
-                 "rule", "n_pilots"]
+                 "interval_df", "rule", "n_pilots", "n_sizes"]
 
 
 def run(args) -> int:
@@ -49,7 +49,9 @@ def _run_pilot(args, boots) -> int:
     runs = pd.concat([b.fit.runs_ for b in boots], ignore_index=True)
     table = pilot_forecast(runs, args.train_params, pilots, args.fraction, args.method, args.task, args.rule)
     if args.json:
-        print(table[PILOT_COLUMNS].to_json(orient="records"))
+        print(table[PILOT_COLUMNS + ["interval"]].to_json(orient="records"))
     else:
         print(table[PILOT_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        for note in table.interval.unique():
+            print(f"interval: {note}")
     return 0

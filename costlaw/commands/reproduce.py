@@ -29,12 +29,16 @@ def add_parser(subparsers):
     p.add_argument("--margin", type=number(low=0),
                    help="a win must exceed this many metric points (default: one run-to-run noise sd per panel)")
     p.add_argument("--loo", action="store_true", help="add leave-one-out to the held-out comparison (slower)")
+    p.add_argument("--jobs", type=integer(low=1),
+                   help="processes to use (default: the available CPUs, at most 4); results are the same for any "
+                        "number")
     return p
 
 
 def run(args) -> int:
     from ..errors import InputError
     from ..io import prepare_out_dir
+    from ..parallel import default_jobs
     if args.max_boot is not None and args.max_boot < args.n_boot:
         raise InputError(f"--max-boot ({args.max_boot}) must be at least --n-boot ({args.n_boot})")
     from .options import read_runs_arg
@@ -48,7 +52,7 @@ def run(args) -> int:
     protocols = ["extrapolate_fraction", "extrapolate_size"] + (["loo"] if args.loo else [])
     result = reproduce(runs, args.out, forms=args.form or None, figures=not args.no_figures,
                        n_boot=args.n_boot, seed=args.seed, protocols=protocols, margin=args.margin, log=log,
-                       max_boot=args.max_boot)
+                       jobs=args.jobs or default_jobs(), max_boot=args.max_boot)
     print(format_report(result))
     print(f"\nwrote {', '.join(sorted(result.tables))} (.csv) and {len(result.figures)} figures to {args.out} "
           f"in {time.perf_counter() - start:.1f} s")

@@ -11,8 +11,9 @@ from .. import costs
 DEFAULT_SELECTORS = "random bm25 embed ppl:7e9 less:7e9"
 """The selector sizes the bundled fits measured (7B); smaller ones only save cost under the size-independence
 assumption, so they are opt-in (e.g. ppl:1e9,7e9)."""
-DEFAULT_FITS = "paper_offset_exp_size"
-"""Bundled size model used by default at unmeasured sizes (levels linear in log10 N_train per task)."""
+DEFAULT_FITS = "paper_power_size"
+"""Bundled size model used by default at unmeasured sizes (levels linear in log10 N_train per task): the one with
+the lowest held-out error, ``planner.forms.default_size_form()`` (a test keeps the two equal)."""
 MIN_FRACTION = 1e-3
 """Smallest fraction of the pool a plan may train on; a budget that cannot pay it for any candidate is too small."""
 N_GRID = 600

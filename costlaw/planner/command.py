@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 
 from .. import costs
-from ..io import json_records, json_value
+from ..errors import InputError
+from ..io import json_records
 from .candidates import DEFAULT_SELECTORS, Candidate
 from .problem import Problem
-from .results import plan, tipping_point
+from .forms import form_set
+from .results import form_tipping, plan
 from .sweeps import breakeven_map, parse_budgets, plan_budgets
 
 
@@ -78,26 +80,51 @@ def run_plan_command(args) -> int:
     else:
         sweep = plan_budgets(budgets, args.train_params, problem=problem)
         table = sweep.summary()
-        tip = tipping_point(problem, args.gain) if args.gain else None
+        fs = form_set(problem)[0] if args.gain else None
+        tip = form_tipping(problem, fs, args.gain) if args.gain else None
+        forms = sweep.forms_table()
         payload = {"plans": json_records(table), "notes": problem.notes(),
-                   "tipping": None if tip is None else {k: json_value(v) for k, v in vars(tip).items()}}
+                   "forms": None if forms is None else json_records(forms),
+                   "tipping": None if tip is None else tip.to_dict()}
         cols = ["budget_flops", "method", "selector_params", "fraction", "train_tokens", "selection_flops",
                 "train_flops", "total_flops", "metric_pred", "metric_lo", "metric_hi", "p_best", "runner_up"]
+        shown = table[cols].copy()
+        if sweep.has_forms:  # the form spread of each budget's best plan; * where the forms pick other winners
+            shown["forms"] = [("" if pd.isna(lo) else f"{lo:.2f}..{hi:.2f}") + ("*" if agree is False else "")
+                              for lo, hi, agree in zip(table.metric_pred_forms_min, table.metric_pred_forms_max,
+                                                       table.forms_agree)]
+        shown["verdict"] = table.verdict
         text = [f"costlaw plan: task {problem.task}, {problem.train_params:.3g}-parameter model, pool "
                 f"{problem.pool_tokens:.4g} tokens, n_tasks {problem.n_tasks:g}, {len(budgets)} budgets; form "
-                f"{problem.form.name}, {100 * problem.level:.0f}% intervals", _table_text(table[cols])]
+                f"{problem.form.name}, {100 * problem.level:.0f}% intervals", _table_text(shown)]
         if table.method.isna().any():
             text.append(f"budgets below {problem.cheapest_flops():.3g} FLOPs cannot pay for even the cheapest "
                         f"candidate (no plan)")
+        if sweep.has_forms:
+            text.append(f"forms: the best plan's predicted metric over the forms, * where they pick different "
+                        f"winners; {sweep.forms_agreement()}")
+        elif sweep.plans and sweep.plans[0].form_spread_note:
+            text.append(f"form spread: {sweep.plans[0].form_spread_note}")
         text += [f"note: {n}" for n in problem.notes()] + ([tip.describe()] if tip else [])
         if out is not None:
             written += [write_csv_atomic(out / "plan_sweep.csv", table), _save(sweep, out / "plan_sweep.png")]
+            if forms is not None:
+                written.append(write_csv_atomic(out / "plan_sweep_forms.csv", forms))
     if args.map:
-        bmap = breakeven_map(budgets, args.train_params, problem=_with_map_methods(problem))
+        methods = [m for m in MAP_METHODS if m in set(problem.runs.method)]
+        if not methods:
+            raise InputError(f"--map draws the break-even map of {' and '.join(MAP_METHODS)}; the fits have no "
+                             f"curve for either on task '{problem.task}'")
+        bmap = breakeven_map(budgets, args.train_params, methods=methods,
+                             problem=_with_map_methods(problem, methods))
         payload["breakeven_map"] = json_records(bmap.table)
+        shown = bmap.table.drop(columns=[c for c in bmap.table.columns
+                                         if c.startswith("ratio_") and c[6:] in (bmap.forms or [])])
         text += ["break-even train-to-selector ratio (N_train / N_selector; the method gives the best plan when its "
                  "selector is smaller than N_train / ratio; inf: never, even free):",
-                 _table_text(bmap.table)]
+                 _table_text(shown)]
+        if bmap.forms_agreement():
+            text.append(bmap.forms_agreement() + " (each form's ratio: ratio_<form> in breakeven_map.csv)")
         if out is not None:
             written += [write_csv_atomic(out / "breakeven_map.csv", bmap.table)]
             if len(budgets) > 1:
@@ -120,15 +147,21 @@ def _save(result, path: Path) -> Path:
     return path
 
 
-def _with_map_methods(problem: Problem, methods=("ppl", "less")) -> Problem:
+MAP_METHODS = ("ppl", "less")
+"""Methods of the break-even map (``--map``), those the fits have curves for."""
+
+
+def _with_map_methods(problem: Problem, methods=MAP_METHODS) -> Problem:
     """The problem, with PPL and LESS (default selectors) added when the spec left them out."""
     have = {c.method for c in problem.candidates}
     extra = [Candidate(m, costs.DEFAULT_SELECTOR_PARAMS[m]) for m in methods if m not in have]
     if not extra:
         return problem
-    return Problem(problem.train_params, problem.pool_tokens, problem.task, problem.candidates + extra, 1,
-                   problem.lora, [problem.boot], problem.min_fraction, len(problem.grid), problem.margin_given,
-                   problem.pilots, problem.rule)
+    wider = Problem(problem.train_params, problem.pool_tokens, problem.task, problem.candidates + extra, 1,
+                    problem.lora, [problem.boot], problem.min_fraction, len(problem.grid), problem.margin_given,
+                    problem.pilots, problem.rule)
+    wider.bundled = problem.bundled  # the same bundled fits: the map gets the bundled form spread
+    return wider
 
 
 def _pilots(args) -> list:

@@ -1,77 +1,185 @@
-"""Form uncertainty of a plan: the best plan re-scored under each shipped per-panel form, and the default form,
-the one with the lowest leave-one-out error (``fits/paper_forms_loo/compare.csv``, written by ``costlaw compare``).
+"""Form uncertainty of plans: every answer the planner prints (a plan, a budget sweep, the break-even map, the
+tipping point) re-solved under each shipped form, with the default form the one that wins held-out comparison.
 
-At a measured training size each form has a per-panel fit (``fits/paper_<form>``); the spread says, per form,
-which (method, fraction) is best and its predicted metric with interval, and whether every form picks the same
-winner. Size models exist for ``offset_exp`` only, so at unmeasured sizes the spread is not available.
+- At a measured training size: the per-panel fits ``fits/paper_<form>`` of ``PANEL_FORMS``; the default is the
+  lowest leave-one-out error (``fits/paper_forms_loo/compare.csv``).
+- At an unmeasured size: the size models ``fits/paper_<form>_size`` (levels linear in log10 N_train); the default
+  is the lowest held-out error predicting the largest measured size from the smaller ones (protocol
+  ``extrapolate_size``, ``fits/paper_size_forms_heldout/compare.csv``).
+
+Both tables are written by ``costlaw compare`` (commands in fits/README.md). A ``FormSet`` holds one
+``Problem`` per form, built with the plan's task, size, pool, candidates and margin; its answers agree when every
+form gives the same winner (plans, sweeps) or when every form's answer lies inside the default form's interval
+(break-even ratios, tipping points); otherwise the verdict is "depends on the form".
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError
 
 PANEL_FORMS = ("offset_exp", "power", "logistic")
 """Forms shipped as per-panel paper fits (``fits/paper_<form>``): the form spread of a plan at measured sizes."""
+SIZE_FORMS = tuple(f"{name}_size" for name in PANEL_FORMS)
+"""Their size models (``fits/paper_<form>_size``): the form spread at unmeasured sizes."""
 FORM_LOO = "paper_forms_loo"
 """Shipped folder holding the forms' leave-one-out errors on the paper's runs (``compare.csv``)."""
+SIZE_HELDOUT = "paper_size_forms_heldout"
+"""Shipped folder holding the size models' held-out errors (``compare.csv``, protocol ``extrapolate_size``: 70B
+predicted from fits of 7B and 13B)."""
 SPREAD_COLUMNS = ["form", "method", "selector_params", "fraction", "metric_pred", "metric_lo", "metric_hi",
-                  "p_best", "loo_rmse", "default"]
+                  "p_best", "heldout_rmse", "default"]
+DEPENDS = "depends on the form"
+"""The verdict of an answer whose forms disagree."""
+SAME = "same under every form"
 
 
-def form_loo(table: pd.DataFrame | None = None, forms=PANEL_FORMS) -> pd.Series:
-    """Leave-one-out RMSE (metric points) per form, from a ``costlaw compare`` table (default: the shipped one)."""
-    if table is None:
-        from .._paths import bundled_dir
-        table = pd.read_csv(bundled_dir("fits") / FORM_LOO / "compare.csv")
+def _compare_table(folder: str):
+    import pandas as pd
+
+    from .._paths import bundled_dir
+    return pd.read_csv(bundled_dir("fits") / folder / "compare.csv")
+
+
+def form_loo(table=None, forms=PANEL_FORMS):
+    """Leave-one-out RMSE (metric points) per form, a Series, from a ``costlaw compare`` table (default: the
+    shipped one)."""
+    table = _compare_table(FORM_LOO) if table is None else table
     loo = table[(table.protocol == "loo") & table.form.isin(forms)].set_index("form").heldout_rmse
     if loo.empty:
         raise InputError(f"the comparison table has no leave-one-out rows for the forms {', '.join(forms)}")
     return loo.astype(float)
 
 
-def default_form(table: pd.DataFrame | None = None, forms=PANEL_FORMS) -> str:
+def size_heldout(table=None, forms=PANEL_FORMS):
+    """Held-out RMSE (metric points) of each form's size model predicting the largest measured size from the
+    smaller ones (protocol ``extrapolate_size``), a Series indexed by the size form's name (``<form>_size``), from a
+    ``costlaw compare`` table (default: the shipped one)."""
+    table = _compare_table(SIZE_HELDOUT) if table is None else table
+    err = table[(table.protocol == "extrapolate_size") & table.form.isin(forms)].set_index("form").heldout_rmse
+    if err.empty:
+        raise InputError(f"the comparison table has no extrapolate_size rows for the forms {', '.join(forms)}")
+    err.index = [f"{f}_size" for f in err.index]
+    return err.astype(float)
+
+
+def default_form(table=None, forms=PANEL_FORMS) -> str:
     """The form with the lowest leave-one-out error (the default form of plans at measured sizes)."""
     return str(form_loo(table, forms).idxmin())
 
 
-def shipped_form_fits() -> dict:
-    """{form: folder} of the shipped per-panel fits of every form in ``PANEL_FORMS``."""
+def default_size_form(table=None, forms=PANEL_FORMS) -> str:
+    """The size model with the lowest held-out error (the default of plans at unmeasured sizes), e.g.
+    ``power_size``."""
+    return str(size_heldout(table, forms).idxmin())
+
+
+def shipped_form_fits(size: bool = False) -> dict:
+    """{form: folder} of the shipped fits of every form in ``PANEL_FORMS`` (``size``: their size models)."""
     from .._paths import bundled_dir
-    return {name: bundled_dir("fits") / f"paper_{name}" for name in PANEL_FORMS}
+    return {name: bundled_dir("fits") / f"paper_{name}" for name in (SIZE_FORMS if size else PANEL_FORMS)}
 
 
-def form_spread(problem, budget_flops: float, form_fits: dict, loo: pd.Series | None = None,
-                problems: dict | None = None) -> pd.DataFrame:
-    """The best plan at ``budget_flops`` under each form of ``form_fits`` ({form label: fits folder or loaded
-    Bootstraps, per-panel}), with the same task, size, pool, candidates and margin as ``problem``: one row per
-    form (``SPREAD_COLUMNS``); ``loo`` (RMSE per form label) marks the default form (lowest). ``problems``
-    ({label: Problem}) reuses problems already built."""
+@dataclass
+class FormSet:
+    """One ``Problem`` per form (same task, size, pool, candidates and margin) and each form's held-out error."""
+
+    problems: dict
+    """{form label: Problem}, the default first."""
+    errors: dict
+    """{form label: held-out RMSE, metric points}."""
+    basis: str
+    """Which held-out error picks the default: ``leave-one-out`` or ``extrapolate_size``."""
+
+    @property
+    def default(self) -> str:
+        """The label with the lowest held-out error (the first when none is known)."""
+        known = {k: v for k, v in self.errors.items() if k in self.problems and np.isfinite(v)}
+        return min(known, key=known.get) if known else next(iter(self.problems))
+
+    @property
+    def labels(self) -> list:
+        return list(self.problems)
+
+    def describe(self) -> str:
+        errs = ", ".join(f"{k} {self.errors.get(k, np.nan):.3g}" for k in self.problems)
+        what = ("per-panel fits, default: lowest leave-one-out RMSE" if self.basis == "leave-one-out" else
+                "size models, default: lowest held-out RMSE predicting the largest measured size from the others")
+        return f"{len(self.problems)} forms ({what}: {errs})"
+
+    def spreads(self, budgets) -> list:
+        """Per budget, the best plan under each form: a DataFrame of ``SPREAD_COLUMNS`` (one row per form)."""
+        import pandas as pd
+        budgets = np.atleast_1d(np.asarray(budgets, float))
+        per_form = {}
+        for label, p in self.problems.items():
+            solved = p.solve(budgets)
+            per_form[label] = [p.rows(b, solved, i) for i, b in enumerate(budgets)]
+        default = self.default
+        out = []
+        for i in range(len(budgets)):
+            rows = []
+            for label, tables in per_form.items():
+                table = tables[i]
+                ok = table[table.affordable]
+                best = ok.iloc[0] if len(ok) else None
+                rows.append({"form": label, "method": None if best is None else best.method,
+                             "selector_params": np.nan if best is None else best.selector_params,
+                             **{c: np.nan if best is None else float(best[c])
+                                for c in ("fraction", "metric_pred", "metric_lo", "metric_hi", "p_best")},
+                             "heldout_rmse": float(self.errors.get(label, np.nan)), "default": label == default})
+            out.append(pd.DataFrame(rows, columns=SPREAD_COLUMNS))
+        return out
+
+    def tipping_points(self, gain: float, budget: float | None = None) -> dict:
+        """{label: Tipping} of each form."""
+        from .results import tipping_point
+        return {label: tipping_point(p, gain, budget) for label, p in self.problems.items()}
+
+
+def problem_like(problem, fits):
+    """A Problem with ``problem``'s task, size, pool, candidates, cost settings and margin, scored by ``fits``."""
     from .problem import Problem
-    rows = []
+    return Problem(problem.train_params, problem.pool_tokens, problem.task, problem.candidates, problem.n_tasks,
+                   problem.lora, fits, problem.min_fraction, len(problem.grid), problem.margin_given)
+
+
+def form_set(problem, form_fits: dict | None = None, form_errors=None):
+    """(FormSet or None, why not): the forms ``problem``'s answers are re-solved under.
+
+    ``form_fits`` ({label: fits folder or loaded Bootstraps}) and ``form_errors`` (held-out RMSE per label, a
+    Series or dict) give your own; by default, with the bundled fits, the shipped per-panel forms at a measured
+    size and their size models elsewhere. None with pilot runs or with fits of your own and no ``form_fits``."""
+    if problem.pilots:
+        return None, "not available with pilot runs (the forecasts are pilot-anchored, not per form)"
+    basis = "given"
+    if form_fits is None:
+        if not problem.bundled:
+            return None, ""
+        measured = problem.fit_kind.startswith("per-panel")
+        form_fits = shipped_form_fits(size=not measured)
+        if form_errors is None:
+            form_errors = form_loo() if measured else size_heldout()
+        basis = "leave-one-out" if measured else "extrapolate_size"
+    errors = {} if form_errors is None else {str(k): float(v) for k, v in dict(form_errors).items()}
+    reuse = problem.form.name if problem.bundled and problem.form.name in form_fits else None
+    problems = {}
     for label, fits in form_fits.items():
-        p = (problems or {}).get(label) or Problem(
-            problem.train_params, problem.pool_tokens, problem.task, problem.candidates, problem.n_tasks,
-            problem.lora, fits, problem.min_fraction, len(problem.grid), problem.margin_given)
-        table = p.rows(budget_flops, p.solve([budget_flops]), 0)
-        ok = table[table.affordable]
-        best = ok.iloc[0] if len(ok) else None
-        rows.append({"form": label, "method": None if best is None else best.method,
-                     "selector_params": np.nan if best is None else best.selector_params,
-                     **{c: np.nan if best is None else float(best[c])
-                        for c in ("fraction", "metric_pred", "metric_lo", "metric_hi", "p_best")},
-                     "loo_rmse": np.nan if loo is None else float(loo.get(label, np.nan))})
-    out = pd.DataFrame(rows, columns=SPREAD_COLUMNS[:-1])
-    out["default"] = False
-    if out.loo_rmse.notna().any():
-        out.loc[out.loo_rmse.idxmin(), "default"] = True
-    return out
+        problems[label] = problem if label == reuse else problem_like(problem, fits)
+    return FormSet(problems, errors, basis), ""
 
 
-def same_winner(spread: pd.DataFrame | None) -> bool | None:
-    """Whether every form picks the same (method, selector size); None without a spread."""
+def same_winner(spread) -> bool | None:
+    """Whether every form of a spread (DataFrame) picks the same (method, selector size); None without a spread."""
     if spread is None or spread.empty or spread.method.isna().all():
         return None
     labels = {(m, float(s)) for m, s in zip(spread.method, spread.selector_params)}
     return len(labels) == 1
+
+
+def within(values, lo: float, hi: float) -> bool:
+    """Whether every finite-or-infinite value lies in [lo, hi] (NaN counts as outside)."""
+    values = np.asarray(values, float)
+    return bool(np.all((values >= lo * (1 - 1e-9)) & (values <= hi * (1 + 1e-9))))

@@ -21,17 +21,17 @@ from ..curves import get_form
 from ..errors import CostlawWarning, InputError
 from ..fitting import context
 from ..noise import DEFAULT_MARGIN_SD, check_margin
-from .candidates import DEFAULT_FITS, MIN_FRACTION, N_GRID, Candidate, parse_selectors
+from .candidates import MIN_FRACTION, N_GRID, Candidate, parse_selectors
 
 
 def _load(fits):
     from .._paths import bundled_dir
     from ..store import load_fits
-    if fits is None:  # per panel: the shipped form with the lowest leave-one-out error (planner.forms)
-        from .forms import default_form
-        panel = f"paper_{default_form()}"
-        boots = load_fits(bundled_dir("fits") / DEFAULT_FITS) + load_fits(bundled_dir("fits") / panel)
-        return boots, f"bundled fits/{DEFAULT_FITS} and fits/{panel}"
+    if fits is None:  # the shipped forms that win held-out comparison (planner.forms): per panel, size model
+        from .forms import default_form, default_size_form
+        panel, size = f"paper_{default_form()}", f"paper_{default_size_form()}"
+        boots = load_fits(bundled_dir("fits") / size) + load_fits(bundled_dir("fits") / panel)
+        return boots, f"bundled fits/{size} and fits/{panel}"
     if isinstance(fits, (str, Path)):
         return load_fits(fits), str(fits)
     boots = list(fits) if isinstance(fits, (list, tuple)) else [fits]
@@ -63,7 +63,10 @@ def _panel_refit(boot, task: str, train_params: float):
 
 class Problem:
     """A task, training size, pool, cost settings and candidates, with every candidate's curve evaluated on a
-    fraction grid for the point fit and each bootstrap replicate (``curves``: samples x curve keys x grid)."""
+    fraction grid for the point fit and each bootstrap replicate (``curves``: samples x curve keys x grid).
+
+    ``curves`` are oriented: sign x metric, sign -1 for a lower-is-better metric (a loss), so the best plan is
+    always the largest value; ``rows`` and ``predict`` turn them back into metric units."""
 
     def __init__(self, train_params: float, pool_tokens: float, task: str | None = None, selectors=None,
                  n_tasks: float = 1, lora: bool = False, fits=None, min_fraction: float = MIN_FRACTION,
@@ -93,9 +96,10 @@ class Problem:
         runs = self.boot.fit.runs_[self.boot.fit.runs_.task == task]
         self.runs = runs
         from ..schema import higher_is_better
-        if not higher_is_better(runs)[task]:
-            raise InputError(f"task '{task}' has a lower-is-better metric (higher_is_better false); the planner "
-                             f"maximises the metric and supports higher-is-better metrics only")
+        self.higher_is_better = bool(higher_is_better(runs)[task])
+        # +1 when a larger metric is better, -1 for losses: ``curves`` hold sign x metric, so the solver always
+        # maximises and every lead, margin and gain is an improvement in metric points
+        self.sign = 1.0 if self.higher_is_better else -1.0
         missing = sorted({c.method for c in self.candidates} - set(runs.method))
         if missing:
             raise InputError(f"no fitted curve for method(s) {', '.join(missing)} on task '{task}'; fitted: "
@@ -185,11 +189,13 @@ class Problem:
         params = fit.param_values(head_rows, values=entries)  # samples x keys, broadcast along the grid
         values = self.form(grid_rows, **{n: np.repeat(v, len(self.grid), axis=-1) for n, v in params.items()})
         curves = values.reshape(len(entries), len(keys), len(self.grid))  # samples x keys x grid
-        # a plan never predicts above its own fit's full-pool level (Pfull, or the paper form's Pbar)
+        # a plan never predicts better than its own fit's full-pool level (Pfull, or the paper form's Pbar): a
+        # ceiling for higher-is-better metrics, a floor for losses (oriented: sign x metric, capped above)
         cap = next((n for n in ("Pfull", "Pbar") if n in self.form.param_names), None)
-        self.ceiling = (np.broadcast_to(params[cap], curves.shape[:2]).astype(float) if cap
-                        else np.full(curves.shape[:2], np.inf))               # samples x keys
-        self.curves = np.minimum(curves, self.ceiling[:, :, None])
+        self.capped = cap is not None
+        self.ceiling = (self.sign * np.broadcast_to(params[cap], curves.shape[:2]).astype(float) if cap
+                        else np.full(curves.shape[:2], np.inf))               # samples x keys, oriented
+        self.curves = np.minimum(self.sign * curves, self.ceiling[:, :, None])
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
         idx = np.arange(len(self.grid))
         self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
@@ -201,8 +207,9 @@ class Problem:
     def _pilot_curves(self, boots: list, rule: str) -> None:
         """Replace the curves by pilot-anchored forecasts at this size (``costlaw.pilot``): the level from the
         pilot runs, each method's gain transferred from per-panel fits of the measured sizes. Samples: the point
-        forecast plus, per refit and method, one normal shift with the forecast's transfer sd (its sd without
-        the new run's noise, which the prediction band adds back)."""
+        forecast plus, per refit, one shift common to every method (the pilots' noise and the shared between-size
+        departure, Student t with its degrees of freedom) and one per method (the method's own departure); the
+        new run's noise is added back by the prediction band."""
         from ..pilot import PilotTransfer
         if self._curve_depends_on_cost:
             raise InputError(f"pilot-anchored plans need a form with the selection cost as an offset; "
@@ -214,12 +221,19 @@ class Problem:
         rng = np.random.default_rng(self.boot.seed)
         sigma = transfer.noise_sd()
         curves = np.empty_like(self.curves)
+        n = len(curves) - 1
+        shared = None
         for (method, _), i in self.key_index.items():
             fc = transfer.forecast(self.train_params, self.pilots, [method], self.grid, rule=rule)
+            first = fc.iloc[0]
+            if shared is None:
+                shared = (rng.normal(size=n) * sigma / np.sqrt(len(self.pilots))
+                          + _t_draws(rng, first.df_shared, n) * first.sd_shared)
             point = fc.metric_pred.to_numpy()
-            curve_sd = np.sqrt(np.maximum(fc.pred_sd.to_numpy() ** 2 - sigma ** 2, 0.0))
-            curves[0, i] = point
-            curves[1:, i] = point[None, :] + rng.normal(size=(len(curves) - 1, 1)) * curve_sd[None, :]
+            curves[0, i] = self.sign * point
+            curves[1:, i] = self.sign * (point[None, :] + (shared + _t_draws(rng, first.df_specific, n)
+                                                           * first.sd_specific)[:, None])
+        rule = str(fc.rule.iloc[0])
         self.curves = curves
         self.ceiling = np.full(curves.shape[:2], np.inf)
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
@@ -228,6 +242,7 @@ class Problem:
         self.noise_sd = sigma
         self.margin = DEFAULT_MARGIN_SD * sigma if self.margin_given is None else self.margin_given
         sizes = ", ".join(f"{v:.3g}" for v in transfer.sizes)
+        self.pilot_source_sizes = list(transfer.sizes)
         self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from the "
                          f"measured sizes {sizes})")
 
@@ -275,7 +290,7 @@ class Problem:
         """The point fit's metric for ``method`` at ``fractions`` of the pool (capped at the full-pool level)."""
         key = self.key_index[self.key(next(c for c in self.candidates if c.method == method))]
         frac = np.atleast_1d(np.asarray(fractions, float))
-        return self._interp(np.full(frac.shape, key), frac)[0]
+        return self.sign * self._interp(np.full(frac.shape, key), frac)[0]
 
     def best_of_key(self, key: int, sel_flops: np.ndarray, budgets: np.ndarray) -> np.ndarray:
         """Best metric of curve ``key`` when its selection costs ``sel_flops`` (samples x budgets, FLOPs) at each
@@ -329,6 +344,8 @@ class Problem:
         at = self._interp(keys, np.nan_to_num(frac, nan=self.min_fraction))  # samples x C, at the point's f
         lo, hi = percentile_interval(at[1:], self.level) if len(at) > 1 else (at[0], at[0])
         pred_lo, pred_hi = prediction_band(at[1:] if len(at) > 1 else at, self.noise_sd, self.level, self.boot.seed)
+        if self.sign < 0:  # oriented (-loss) back to the metric: the intervals mirror, so orientation is moot
+            at, (lo, hi), (pred_lo, pred_hi) = -at, (-hi, -lo), (-pred_hi, -pred_lo)
         # lead over the next-ranked affordable candidate, each re-solved per refit, and P(lead > margin)
         ranked = [i for i in order if np.isfinite(value[0, i])]
         nxt = {a: b for a, b in zip(ranked, ranked[1:])}
@@ -371,12 +388,26 @@ class Problem:
     def notes(self) -> list[str]:
         out = [f"scored by the {self.fit_kind}: form {self.form.name}"]
         if self.pilots:
-            out.append("which method is best does not transfer well across sizes (on the paper's runs, 58% of "
-                       "(task, fraction) points from 7B + 13B to 70B: `costlaw compare --protocol "
-                       "extrapolate_size_pilot`); read p_best and the verdict, not the rank")
+            out.append("which method is best is not predictable across sizes: on the paper's runs, holding out "
+                       "each size in turn, pilot forecasts pick the best method at 13 of 30 (task, fraction) "
+                       "points (43%, 90% interval 28-60%), no better than taking the best method at the nearest "
+                       "measured size (11 of 30; `costlaw compare paper --protocol extrapolate_size_pilot`); "
+                       "read p_best and the verdict, not the rank")
+            k = len(self.pilot_source_sizes)
+            if k == 1:
+                out.append("the forecasts come from one measured size: their intervals hold only run noise, not "
+                           "how curves depart between sizes")
+            elif k == 2:
+                out.append("the forecasts' between-size variance comes from two measured sizes (one contrast): "
+                           "the intervals are wide, and a size that departs in a way the measured ones do not "
+                           "show stays uncovered (13B from 7B + 70B on the paper's runs)")
         if self.tokens_per_pool_token != 1.0:
             out.append(f"training tokens per pool token at this size from the runs' training FLOPs: "
                        f"{self.tokens_per_pool_token:.4g}")
+        if not self.higher_is_better:
+            out.append(f"lower is better for {self.task} (higher_is_better false): the best plan has the lowest "
+                       f"predicted metric, leads and gains are reductions"
+                       + (", and no curve goes below its fit's full-pool level" if self.capped else ""))
         out.append(f"a plan beats another only by more than the margin, {self.margin:.3g} metric points ("
                    + ("given" if self.margin_given is not None else f"{DEFAULT_MARGIN_SD:g} x the panel's noise sd")
                    + ")")
@@ -396,3 +427,9 @@ class Problem:
             out.append(f"curves in the fraction of the pool are assumed to transfer from the fitted pool "
                        f"({self.fitted_pool_tokens:.4g} tokens) to this one ({self.pool_tokens:.4g})")
         return out
+
+
+def _t_draws(rng, df: float, n: int) -> np.ndarray:
+    """n standard Student t draws with ``df`` degrees of freedom (normal when infinite or 0 = no estimate)."""
+    return rng.standard_t(df, size=n) if 0 < df < np.inf else rng.normal(size=n)
+

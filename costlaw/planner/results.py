@@ -27,14 +27,43 @@ class Tipping:
     """Predicted gain of the best plan from the plan's budget to ten times it (metric units), with interval."""
     gain_at_budget_lo: float
     gain_at_budget_hi: float
+    by_form: dict | None = None
+    """{form: {budget_flops, budget_lo, budget_hi, gain_at_budget}} under each form of the plan's form set
+    (``planner.forms``); None without one."""
+    default_form: str | None = None
+    """The form these numbers are under (the held-out winner) when ``by_form`` is given."""
+    higher_is_better: bool = True
+    """False for a loss: gains are reductions of the metric."""
+
+    @property
+    def forms_agree(self) -> bool | None:
+        """Whether every form's tipping point lies inside this (the default form's) interval; None without forms."""
+        if not self.by_form:
+            return None
+        from .forms import within
+        return within([v["budget_flops"] for v in self.by_form.values()], self.budget_lo, self.budget_hi)
+
+    def to_dict(self) -> dict:
+        out = {k: json_value(v) for k, v in vars(self).items() if k != "by_form"}
+        out["by_form"] = (None if self.by_form is None else
+                          {f: {k: json_value(v) for k, v in d.items()} for f, d in self.by_form.items()})
+        out["forms_agree"] = self.forms_agree
+        return out
 
     def describe(self, budget: float | None = None) -> str:
+        buys, add = ("buys", "add") if self.higher_is_better else ("lowers the metric by", "lower it by")
         text = (f"tipping point: beyond {self.budget_flops:.3g} FLOPs [{self.budget_lo:.3g}, {self.budget_hi:.3g}] "
-                f"one more decade of compute buys less than {self.gain:g} points")
+                f"one more decade of compute {buys} less than {self.gain:g} points")
         if budget is not None and np.isfinite(self.gain_at_budget):
             side = "beyond" if budget >= self.budget_flops else "below"
-            text += (f"; this budget is {side} it (10x it would add {self.gain_at_budget:.3g} "
+            text += (f"; this budget is {side} it (10x it would {add} {self.gain_at_budget:.3g} "
                      f"[{self.gain_at_budget_lo:.3g}, {self.gain_at_budget_hi:.3g}] points)")
+        if self.by_form:
+            from .forms import DEPENDS, SAME
+            per = ", ".join(f"{f}{' (default)' if f == self.default_form else ''} {v['budget_flops']:.3g}"
+                            for f, v in self.by_form.items())
+            text += (f"; under each form: {per}: " + (SAME if self.forms_agree else
+                                                      f"{DEPENDS} (outside the default form's interval)"))
         return text
 
 
@@ -62,6 +91,10 @@ class Plan:
     """The best plan under each per-panel form (``planner.forms.form_spread``); None where not available."""
     form_spread_note: str = ""
     """Why there is no form spread, or empty."""
+    form_basis: str = ""
+    """Which held-out error picks the default form of the spread (``leave-one-out``, ``extrapolate_size``)."""
+    higher_is_better: bool = True
+    """False for a loss: the best plan has the lowest predicted metric."""
 
     @property
     def same_winner_across_forms(self) -> bool | None:
@@ -71,7 +104,7 @@ class Plan:
 
     @property
     def default_form(self) -> str | None:
-        """The form with the lowest leave-one-out error among the spread's forms; None without a spread."""
+        """The form with the lowest held-out error among the spread's forms; None without a spread."""
         if self.form_spread is None or not self.form_spread["default"].any():
             return None
         return str(self.form_spread.loc[self.form_spread["default"], "form"].iloc[0])
@@ -122,11 +155,11 @@ class Plan:
                 "message": self.message(), "budget_flops": self.budget_flops, "train_params": self.train_params,
                 "pool_tokens": self.pool_tokens, "task": self.task, "n_tasks": self.n_tasks, "lora": self.lora,
                 "form": self.form, "level": self.level, "notes": self.notes, "margin": json_value(self.margin),
-                "verdict": self.verdict, "fit_kind": self.fit_kind,
+                "verdict": self.verdict, "fit_kind": self.fit_kind, "higher_is_better": self.higher_is_better,
                 "form_spread": None if self.form_spread is None else json_records(self.form_spread),
                 "same_winner_across_forms": self.same_winner_across_forms, "default_form": self.default_form,
-                "form_spread_note": self.form_spread_note or None,
-                "tipping": None if self.tipping is None else {k: json_value(v) for k, v in vars(self.tipping).items()}}
+                "form_spread_note": self.form_spread_note or None, "form_basis": self.form_basis or None,
+                "tipping": None if self.tipping is None else self.tipping.to_dict()}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -136,7 +169,8 @@ class Plan:
         pct = f"{100 * self.level:.0f}%"
         lines = [f"costlaw plan: task {self.task}, {self.train_params:.3g}-parameter model, pool "
                  f"{self.pool_tokens:.4g} tokens, budget {self.budget_flops:.3g} FLOPs, n_tasks {self.n_tasks:g}, "
-                 f"training {'LoRA 4N' if self.lora else '6N'} FLOPs per token; form {self.form}, {pct} intervals"]
+                 f"training {'LoRA 4N' if self.lora else '6N'} FLOPs per token; form {self.form}, {pct} intervals"
+                 + ("" if self.higher_is_better else f"; lower {self.task} is better")]
         best = self.best
         if best is None:
             lines.append(self.message())
@@ -182,9 +216,13 @@ class Plan:
         if self.form_spread is None:
             return [f"form spread: {self.form_spread_note}"] if self.form_spread_note else []
         same = self.same_winner_across_forms
-        lines = [f"form spread (best plan under each per-panel form; default {self.default_form}, the lowest "
-                 f"leave-one-out error): " + ("same winner under every form" if same else
-                                              "the forms pick different winners: the answer depends on the form")]
+        kind, error = (("size model", "held-out error predicting the largest measured size")
+                       if self.form_basis == "extrapolate_size" else
+                       ("per-panel form", "leave-one-out error") if self.form_basis == "leave-one-out"
+                       else ("form", "held-out error"))
+        lines = [f"form spread (best plan under each {kind}; default {self.default_form}, the lowest {error}): "
+                 + ("same winner under every form" if same else
+                    "the forms pick different winners: the answer depends on the form")]
         for r in self.form_spread.itertuples():
             if r.method is None:
                 lines.append(f"  {r.form}: no plan")
@@ -192,14 +230,15 @@ class Plan:
             sel = "" if r.selector_params == 0 else f":{r.selector_params:.3g}"
             lines.append(f"  {r.form}{' (default)' if r.default else ''}: {r.method}{sel} on {r.fraction:.3g} of "
                          f"the pool, {self.task} {r.metric_pred:.2f} [{r.metric_lo:.2f}, {r.metric_hi:.2f}] ({pct} "
-                         f"CI), best in {100 * r.p_best:.0f}% of refits; LOO RMSE {r.loo_rmse:.3g}")
+                         f"CI), best in {100 * r.p_best:.0f}% of refits; held-out RMSE {r.heldout_rmse:.3g}")
         return lines
 
 
 def tipping_point(problem: Problem, gain: float = 0.1, budget: float | None = None, steps_per_decade: int = 20,
                   max_budget_flops: float | None = None) -> Tipping:
     """Smallest budget B such that for every budget from B on, the best plan at 10 B beats the best plan at B
-    by less than ``gain`` metric units; with a bootstrap interval (each replicate re-solved)."""
+    by less than ``gain`` metric units (for a loss: lowers it by less); with a bootstrap interval (each replicate
+    re-solved)."""
     gain = check_number(gain, "gain", low=0, low_open=True)
     lo = problem.cheapest_flops()
     hi = max_budget_flops or 100 * (float(np.max(problem.sel)) + problem.full_train_flops)
@@ -221,7 +260,8 @@ def tipping_point(problem: Problem, gain: float = 0.1, budget: float | None = No
             gains = pair[:, 1] - pair[:, 0]
         g = float(gains[0])
         g_lo, g_hi = percentile_interval(gains[1:], problem.level) if len(gains) > 1 else (g, g)
-    return Tipping(gain, float(tips[0]), float(t_lo), float(t_hi), g, float(g_lo), float(g_hi))
+    return Tipping(gain, float(tips[0]), float(t_lo), float(t_hi), g, float(g_lo), float(g_hi),
+                   higher_is_better=problem.higher_is_better)
 
 
 def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
@@ -231,36 +271,39 @@ def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PA
     """The best (method, selector_params, fraction) for ``budget_flops`` and its runners-up, with intervals.
 
     ``selectors``: a spec like ``"ppl:1e9,7e9 less:7e9 embed bm25 random"`` (default DEFAULT_SELECTORS);
-    ``fits``: a `costlaw fit` folder or loaded Bootstraps (default: the bundled offset_exp_size paper fits);
+    ``fits``: a `costlaw fit` folder or loaded Bootstraps (default: the bundled paper fits, per panel at the
+    measured sizes, a size model elsewhere);
     ``gain``: metric units per decade for the tipping point (None skips it);
-    ``form_fits``: {form label: per-panel fits} to score the best plan under each form (the form spread; default
-    with the bundled fits at a measured size: the shipped offset_exp, power and logistic fits), ``form_loo``: a
-    Series of leave-one-out RMSE per label marking the default form (default: the shipped comparison).
+    ``form_fits``: {form label: fits} to solve the plan and its tipping point under each form (the form spread;
+    default with the bundled fits: the shipped offset_exp, power and logistic fits, per panel at a measured size,
+    their size models elsewhere), ``form_loo``: held-out RMSE per label (Series or dict) marking the default form
+    (default: the shipped comparison, ``planner.forms``).
     """
+    from . import forms
     budget_flops = check_number(budget_flops, "budget_flops", low=0, low_open=True)
     problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits, margin=margin)
     solved = problem.solve([budget_flops])
     table = problem.rows(budget_flops, solved, 0)
-    tip = tipping_point(problem, gain, budget_flops) if gain is not None else None
-    spread, why = _form_spread(problem, budget_flops, form_fits, form_loo)
+    fs, why = forms.form_set(problem, form_fits, form_loo)
+    spread = None if fs is None else fs.spreads([budget_flops])[0]
+    tip = None
+    if gain is not None:
+        tip = form_tipping(problem, fs, gain, budget_flops)
     return Plan(float(budget_flops), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
                 problem.lora, problem.form.name, problem.level, table, problem.notes(), problem.cheapest_flops(), tip,
-                problem.margin, problem.fit_kind, spread, why)
+                problem.margin, problem.fit_kind, spread, why, "" if fs is None else fs.basis,
+                problem.higher_is_better)
 
 
-def _form_spread(problem: Problem, budget_flops: float, form_fits, form_loo):
-    """(spread table or None, why not)."""
-    from . import forms
-    if problem.pilots:
-        return None, "not available with pilot runs (the forecasts are pilot-anchored, not per form)"
-    if form_fits is None:
-        if not problem.bundled:
-            return None, ""
-        if not problem.fit_kind.startswith("per-panel fit"):
-            sizes = ", ".join(f"{v:.3g}" for v in sorted(problem.runs.train_params.unique()))
-            return None, (f"not available at {problem.train_params:.3g} parameters: the per-panel forms exist only "
-                          f"at the measured sizes ({sizes}) and only offset_exp has a size model")
-        form_fits = forms.shipped_form_fits()
-        form_loo = forms.form_loo() if form_loo is None else form_loo
-    reuse = {problem.form.name: problem} if problem.bundled and problem.form.name in form_fits else {}
-    return forms.form_spread(problem, budget_flops, form_fits, form_loo, reuse), ""
+def form_tipping(problem: Problem, fs, gain: float, budget: float | None = None) -> Tipping:
+    """The tipping point of ``problem`` and, with a FormSet ``fs`` (``planner.forms``), under each of its forms
+    (``Tipping.by_form``)."""
+    if fs is None:
+        return tipping_point(problem, gain, budget)
+    tips = fs.tipping_points(gain, budget)
+    own = next((label for label, p in fs.problems.items() if p is problem), None)
+    tip = tips[own] if own is not None else tipping_point(problem, gain, budget)
+    tip.by_form = {label: {"budget_flops": t.budget_flops, "budget_lo": t.budget_lo, "budget_hi": t.budget_hi,
+                           "gain_at_budget": t.gain_at_budget} for label, t in tips.items()}
+    tip.default_form = fs.default
+    return tip

@@ -12,6 +12,7 @@ from .. import costs
 from ..bands import percentile_interval
 from ..io import json_records
 from .candidates import MAP_TASKS, PLAN_COLUMNS, Candidate, parse_selectors
+from .forms import DEPENDS, SAME, within
 from .problem import Problem
 from .results import Plan
 
@@ -36,13 +37,52 @@ class BudgetSweep:
 
     plans: list
 
+    @property
+    def has_forms(self) -> bool:
+        """Whether the plans carry a form spread (``Plan.form_spread``)."""
+        return any(p.form_spread is not None for p in self.plans)
+
     def summary(self) -> pd.DataFrame:
+        """One row per budget: the best plan (``PLAN_COLUMNS``), the runner-up and the verdict; with a form
+        spread also ``forms_agree`` (every form picks the same winner), ``best_by_form`` (each form's winner) and
+        ``metric_pred_forms_min``/``_max`` (the best plan's predicted metric over the forms)."""
         rows = []
         for p in self.plans:
             best = p.best or {c: np.nan for c in PLAN_COLUMNS}
-            rows.append({"budget_flops": p.budget_flops, **best, "runner_up": (p.alternatives[0]["method"]
-                         if p.alternatives else None)})
+            row = {"budget_flops": p.budget_flops, **best, "runner_up": (p.alternatives[0]["method"]
+                   if p.alternatives else None), "verdict": p.verdict}
+            if self.has_forms:
+                spread = p.form_spread
+                row["forms_agree"] = p.same_winner_across_forms
+                row["best_by_form"] = " ".join(
+                    f"{r.form}={'none' if r.method is None else r.method}"
+                    f"{'' if r.method is None or r.selector_params == 0 else f':{r.selector_params:.3g}'}"
+                    for r in spread.itertuples())
+                row["metric_pred_forms_min"] = spread.metric_pred.min()
+                row["metric_pred_forms_max"] = spread.metric_pred.max()
+            rows.append(row)
         return pd.DataFrame(rows)
+
+    def forms_table(self) -> pd.DataFrame | None:
+        """Long table of the form spread: one row per (budget, form) (``planner.forms.SPREAD_COLUMNS``); None
+        without one."""
+        if not self.has_forms:
+            return None
+        return pd.concat([p.form_spread.assign(budget_flops=p.budget_flops) for p in self.plans],
+                         ignore_index=True)[["budget_flops"] + list(self.plans[0].form_spread.columns)]
+
+    def forms_agreement(self) -> str:
+        """In words: at how many budgets the forms agree on the winner."""
+        if not self.has_forms:
+            return ""
+        table = self.summary().dropna(subset=["method"])
+        agree = int(table.forms_agree.fillna(True).astype(bool).sum())
+        p = next(p for p in self.plans if p.form_spread is not None)
+        forms = ", ".join(f + (" (default)" if d else "") for f, d in zip(p.form_spread.form, p.form_spread["default"]))
+        text = f"forms ({forms}) pick the same winner at {agree} of {len(table)} budgets"
+        if agree < len(table):
+            text += f"; at the others the verdict is '{DEPENDS}' (marked in the plot)"
+        return text
 
     def to_json(self) -> str:
         return json.dumps({"plans": json_records(self.summary())}, indent=1)
@@ -67,9 +107,19 @@ class BudgetSweep:
         ax.fill_between(budgets, table.metric_lo, table.metric_hi, color="black", alpha=0.15, lw=0,
                         label=f"{100 * self.plans[0].level:.0f}% CI")
         ax.plot(budgets, table.metric_pred, color="black", lw=1.6)
+        if self.has_forms:  # every form's best plan, and the budgets where the forms pick different winners
+            forms = self.forms_table().dropna(subset=["method"])
+            for i, (form, g) in enumerate(forms[~forms["default"]].groupby("form", sort=False)):
+                ax.plot(g.budget_flops, g.metric_pred, color="black", lw=0.9, ls=("--", ":", "-.")[i % 3],
+                        label=f"best plan under {form}")
+            split = table[table.forms_agree == False]  # noqa: E712 (None: no spread at that budget)
+            if len(split):
+                ax.plot(split.budget_flops, split.metric_pred, "x", color="crimson", ms=6,
+                        label=DEPENDS)
         ax.set_xscale("log")
         ax.set_xlabel("budget (FLOPs)")
-        ax.set_ylabel(f"{self.plans[0].task} (predicted)")
+        ax.set_ylabel(f"{self.plans[0].task} (predicted" + ("" if self.plans[0].higher_is_better
+                                                             else "; lower is better") + ")")
         p = self.plans[0]
         ax.set_title(f"best plan per budget: {p.train_params:.3g}-param model, pool {p.pool_tokens:.3g} tokens, "
                      f"n_tasks {p.n_tasks:g}", fontsize=9)
@@ -84,15 +134,23 @@ class BudgetSweep:
 
 def plan_budgets(budgets_flops, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
                  task: str | None = None, selectors=None, n_tasks: float = 1, lora: bool = False, fits=None,
-                 problem: Problem | None = None) -> BudgetSweep:
-    """The best plan at each of ``budgets_flops`` (one solve for all budgets)."""
+                 problem: Problem | None = None, form_fits: dict | None = None, form_loo=None,
+                 forms: bool = True) -> BudgetSweep:
+    """The best plan at each of ``budgets_flops`` (one solve for all budgets), each with its form spread
+    (``Plan.form_spread``; ``form_fits``/``form_loo`` as in ``plan``; ``forms=False`` skips it)."""
+    from .forms import form_set
     problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits)
     budgets = np.atleast_1d(np.asarray(budgets_flops, float))
     solved = problem.solve(budgets)
     notes, cheapest = problem.notes(), problem.cheapest_flops()
+    fs, why = form_set(problem, form_fits, form_loo) if forms else (None, "")
+    spreads = fs.spreads(budgets) if fs is not None else [None] * len(budgets)
+    basis = "" if fs is None else fs.basis
     return BudgetSweep([Plan(float(b), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
                              problem.lora, problem.form.name, problem.level, problem.rows(b, solved, i), notes,
-                             cheapest, None, problem.margin, problem.fit_kind) for i, b in enumerate(budgets)])
+                             cheapest, None, problem.margin, problem.fit_kind, spreads[i], why, basis,
+                             problem.higher_is_better)
+                        for i, b in enumerate(budgets)])
 
 
 @dataclass
@@ -103,9 +161,27 @@ class BreakevenMap:
     table: pd.DataFrame
     train_params: float
     task: str
+    forms: list | None = None
+    """Labels of the forms the map was re-solved under (columns ``ratio_<form>``); None without a form spread."""
+    default_form: str | None = None
+    form_basis: str = ""
+    form_note: str = ""
+    """Why there is no form spread, or empty."""
 
     def summary(self) -> pd.DataFrame:
         return self.table.reset_index(drop=True)
+
+    def forms_agreement(self) -> str:
+        """In words: in how many cells every form's ratio lies inside the default form's interval."""
+        if not self.forms:
+            return f"form spread: {self.form_note}" if self.form_note else ""
+        agree = int(self.table.forms_agree.sum())
+        names = ", ".join(f + (" (default)" if f == self.default_form else "") for f in self.forms)
+        text = (f"forms ({names}): every form's ratio inside the default form's interval in {agree} of "
+                f"{len(self.table)} cells")
+        if agree < len(self.table):
+            text += f"; the others say '{DEPENDS}' (verdict column; x in the plot)"
+        return text
 
     def to_json(self) -> str:
         return json.dumps({"breakeven_map": json_records(self.table)}, indent=1)
@@ -116,8 +192,10 @@ class BreakevenMap:
         fig, axes = plt.subplots(1, len(methods), figsize=(5.5 * len(methods), 4), squeeze=False)
         for ax, m in zip(axes.flat, methods):
             g = self.table[self.table.method == m]
-            if not np.isfinite(g.ratio).any():
-                ax.text(0.5, 0.5, f"{m} never wins by more than the margin", ha="center", va="center",
+            cols = ["ratio"] + [f"ratio_{f}" for f in (self.forms or [])]
+            if not np.isfinite(g[cols].to_numpy(float)).any():
+                ax.text(0.5, 0.5, f"{m} never wins by more than the margin"
+                        + (" under any form" if self.forms else ""), ha="center", va="center",
                         transform=ax.transAxes, fontsize=9)
                 ax.set_axis_off()
                 continue
@@ -125,6 +203,13 @@ class BreakevenMap:
                 line, = ax.plot(h.budget_flops, h.ratio.replace(np.inf, np.nan), label=f"{n:g} task(s)")
                 ax.fill_between(h.budget_flops, h.ratio_lo.replace(np.inf, np.nan),
                                 h.ratio_hi.replace(np.inf, np.nan), color=line.get_color(), alpha=0.12, lw=0)
+                for i, f in enumerate(f for f in (self.forms or []) if f != self.default_form):
+                    ax.plot(h.budget_flops, h[f"ratio_{f}"].replace(np.inf, np.nan), color=line.get_color(),
+                            lw=0.8, ls=("--", ":")[i % 2], label=f"under {f}" if n == g.n_tasks.iloc[0] else None)
+                if self.forms:
+                    split = h[~h.forms_agree.astype(bool)]
+                    ax.plot(split.budget_flops, split.ratio.replace(np.inf, np.nan), "x", color="crimson", ms=5,
+                            label=DEPENDS if n == g.n_tasks.iloc[0] and len(split) else None)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("budget (FLOPs)")
@@ -144,7 +229,8 @@ class BreakevenMap:
 def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
                   task: str | None = None, selectors=None, n_tasks_values=MAP_TASKS, methods=("ppl", "less"),
                   lora: bool = False, fits=None, tol_decades: float = 0.005,
-                  problem: Problem | None = None, margin: float | None = None) -> BreakevenMap:
+                  problem: Problem | None = None, margin: float | None = None, forms: bool = True,
+                  form_fits: dict | None = None, form_loo=None) -> BreakevenMap:
     """Break-even train-to-selector ratio of each of ``methods`` on a grid of budgets x n_tasks.
 
     As in costlaw.breakeven, the method's curve is kept fixed and its selection cost C varied: it gives the best
@@ -152,16 +238,41 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
     bisection in log C for the point fit and every replicate. With a FLOPs per selector parameter a(n_tasks)
     (shared work divided over n_tasks), N_sel* = C* / a and ratio = N_train / N_sel*. The competitors are the
     other methods' candidates at their own costs with the same n_tasks.
+
+    Form spread (``forms``; ``form_fits``/``form_loo`` as in ``plan``): the map is re-solved under each form of
+    the problem's form set (``planner.forms``): columns ``ratio_<form>``, ``ratio_forms_min``/``_max``,
+    ``forms_agree`` (every form's ratio inside this form's interval [ratio_lo, ratio_hi]) and ``verdict``
+    ("same under every form" or "depends on the form").
     """
+    from .forms import form_set
     if problem is None:
         cands = parse_selectors(selectors)
         cands += [Candidate(m, costs.DEFAULT_SELECTOR_PARAMS.get(m, 0.0)) for m in methods
                   if m not in {c.method for c in cands}]
         problem = Problem(train_params, pool_tokens, task, cands, 1, lora, fits, margin=margin)
+    budgets = np.atleast_1d(np.asarray(budgets_flops, float))
+    table = _map_table(problem, budgets, methods, n_tasks_values, tol_decades)
+    fs, why = form_set(problem, form_fits, form_loo) if forms else (None, "")
+    if fs is None:
+        return BreakevenMap(table, problem.train_params, problem.task, form_note=why)
+    for label, p in fs.problems.items():
+        other = table if p is problem else _map_table(p, budgets, methods, n_tasks_values, tol_decades)
+        table[f"ratio_{label}"] = other.ratio.to_numpy()
+    cols = [f"ratio_{label}" for label in fs.problems]
+    table["ratio_forms_min"] = table[cols].min(axis=1)
+    table["ratio_forms_max"] = table[cols].max(axis=1)
+    agree = [within(v, lo, hi) for v, lo, hi in zip(table[cols].to_numpy(), table.ratio_lo, table.ratio_hi)]
+    table["forms_agree"] = agree
+    table["verdict"] = [SAME if a else DEPENDS for a in agree]
+    return BreakevenMap(table, problem.train_params, problem.task, forms=list(fs.problems),
+                        default_form=fs.default, form_basis=fs.basis)
+
+
+def _map_table(problem: Problem, budgets: np.ndarray, methods, n_tasks_values, tol_decades: float) -> pd.DataFrame:
+    """The break-even map of one problem (one form): one row per (method, n_tasks, budget)."""
     if problem._curve_depends_on_cost:
         raise InputError(f"form '{problem.form.name}' makes the curve depend on the selection cost; the "
                          f"break-even map needs a form with the selection cost as an offset")
-    budgets = np.atleast_1d(np.asarray(budgets_flops, float))
     rows = []
     for method in methods:
         mine_key = problem.key_index.get((method, None))
@@ -200,4 +311,4 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
                              "breakeven_selector_params": max(sel_star[0, b] - fixed, 0.0) / per_param,
                              "ratio": ratio[0, b], "margin": problem.margin,
                              "ratio_lo": r_lo[b], "ratio_hi": r_hi[b]})
-    return BreakevenMap(pd.DataFrame(rows), problem.train_params, problem.task)
+    return pd.DataFrame(rows)
