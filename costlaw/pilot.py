@@ -86,6 +86,15 @@ def parse_pilot(text: str) -> Pilot:
     return Pilot(method.strip().lower(), f, y)
 
 
+def parse_pilot_config(text: str) -> tuple[str, float]:
+    """``METHOD:FRACTION`` (e.g. ``random:0.1``) -> (method, fraction): the configuration of a protocol's pilot."""
+    parts = str(text).split(":")
+    if len(parts) != 2:
+        raise InputError(f"--pilot-config wants METHOD:FRACTION (e.g. random:0.1), got '{text}'")
+    pilot = parse_pilot(f"{text}:0")
+    return pilot.method, pilot.fraction
+
+
 def pilots_from_runs(runs: pd.DataFrame) -> list:
     """Pilots from a runs table (every row one pilot)."""
     return [Pilot(str(m), float(f), float(y)) for m, f, y in zip(runs.method, runs.fraction, runs.metric)]

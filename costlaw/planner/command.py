@@ -47,7 +47,8 @@ def add_parser(subparsers):
                    help="tasks sharing the target-independent selection work (default 1)")
     p.add_argument("--lora", action="store_true", help="charge LoRA training at 4N FLOPs per token (default 6N)")
     p.add_argument("--fits", help="folder written by `costlaw fit` (default: the bundled paper fits, per panel at "
-                                  "the measured sizes 7B/13B/70B, offset_exp_size elsewhere)")
+                                  "the measured sizes 7B/13B/70B, the power_size size model elsewhere; every "
+                                  "answer also under each shipped form)")
     p.add_argument("--gain", type=positive(), default=0.1,
                    help="tipping point: metric gain per decade of compute (default 0.1)")
     p.add_argument("--map", action="store_true", help="also the break-even ratio map of PPL and LESS over the "

@@ -435,6 +435,19 @@ class Problem:
                         or bool(np.any(np.isclose(seen, c.selector_params, rtol=1e-3))))
         return known[c]
 
+    def _size_model_error_note(self) -> str:
+        """How far the bundled size model misses a held-out size (the shipped ``extrapolate_size`` comparison)."""
+        from .forms import SIZE_HELDOUT, compare_rows
+        base = self.form.name[:-len("_size")] if self.form.name.endswith("_size") else self.form.name
+        row = next((r for r in compare_rows(SIZE_HELDOUT)
+                    if r["form"] == base and r["protocol"] == "extrapolate_size"), None)
+        if row is None:
+            return "the size model's held-out error is not known"
+        return (f"size models are rough: predicting 70B from 7B + 13B, {self.form.name} misses by "
+                f"{float(row['heldout_rmse']):.2g} points RMSE and its 90% intervals cover "
+                f"{100 * float(row['coverage']):.0f}% of the runs (fits/{SIZE_HELDOUT}): read the levels and "
+                f"intervals here as rough; a pilot run at this size (--pilot) anchors the level")
+
     def notes(self) -> list[str]:
         out = [f"scored by the {self.fit_kind}: form {self.form.name}"]
         if self.pilots:
@@ -451,6 +464,8 @@ class Problem:
                 out.append("the forecasts' between-size variance comes from two measured sizes (one contrast): "
                            "the intervals are wide, and a size that departs in a way the measured ones do not "
                            "show stays uncovered (13B from 7B + 70B on the paper's runs)")
+        elif self.bundled and self.fit_kind.startswith("size model"):
+            out.append(self._size_model_error_note())
         if self.tokens_per_pool_token != 1.0:
             out.append(f"training tokens per pool token at this size from the runs' training FLOPs: "
                        f"{self.tokens_per_pool_token:.4g}")
