@@ -38,8 +38,8 @@ of the sources (``costlaw.noise``): the pooled seed sd where runs repeat seeds, 
 the source panels (each is noise plus lack of fit, an upper bound on the noise). Two sources give one contrast:
 the interval is wide and says so (column ``interval``); one source cannot show any departure and its interval is
 noise only, flagged. A held-out size that departs in a way the sources do not show stays uncovered: on the
-paper's runs 13B from 7B + 70B (BBH 13B's random 2.5% pilot sits ~4 points below what 7B and 70B imply, and they
-agree with each other). Measured by ``costlaw compare paper --protocol extrapolate_size_pilot`` (rows per held-out
+paper's runs 13B from 7B + 70B (BBH 13B's random 2.5% pilot sits ~5 points lower, relative to its other runs,
+than 7B and 70B imply, and they agree with each other; a pilot at 10% of the pool is hit far less). Measured by ``costlaw compare paper --protocol extrapolate_size_pilot`` (rows per held-out
 size and task); the numbers are in the README.
 
 For metrics where lower is better (``higher_is_better=False``, e.g. a loss), headroom is measured to the floor
