@@ -106,6 +106,7 @@ class Problem:
         self.train_params, self.pool_tokens = float(train_params), float(pool_tokens)
         self.n_tasks, self.lora, self.min_fraction = float(n_tasks), bool(lora), float(min_fraction)
         self.margin_given = check_margin(margin)
+        self._measured: dict = {}
         self.candidates = parse_selectors(selectors)
         boots, self.fits_source = _load(fits)
         self.bundled = fits is None
@@ -426,11 +427,13 @@ class Problem:
         return lo * (1 - 1e-3) <= self.train_params <= hi * (1 + 1e-3)
 
     def _selector_measured(self, c: Candidate) -> bool:
-        if not costs.selector_cost(c.method).uses_selector_model:
-            return True
-        runs = self.run_columns
-        seen = np.asarray(runs["selector_params"], float)[runs["method"] == c.method]
-        return bool(np.any(np.isclose(seen, c.selector_params, rtol=1e-3)))
+        known = self._measured  # per candidate, computed once (records() asks at every budget)
+        if c not in known:
+            runs = self.run_columns
+            seen = np.asarray(runs["selector_params"], float)[runs["method"] == c.method]
+            known[c] = (not costs.selector_cost(c.method).uses_selector_model
+                        or bool(np.any(np.isclose(seen, c.selector_params, rtol=1e-3))))
+        return known[c]
 
     def _size_model_error_note(self) -> str:
         """How far the bundled size model misses a held-out size (the shipped ``extrapolate_size`` comparison)."""
