@@ -6,10 +6,15 @@ made the same way:
 - ``percentile_interval``: equal-tailed percentile interval along axis 0, by the inverted CDF (no interpolation
   across ``inf``, so "never" stays "never");
 - ``end_mc_band``: the Monte Carlo uncertainty of an interval end from a finite number of refits, as the values at
-  the order statistics ``n q +- 1.96 sqrt(n q (1 - q))`` (a 95% binomial band on the rank of the quantile). Its
-  log10 width / 3.92 is the end's Monte Carlo standard error in log10 (``*_mc`` columns); an end is **stable**
-  when that is at most half of ``STABLE_LOG10`` (so that three seeds typically land within 10% of each other,
-  their expected range being about 1.7 standard errors), or the band is ``inf`` throughout;
+  the order statistics ``n q +- 1.96 sqrt(n q (1 - q))`` (a 95% binomial band on the rank of the quantile; or
+  ``q +- 1.96 s`` for a given Monte Carlo sd ``s`` of the empirical CDF). Its log10 width / 3.92 is the end's
+  Monte Carlo standard error in log10 (``*_mc`` columns); an end is **stable** when that is at most half of
+  ``STABLE_LOG10`` (another seed then lands within 10% with probability about 0.84), or the band is ``inf``
+  throughout;
+- ``interval_with_mc``: both ends with their errors, the share of "never" (``inf``) and the conservative rule at
+  that point mass (an upper end within Monte Carlo error of "never" is reported as ``inf``);
+- ``recombine`` / ``recombined_cdf_sd``: joint draws of statistics over independent groups (panels fitted in
+  separate blocks) that reuse every refit of every group in many combinations, and their Monte Carlo error;
 - ``prediction_band``: curve samples plus the panel's run-to-run noise, for intervals that should cover a new run.
 """
 from __future__ import annotations
@@ -29,15 +34,20 @@ def percentile_interval(samples, level: float = 0.9):
     return lo, hi
 
 
-def end_mc_band(samples, q: float, z: float = 1.96):
-    """Monte Carlo band (lo, hi) of the q-quantile of ``samples`` (axis 0): the order statistics at ranks
-    n q -+ z sqrt(n q (1 - q)). Its width says how much the end would move with another seed."""
+def end_mc_band(samples, q: float, z: float = 1.96, cdf_sd=None):
+    """Monte Carlo band (lo, hi) of the q-quantile of ``samples`` (axis 0): the quantiles at levels
+    q -+ z ``cdf_sd``, where ``cdf_sd`` is the Monte Carlo sd of the empirical CDF at the quantile (scalar or one
+    per column; default sqrt(q (1 - q) / n) for independent draws, i.e. the order statistics at ranks
+    n q -+ z sqrt(n q (1 - q))). Its width says how much the end would move with another seed."""
     x = np.sort(np.asarray(samples, float), axis=0)
     n = x.shape[0]
-    half = z * np.sqrt(n * q * (1 - q))
-    lo_rank = int(np.clip(np.floor(n * q - half), 0, n - 1))
-    hi_rank = int(np.clip(np.ceil(n * q + half), 0, n - 1))
-    return x[lo_rank], x[hi_rank]
+    sd = np.sqrt(q * (1 - q) / n) if cdf_sd is None else np.asarray(cdf_sd, float)
+    lo_rank = np.clip(np.floor(n * (q - z * sd)), 0, n - 1).astype(np.intp)
+    hi_rank = np.clip(np.ceil(n * (q + z * sd)), 0, n - 1).astype(np.intp)
+    if x.ndim == 1 or lo_rank.ndim == 0:
+        return x[lo_rank], x[hi_rank]
+    cols = np.arange(x.shape[1])
+    return x[lo_rank, cols], x[hi_rank, cols]
 
 
 def log10_spread(a, b):
@@ -49,17 +59,78 @@ def log10_spread(a, b):
     return np.where(np.isnan(spread), np.inf, spread)
 
 
-def interval_with_mc(samples, level: float = 0.9) -> dict:
-    """Percentile interval of positive quantities (e.g. ratios) with each end's Monte Carlo error and stability:
-    keys lo, hi, lo_mc (Monte Carlo standard error of log10 lo), hi_mc, stable."""
+def interval_with_mc(samples, level: float = 0.9, cdf_sd=None, z: float = 1.96) -> dict:
+    """Percentile interval of positive quantities (e.g. ratios, ``inf`` for "never") along axis 0, with each end's
+    Monte Carlo error and what is done where an end sits within that error of a point mass at ``inf``.
+
+    ``cdf_sd``: (sd at the lower end, sd at the upper end), the Monte Carlo sd of the empirical CDF there (see
+    ``end_mc_band``; default: independent draws). Keys: lo, hi (the reported ends), lo_mc, hi_mc (Monte Carlo
+    standard error of log10 of each end before widening: the band's log10 width / (2 z); ``inf`` when the band
+    reaches ``inf``), lo_stable / hi_stable (the error at most half of ``STABLE_LOG10``; a widened upper end: when
+    another seed would widen it too with probability >= 0.9), stable (both), hi_widened, p_never (share of draws
+    at ``inf``).
+
+    Conservative at the point mass: an upper end whose band reaches ``inf`` (the share of "never" is within
+    Monte Carlo error of the tail level) is reported as ``inf`` (``hi_widened``): that only widens the interval,
+    so its coverage does not drop. A lower end is left as estimated (widening it would put it in the thinnest
+    part of the finite tail, where it moves most); when its band reaches ``inf`` it is flagged unstable.
+    """
     samples = np.asarray(samples, float)
     alpha = (1 - level) / 2
     lo, hi = percentile_interval(samples, level)
-    lo_a, lo_b = end_mc_band(samples, alpha)
-    hi_a, hi_b = end_mc_band(samples, 1 - alpha)
-    lo_mc, hi_mc = log10_spread(lo_a, lo_b) / 3.92, log10_spread(hi_a, hi_b) / 3.92
-    return {"lo": lo, "hi": hi, "lo_mc": lo_mc, "hi_mc": hi_mc,
-            "stable": (lo_mc <= STABLE_LOG10 / 2) & (hi_mc <= STABLE_LOG10 / 2)}
+    sd_lo, sd_hi = (None, None) if cdf_sd is None else cdf_sd
+    lo_a, lo_b = end_mc_band(samples, alpha, z, sd_lo)
+    hi_a, hi_b = end_mc_band(samples, 1 - alpha, z, sd_hi)
+    lo_mc, hi_mc = log10_spread(lo_a, lo_b) / (2 * z), log10_spread(hi_a, hi_b) / (2 * z)
+    hi_widened = np.isfinite(hi) & np.isinf(hi_b)
+    p_never = np.mean(np.isinf(samples), axis=0)
+    n = samples.shape[0]
+    sd_never = np.sqrt(alpha * (1 - alpha) / n) if sd_hi is None else np.asarray(sd_hi, float)
+    # a widened upper end is stable when another seed would widen it too with probability >= 0.9
+    hi_ok = np.where(hi_widened, p_never >= alpha - (z - 1.2816) * sd_never, hi_mc <= STABLE_LOG10 / 2)
+    lo_ok = lo_mc <= STABLE_LOG10 / 2
+    return {"lo": lo, "hi": np.where(hi_widened, np.inf, hi), "lo_mc": lo_mc, "hi_mc": hi_mc,
+            "lo_stable": lo_ok, "hi_stable": hi_ok, "stable": lo_ok & hi_ok, "hi_widened": hi_widened,
+            "p_never": p_never}
+
+
+def recombine(n_rep: int, n_groups: int, copies: int, seed: int = 0) -> np.ndarray:
+    """Joint draws from refits of independent groups (e.g. panels fitted in separate blocks): ``copies`` x
+    ``n_rep`` rows, each naming one refit per group (``n_rep`` x ... x ``n_groups`` indices). The first
+    ``n_rep`` rows are the refits as drawn; each further block of ``n_rep`` rows permutes every group's refits
+    independently, so each refit of each group is used exactly ``copies`` times. A statistic of several groups
+    (a median or mean over panels) evaluated on these rows estimates the same distribution as on the refits,
+    with less Monte Carlo error (an average over many combinations: a V-statistic)."""
+    rng = np.random.default_rng(seed)
+    take = np.empty((copies * n_rep, n_groups), np.intp)
+    take[:n_rep] = np.arange(n_rep)[:, None]
+    for c in range(1, copies):
+        take[c * n_rep:(c + 1) * n_rep] = np.argsort(rng.random((n_rep, n_groups)), axis=0)
+    return take
+
+
+def recombined_cdf_sd(indicator, take: np.ndarray, n_rep: int) -> np.ndarray:
+    """Monte Carlo sd of the mean over joint draws (rows of ``take``, from ``recombine``) of ``indicator``
+    (draws x columns, e.g. whether a draw is at or below an interval end), from the first-order (Hoeffding)
+    projections: the sum over groups of the between-refit variance of the indicator's mean over the draws using
+    each refit (less its within-refit noise, one-way ANOVA), divided by ``n_rep``, plus the variance those
+    projections leave, divided by the number of draws. Refits of different groups must be independent."""
+    ind = np.asarray(indicator, float)
+    ind = ind[:, None] if ind.ndim == 1 else ind
+    n_draw = len(ind)
+    p = ind.mean(axis=0)
+    first = np.zeros(ind.shape[1])
+    for g in range(take.shape[1]):
+        count = np.bincount(take[:, g], minlength=n_rep)[:, None]
+        used = count[:, 0] > 0
+        sums = np.stack([np.bincount(take[:, g], weights=ind[:, j], minlength=n_rep) for j in range(ind.shape[1])],
+                        axis=1)
+        means = sums[used] / count[used]
+        copies = float(np.mean(count[used]))
+        within = np.mean(means * (1 - means), axis=0) * copies / max(copies - 1, 1)   # indicator variance per refit
+        first += np.maximum(np.var(means, axis=0, ddof=1) - within / copies, 0.0)
+    # first-order terms from the refits, plus what the projections leave over the finite number of draws
+    return np.sqrt(first / n_rep + np.maximum(p * (1 - p) - first, 0.0) / n_draw)
 
 
 def prediction_band(curve_samples, noise_sd, level: float = 0.9, seed: int = 0):

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from . import costs
-from .bands import interval_with_mc, percentile_interval
+from .bands import STABLE_LOG10, interval_with_mc, percentile_interval, recombine, recombined_cdf_sd
+from .checks import check_int
 from .frontier import CHEAP_METHODS, CurveGrid, MethodCurve, budget_grid, method_curves, panel_curves
 from .schema import higher_is_better
 from .noise import margin_lookup, margins as make_margins, panel_noise, verdict
@@ -461,6 +462,112 @@ def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, marg
     only for panels of very large grids) over blocks of panels holding at most ``CHUNK_GRID_VALUES`` values in all
     bound the memory and keep the work per (refit, contest) flat as panels grow; ``jobs``: processes the refits are
     split over (the same numbers as with one)."""
+    refits = contest_refits(fitted, values, methods, margin_table, grid, margin, chunk, jobs)
+    pooled_keys, pooled = refits.pooled()
+    keys = pd.DataFrame(refits.keys + pooled_keys, columns=["definition", "task", "train_model", "method"])
+    n_rep = len(refits.ratio)
+    return (keys, np.concatenate([refits.ratio, pooled], axis=1),
+            np.concatenate([refits.lead, np.full((n_rep, pooled.shape[1]), np.nan)], axis=1))
+
+
+class ContestRefits:
+    """Per-panel break-even quantities of R refits (``contest_refits``) and the pooled rows built from them.
+
+    ``ratio``, ``lead`` (R x contests) and ``curves`` (R x contests x ``RATIO_GRID``: lead - margin, clipped to
+    the panel's span) per contest (task, train_model, method); ``block`` gives each contest's independent fitting
+    block (``fitting.blocks``: refits of different blocks are independent, so they may be recombined).
+    """
+
+    def __init__(self, contests, shapes, ratio, lead, curves, block):
+        self.contests, self.shapes = contests, shapes
+        self.ratio, self.lead, self.curves, self.block = ratio, lead, curves, np.asarray(block, np.intp)
+        self.keys = [("shrink", t, mo, me) for t, mo, me, *_ in contests]
+
+    def extend(self, other: "ContestRefits") -> "ContestRefits":
+        """The refits of ``self`` followed by those of ``other`` (same fit, same contests)."""
+        return ContestRefits(self.contests, self.shapes, np.concatenate([self.ratio, other.ratio]),
+                             np.concatenate([self.lead, other.lead]), np.concatenate([self.curves, other.curves]),
+                             self.block)
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.block.max()) + 1 if len(self.block) else 0
+
+    def pooled(self, take: np.ndarray | None = None) -> tuple[list, np.ndarray]:
+        """(keys, ratios (J x pooled rows)) of the pooled rows (shrink, size, pooled_mean) on J joint draws:
+        draw j takes, for the contests of block b, refit ``take[j, b]`` (default: refit j in every block, the
+        refits as they were drawn)."""
+        n_rep = len(self.ratio)
+        if take is None:
+            take = np.broadcast_to(np.arange(n_rep)[:, None], (n_rep, max(self.n_blocks, 1)))
+        contests, shapes, n_draw = self.contests, self.shapes, len(take)
+        keys, ratio_cols = [], []
+        x_grid = np.log10(RATIO_GRID)
+        for method in dict.fromkeys(c[2] for c in contests):
+            ks = [k for k, c in enumerate(contests) if c[2] == method]
+            rows = take[:, self.block[ks]]                                              # J x contests
+            keys.append(("shrink", "all", "pooled", method))
+            ratio_cols.append(log_median_rows(self.ratio[rows, ks])[:, None])
+            margin_k = np.array([contests[k][6] for k in ks])
+            span_k = np.array([contests[k][5] for k in ks])
+            d = np.clip(self.lead[rows, ks] - margin_k, -span_k, span_k)
+            params = np.array([shapes[contests[k][3]].train_params for k in ks])
+            actual = np.array([params[j] / contests[k][9] if contests[k][9] else np.inf for j, k in enumerate(ks)])
+            tasks = [contests[k][0] for k in ks]
+            for task in dict.fromkeys(tasks):
+                cols = [j for j, t in enumerate(tasks) if t == task]
+                if len(set(params[cols])) < 2:
+                    continue
+                keys.append(("size", task, "all sizes", method))
+                ratio_cols.append(crossing_rows(np.log10(actual[cols]), d[:, cols])[:, None])
+            sizes = np.unique(params)
+            if len(sizes) >= 2:
+                keys.append(("size", "all", "pooled", method))
+                member = params[None, :] == sizes[:, None]                               # sizes x panels
+                x = np.log10((member * actual).sum(axis=1) / member.sum(axis=1))
+                dm = d @ member.T / member.sum(axis=1)
+                ratio_cols.append(crossing_rows(x, dm)[:, None])
+            keys.append(("pooled_mean", "all", "pooled", method))
+            mean = np.zeros((n_draw, len(RATIO_GRID)))
+            for j, k in enumerate(ks):                                   # accumulate: no J x contests x grid array
+                mean += self.curves[rows[:, j], k]
+            mean /= len(ks)
+            pos = mean > 0
+            first = np.argmax(pos, axis=1)
+            i = np.clip(first - 1, 0, len(x_grid) - 2)
+            rows_ = np.arange(n_draw)
+            y0, y1 = mean[rows_, i], mean[rows_, i + 1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cross = 10 ** (x_grid[i] + (0 - y0) / (y1 - y0) * (x_grid[i + 1] - x_grid[i]))
+            r = np.where(~pos.any(axis=1), np.inf, np.where(first == 0, RATIO_GRID[0], cross))
+            ratio_cols.append(r[:, None])
+        return keys, (np.concatenate(ratio_cols, axis=1) if ratio_cols else np.empty((n_draw, 0)))
+
+
+def crossing_rows(log_r: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``_crossing``'s ratio for every row of ``d`` (rows x points at ``log_r``) at once."""
+    order = np.argsort(log_r)
+    x, y = np.asarray(log_r, float)[order], np.asarray(d, float)[:, order]
+    n_rows, n = y.shape
+    if n == 1:
+        return np.where(y[:, 0] > 0, 0.0, np.inf)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        slope_hi = (y[:, -1] - y[:, -2]) / (x[-1] - x[-2])
+        above = np.where(slope_hi > 0, 10 ** (x[-1] - y[:, -1] / slope_hi), np.inf)      # ends <= 0
+        neg = y <= 0
+        i = np.clip(n - 1 - np.argmax(neg[:, ::-1], axis=1), 0, n - 2)                   # last y <= 0
+        rows = np.arange(n_rows)
+        t = -y[rows, i] / (y[rows, i + 1] - y[rows, i])
+        inside = 10 ** (x[i] + t * (x[i + 1] - x[i]))
+        slope_lo = (y[:, 1] - y[:, 0]) / (x[1] - x[0])
+        below = np.where(slope_lo > 0, 10 ** (x[0] - y[:, 0] / slope_lo), 0.0)           # all > 0
+    return np.where(y[:, -1] <= 0, above, np.where(neg.any(axis=1), inside, below))
+
+
+def contest_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin_table: pd.DataFrame | None = None,
+                   grid: CurveGrid | None = None, margin: float | None = None, chunk: int | None = None,
+                   jobs: int = 1) -> ContestRefits:
+    """The per-panel part of ``breakeven_refits``: every contest's ratio, lead and clipped lead curve per refit."""
     if margin_table is None:
         margin_table = make_margins(panel_noise(fitted), margin)
     grid = grid or CurveGrid(fitted.runs_, 600)
@@ -492,48 +599,28 @@ def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, marg
     ratio, lead, curves_c = (np.concatenate([d[i] for d in done]) if done else np.empty((0, len(contests)))
                              for i in range(3))
     curves_c = curves_c.reshape(n_rep, len(contests), len(RATIO_GRID))
-    keys = [(("shrink", t, mo, me)) for t, mo, me, *_ in contests]
-    ratio_cols, lead_cols = [ratio], [lead]
-    x_grid = np.log10(RATIO_GRID)
-    for method in dict.fromkeys(c[2] for c in contests):
-        ks = [k for k, c in enumerate(contests) if c[2] == method]
-        keys.append(("shrink", "all", "pooled", method))
-        ratio_cols.append(log_median_rows(ratio[:, ks])[:, None])
-        margin_k = np.array([contests[k][6] for k in ks])
-        span_k = np.array([contests[k][5] for k in ks])
-        d = np.clip(lead[:, ks] - margin_k, -span_k, span_k)
-        params = np.array([shapes[contests[k][3]].train_params for k in ks])
-        actual = np.array([params[j] / contests[k][9] if contests[k][9] else np.inf for j, k in enumerate(ks)])
-        tasks = [contests[k][0] for k in ks]
-        for task in dict.fromkeys(tasks):
-            cols = [j for j, t in enumerate(tasks) if t == task]
-            if len(set(params[cols])) < 2:
-                continue
-            keys.append(("size", task, "all sizes", method))
-            x = np.log10(actual[cols])
-            ratio_cols.append(np.array([_crossing(x, row)[0] for row in d[:, cols]])[:, None])
-        sizes = np.unique(params)
-        if len(sizes) >= 2:
-            keys.append(("size", "all", "pooled", method))
-            member = params[None, :] == sizes[:, None]                               # sizes x panels
-            x = np.log10((member * actual).sum(axis=1) / member.sum(axis=1))
-            dm = d @ member.T / member.sum(axis=1)
-            ratio_cols.append(np.array([_crossing(x, row)[0] for row in dm])[:, None])
-        keys.append(("pooled_mean", "all", "pooled", method))
-        mean = curves_c[:, ks].mean(axis=1)                                            # R x ratios
-        pos = mean > 0
-        first = np.argmax(pos, axis=1)
-        i = np.clip(first - 1, 0, len(x_grid) - 2)
-        rows_ = np.arange(n_rep)
-        y0, y1 = mean[rows_, i], mean[rows_, i + 1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cross = 10 ** (x_grid[i] + (0 - y0) / (y1 - y0) * (x_grid[i + 1] - x_grid[i]))
-        r = np.where(~pos.any(axis=1), np.inf, np.where(first == 0, RATIO_GRID[0], cross))
-        ratio_cols.append(r[:, None])
-    n_pooled = sum(c.shape[1] for c in ratio_cols[1:])
-    lead_cols.append(np.full((n_rep, n_pooled), np.nan))
-    keys = pd.DataFrame(keys, columns=["definition", "task", "train_model", "method"])
-    return keys, np.concatenate(ratio_cols, axis=1), np.concatenate(lead_cols, axis=1)
+    return ContestRefits(contests, shapes, ratio, lead, curves_c, panel_groups(fitted, contests))
+
+
+def panel_groups(fitted, contests) -> np.ndarray:
+    """A group code per contest such that refits of different groups are independent: panels joined when some
+    fitting block (``fitting.blocks``: runs sharing a free parameter) spans both; codes 0, 1, ... in order."""
+    from .fitting import blocks
+
+    runs = fitted.runs_
+    row_block, _ = blocks(fitted.form, runs)
+    parent: dict = {}
+
+    def root(key):
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    for task, model, b in zip(runs.task, runs.train_model, row_block):   # union panels with their blocks
+        parent[root(("panel", task, model))] = root(("block", int(b)))
+    roots = [root(("panel", c[0], c[1])) for c in contests]
+    code = {r: i for i, r in enumerate(dict.fromkeys(roots))}
+    return np.array([code[r] for r in roots], np.intp)
 
 
 # ---- (d): model-free ------------------------------------------------------------------------------------------
@@ -609,17 +696,62 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
 
 
 # ---- all four, with intervals ----------------------------------------------------------------------------------
+RECOMBINE_VALUES = 200_000_000
+"""Most lead-curve values (joint draws x contests x ``RATIO_GRID``) the pooled rows are evaluated on."""
+
+
+def recombine_copies(n_rep: int, n_contests: int, most: int = 20) -> int:
+    """Copies of the refits recombined across independent panels for the pooled rows (``bands.recombine``): up to
+    ``most``, fewer when the panels are many (``RECOMBINE_VALUES``)."""
+    return int(np.clip(RECOMBINE_VALUES // max(n_rep * n_contests * len(RATIO_GRID), 1), 1, most))
+
+
+def refits_needed(intervals: list[dict], n_rep: int, max_boot: int) -> int:
+    """Refits (a multiple of 100, at most ``max_boot``) at which every interval end whose Monte Carlo error is
+    above ``STABLE_LOG10 / 2`` would reach it, the error shrinking as 1 / sqrt(refits); ends that would need more
+    than ``max_boot`` (thin tails, e.g. a few finite ratios among many "never") are left as they are, flagged.
+    ``n_rep`` when nothing needs more."""
+    tol = STABLE_LOG10 / 2
+    need = []
+    for iv in intervals:
+        for mc in (iv["lo_mc"], np.where(iv["hi_widened"], 0.0, iv["hi_mc"])):
+            mc = np.asarray(mc, float)
+            with np.errstate(invalid="ignore", over="ignore"):
+                n = n_rep * (mc / tol) ** 2
+            need.extend(n[(mc > tol) & (n <= max_boot)].tolist())
+    if not need:
+        return n_rep
+    return int(min(max_boot, 100 * np.ceil(max(need) / 100)))
+
+
+def pooled_interval(draws: np.ndarray, take: np.ndarray, n_rep: int, level: float = 0.9) -> dict:
+    """``bands.interval_with_mc`` of pooled ratios on recombined joint draws (``draws``: J x rows, ``take``: the
+    refit of each group in each draw), with the Monte Carlo sd of the empirical CDF at each end from the
+    draws' Hoeffding projections (``bands.recombined_cdf_sd``) instead of the independent-draw binomial."""
+    lo, hi = percentile_interval(draws, level)
+    with np.errstate(invalid="ignore"):
+        below = [np.where(np.isinf(end)[None, :], np.isfinite(draws), draws <= end[None, :]) for end in (lo, hi)]
+    sd = [recombined_cdf_sd(b, take, n_rep) for b in below]
+    return interval_with_mc(draws, level, cdf_sd=sd)
+
+
 def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float = 0.9, margin: float | None = None,
                         methods=BREAKEVEN_METHODS, boot=None, claims: dict | None = None,
-                        progress=None, jobs: int = 1) -> pd.DataFrame:
+                        progress=None, jobs: int = 1, max_boot: int | None = None) -> pd.DataFrame:
     """All four definitions with intervals: (a)-(c) with bootstrap percentile intervals over ``n_boot`` refits
     (each end's Monte Carlo error in log10, ``ratio_lo_mc``/``ratio_hi_mc``, and ``stable``), (d) with its noise
     interval. ``p_win``: share of refits in which the method wins by more than the margin at its measured
     selector (per-panel rows); ``verdict`` from it. ``p_within_claim``: share of refits with a ratio at or
     below ``claims[method]`` (e.g. the paper's 5x / 10x). ``boot``: a ``Bootstrap`` of ``fitted`` to reuse.
-    ``jobs``: processes the refits and their break-even are spread over (the same numbers as with one)."""
+    ``jobs``: processes the refits and their break-even are spread over (the same numbers as with one).
+    ``max_boot``: add refits in seeded batches, up to this many, until every end they can pin has a Monte Carlo
+    error within ``STABLE_LOG10 / 2`` (``refits_needed``; default: none beyond ``n_boot``). Pooled rows are
+    evaluated on recombinations of the panels' refits (``bands.recombine``); ``p_never``: share of "never";
+    ``hi_widened``: an upper end within Monte Carlo error of "never", reported ``inf`` (``bands.interval_with_mc``)."""
     from .uncertainty import bootstrap
 
+    n_boot = check_int(n_boot, "n_boot", low=0)
+    max_boot = n_boot if max_boot is None else check_int(max_boot, "max_boot", low=n_boot)
     margin_table = make_margins(panel_noise(fitted), margin)
     point = breakeven_table(fitted, methods, margin_table=margin_table, grid=CurveGrid(fitted.runs_, 600))
     if point.empty:  # no PPL/LESS curves: break-even is not applicable
@@ -630,20 +762,38 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
     if n_boot > 0:
         if boot is None or boot.n_boot < n_boot:
             boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level, progress=progress, jobs=jobs)
-        keys, ratio, lead = breakeven_refits(fitted, boot.values[:n_boot], methods, margin_table, jobs=jobs)
-        same = keys.to_numpy(str)
-        if same.shape != (len(point), 4) or (same != point[keys.columns].to_numpy(str)).any():
+        refits = contest_refits(fitted, boot.values[:n_boot], methods, margin_table, jobs=jobs)
+        batch = 0
+        while True:
+            n_rep = len(refits.ratio)
+            copies = recombine_copies(n_rep, len(refits.contests)) if refits.n_blocks > 1 else 1
+            take = recombine(n_rep, max(refits.n_blocks, 1), copies, seed)
+            pooled_keys, pooled = refits.pooled(take)
+            ivs = [interval_with_mc(refits.ratio, level), pooled_interval(pooled, take, n_rep, level)]
+            target = refits_needed(ivs, n_rep, max_boot)
+            if target <= n_rep:
+                break
+            batch += 1    # more refits, seeded (seed, batch): deterministic given the seed
+            more = bootstrap(fitted, n_boot=target - n_rep, seed=[seed, batch], level=level, progress=progress,
+                             jobs=jobs)
+            refits = refits.extend(contest_refits(fitted, more.values, methods, margin_table, jobs=jobs))
+        same = np.array(refits.keys + pooled_keys, str).reshape(-1, 4)
+        if same.shape != (len(point), 4) or (same != point[["definition", "task", "train_model", "method"]]
+                                             .to_numpy(str)).any():
             raise AssertionError("breakeven_refits rows differ from breakeven_table's")  # a bug, not a user error
-        iv = interval_with_mc(ratio, level)
-        point["ratio_lo"], point["ratio_hi"] = iv["lo"], iv["hi"]
-        point["ratio_lo_mc"], point["ratio_hi_mc"], point["stable"] = iv["lo_mc"], iv["hi_mc"], iv["stable"]
+        k = refits.ratio.shape[1]
+        names = {"lo": "ratio_lo", "hi": "ratio_hi", "lo_mc": "ratio_lo_mc", "hi_mc": "ratio_hi_mc"}
+        for key in ivs[0]:
+            point[names.get(key, key)] = np.concatenate([iv[key] for iv in ivs])
+        point["n_draws"] = [n_rep] * k + [len(take)] * pooled.shape[1]
         with np.errstate(invalid="ignore"):
-            p_win = np.mean(lead > point.margin.to_numpy(float)[None, :] + TIE, axis=0)
-        point["p_win"] = np.where(point.task == "all", np.nan, np.where(np.isnan(point.lead_actual), np.nan, p_win))
+            p_win = np.mean(refits.lead > point.margin.to_numpy(float)[None, :k] + TIE, axis=0)
+        point["p_win"] = np.concatenate([p_win, np.full(pooled.shape[1], np.nan)])
         if claims:
             claim = point.method.map(claims).to_numpy(float)
-            point["p_within_claim"] = np.mean(ratio <= claim[None, :], axis=0)
-        point["n_boot"], point["seed"] = n_boot, seed
+            point["p_within_claim"] = np.concatenate([np.mean(refits.ratio <= claim[None, :k], axis=0),
+                                                      np.mean(pooled <= claim[None, k:], axis=0)])
+        point["n_boot"], point["seed"] = n_rep, seed
     point["verdict"] = [verdict(p) for p in point.get("p_win", pd.Series(np.nan, index=point.index))]
     # model-free, but held to this form's noise margins: labelled with the form
     pareto = pareto_breakeven(fitted.runs_, margin_table, methods, seed=seed, level=level).assign(form=fitted.form.name)

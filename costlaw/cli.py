@@ -18,19 +18,29 @@ PATH_ERRNOS = frozenset({errno.ENOENT, errno.EEXIST, errno.EACCES, errno.EPERM, 
                          errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP})
 """OSErrors that are about the user's paths, not about costlaw."""
 
-__all__ = ["PATH_ERRNOS", "UsageError", "build_parser", "main"]
+__all__ = ["PATH_ERRNOS", "UsageError", "build_parser", "command_of", "main"]
 
 
-def build_parser() -> Parser:
-    """The ``costlaw`` parser with every command of ``COMMANDS``; each sets ``run`` as its handler."""
+def build_parser(only: str | None = None) -> Parser:
+    """The ``costlaw`` parser with every command of ``COMMANDS`` (or, with ``only``, that one command: the others'
+    modules are then not imported); each sets ``run`` as its handler."""
     from . import __version__
     parser = Parser(prog="costlaw", description="Compute-constrained data selection: fits, frontiers, plans.")
     parser.add_argument("--version", action="version", version=f"costlaw {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=Parser, required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         module = importlib.import_module(module_name)
         module.add_parser(sub).set_defaults(handler=module.run)
     return parser
+
+
+def command_of(argv) -> str | None:
+    """The command ``argv`` names (its first argument, when that is a command of ``COMMANDS``), else None: then
+    the whole parser is built (help, version, usage errors list every command)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return args[0] if args and args[0] in COMMANDS else None
 
 
 def _one_line_warnings(show):
@@ -54,7 +64,7 @@ def main(argv=None) -> int:
 
 def _run(argv) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(command_of(argv)).parse_args(argv)
         return args.handler(args)
     except UsageError as err:
         print(str(err), file=sys.stderr)

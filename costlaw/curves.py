@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Callable
 
+import sys
+
 import numpy as np
-import pandas as pd
 
 from .errors import CostlawError
 from .registry import Registry
@@ -116,14 +117,14 @@ class Form:
 
     def __call__(self, rows, **params) -> np.ndarray:
         """Evaluate on ``rows`` (a DataFrame, or ``columns(rows)`` for speed in inner loops)."""
-        if isinstance(rows, pd.DataFrame):
+        if is_frame(rows):
             rows = columns(rows)
         return np.asarray(self.function(rows, **params), dtype=float)
 
     def derivatives(self, rows, **params) -> dict:
         """Partial derivatives of the metric with respect to each parameter, elementwise per row: the form's
         ``jacobian`` when it declares one, else central differences of ``function`` (one parameter at a time)."""
-        if isinstance(rows, pd.DataFrame):
+        if is_frame(rows):
             rows = columns(rows)
         if self.jacobian is not None:
             out = self.jacobian(rows, **params)
@@ -164,9 +165,16 @@ def numerical_derivatives(function: Callable, rows, params: dict) -> dict:
     return out
 
 
+def is_frame(rows) -> bool:
+    """Whether ``rows`` is a pandas DataFrame (without importing pandas: none exists before it is imported)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(rows, pd.DataFrame)
+
+
 def columns(rows: pd.DataFrame) -> SimpleNamespace:
     """The numeric columns of ``rows`` as NumPy arrays with attribute access: form functions read
     ``rows.fraction`` etc. without pandas overhead in the optimiser's inner loop."""
+    import pandas as pd
     return SimpleNamespace(**{c: rows[c].to_numpy() for c in rows.columns
                               if isinstance(c, str) and pd.api.types.is_numeric_dtype(rows[c])})
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .errors import InputError
 
@@ -33,6 +31,7 @@ def prepare_out_dir(path, option: str = "--out") -> Path:
     if path.exists() and not path.is_dir():
         raise InputError(f"{option} {path} is an existing file, not a folder")
     path.mkdir(parents=True, exist_ok=True)
+    import tempfile
     fd, probe = tempfile.mkstemp(dir=path, prefix=".costlaw-write-check.", suffix=".tmp")
     os.close(fd)
     os.unlink(probe)
@@ -43,6 +42,7 @@ def prepare_out_dir(path, option: str = "--out") -> Path:
 def atomic_writer(path):
     """A text file handle on a temporary file beside ``path`` that replaces ``path`` when the block ends
     without an error (and is removed when it fails): writers stream into it, no whole-file string in memory."""
+    import tempfile
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -63,8 +63,9 @@ def write_text_atomic(path, text: str) -> Path:
     return Path(path)
 
 
-def write_csv_atomic(path, table: pd.DataFrame) -> Path:
-    """Write ``table`` as CSV without its index, atomically; floats keep 10 significant digits."""
+def write_csv_atomic(path, table) -> Path:
+    """Write ``table`` (a DataFrame) as CSV without its index, atomically; floats keep 10 significant digits.
+    (Lists of records: ``costlaw.tables.write_csv``, same bytes, no pandas.)"""
     with atomic_writer(path) as fh:
         table.to_csv(fh, index=False, float_format="%.10g")
     return Path(path)
@@ -81,6 +82,12 @@ def json_value(value):
     return value
 
 
-def json_records(table: pd.DataFrame) -> list[dict]:
-    """The rows of ``table`` as JSON-ready dicts (``json_value`` applied to every cell)."""
-    return [{k: json_value(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+def json_records(table) -> list[dict]:
+    """The rows of ``table`` (a DataFrame or a list of records) as JSON-ready dicts (``json_value`` applied to
+    every cell)."""
+    if isinstance(table, list):
+        from .tables import normalise
+        rows = normalise(table)
+    else:
+        rows = table.to_dict(orient="records")
+    return [{k: json_value(v) for k, v in row.items()} for row in rows]

@@ -16,7 +16,6 @@ most 1 - that, and "indistinguishable" in between.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .errors import InputError
 
@@ -49,6 +48,7 @@ def _seed_noise(runs: pd.DataFrame) -> dict:
 def panel_noise(fitted) -> pd.DataFrame:
     """Noise per panel of a ``CurveFit``'s runs: task, train_model, noise_sd (metric units), noise_source
     (``seeds`` or ``residuals``), noise_dof."""
+    import pandas as pd
     runs = fitted.runs_.assign(_r=fitted.residuals_)
     n_panels = runs.groupby(PANEL).ngroups
     k = fitted.n_params / max(n_panels, 1)

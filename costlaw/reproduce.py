@@ -76,11 +76,13 @@ class Reproduction:
 
 
 def breakeven_with_intervals(fitted: CurveFit, n_boot: int, seed: int = 0, level: float = 0.9,
-                             margin: float | None = None, boot=None, jobs: int = 1) -> pd.DataFrame:
+                             margin: float | None = None, boot=None, jobs: int = 1,
+                             max_boot: int | None = None) -> pd.DataFrame:
     """The four break-even definitions (``costlaw.breakeven``) per panel and pooled, with bootstrap intervals
-    from ``n_boot`` refits (none when 0), margins, win probabilities and the paper's claim beside them."""
+    from ``n_boot`` refits (none when 0; adaptive up to ``max_boot``), margins, win probabilities and the paper's
+    claim beside them."""
     return be.breakeven_intervals(fitted, n_boot=n_boot, seed=seed, level=level, margin=margin, boot=boot,
-                                  claims=PAPER_CLAIMED_RATIO, jobs=jobs)
+                                  claims=PAPER_CLAIMED_RATIO, jobs=jobs, max_boot=max_boot if n_boot else None)
 
 
 SPREAD_FORMS = ("offset_exp", "power", "logistic")
@@ -192,10 +194,12 @@ def paper_fit_runs() -> pd.DataFrame:
 def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=None, figures: bool = True,
               n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
               protocols=("extrapolate_fraction", "extrapolate_size"), margin: float | None = None,
-              log=print, jobs: int = 1, scale_panels: int = SCALE_PANELS) -> Reproduction:
+              log=print, jobs: int = 1, max_boot: int | None = None,
+              scale_panels: int = SCALE_PANELS) -> Reproduction:
     """Fit ``runs`` (default: the paper's 180) with each form and write runs/fits/curves/frontier/breakeven CSVs
     and per-panel PNGs into ``out_dir``. Break-even ratios of every form but ``paper`` (which has no noise
-    model) get 90% bootstrap intervals from ``n_boot`` seeded resamples; every "wins" is by more than ``margin``
+    model) get 90% bootstrap intervals from ``n_boot`` seeded resamples (more, up to ``max_boot``, where that pins
+    an interval end; ``breakeven.breakeven_intervals``); every "wins" is by more than ``margin``
     metric points (None: one run-to-run noise sd per panel, ``costlaw.noise``). ``compare.csv`` scores the forms
     under ``protocols`` (add ``"loo"`` for leave-one-out, about 10 s per form more). ``forms`` None: besides
     ``paper``, the form of ``SPREAD_FORMS`` with the lowest leave-one-out error (``choose_form``, the same errors
@@ -249,9 +253,10 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
                      f"interval end is in breakeven.csv)")
         log(notes[-1])
         n_boot = refits
+        max_boot = None if max_boot is None else max(refits, scale_refits(max_boot, n_panels, scale_panels))
     log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form)")
     breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed, margin=margin,
-                                                    jobs=jobs)
+                                                    jobs=jobs, max_boot=max_boot)
                            for name, f in result.fits.items()], ignore_index=True)
     result.tables["breakeven"] = breakeven
     if all(name in FORMS for name in SPREAD_FORMS):
@@ -301,16 +306,30 @@ def _ratio_text(v: float) -> str:
     return "inf" if np.isinf(v) else ">1e4" if v >= 1e4 else f"{v:.3g}" if v < 100 else f"{v:.0f}"
 
 
+def _end_text(v: float, mc: float, stable) -> str:
+    """An interval end as printed: 3 significant figures when stable; else '~' and the figures its Monte Carlo
+    error supports (2 below 0.05 decades, else 1)."""
+    if stable is None or pd.isna(stable) or bool(stable) or np.isinf(v) or v >= 1e4 or v <= 0:
+        return _ratio_text(v) + ("" if stable is None or pd.isna(stable) or bool(stable) else "~")
+    digits = 2 if mc < 0.05 else 1
+    rounded = float(f"{v:.{digits}g}")
+    return "~" + (f"{rounded:.0f}" if rounded >= 10 ** (digits - 1) else f"{rounded:g}")
+
+
 def breakeven_cell(row) -> str:
-    """'10.1 [5.1, inf]' plus flags: e extrapolated beyond the measured sizes, ~ an interval end that moves with
-    the bootstrap seed by more than 10%."""
+    """'10.1 [5.1, inf]' plus flags: e extrapolated beyond the measured sizes; an interval end that moves with the
+    bootstrap seed by more than about 10% is printed '~' with the figures its Monte Carlo error supports
+    ('[~20, inf]'); a "never" answer that is not certain gets the share of refits that say never ('never 92%')."""
     text = _ratio_text(row.ratio)
     if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
-        text += f" [{_ratio_text(row.ratio_lo)}, {_ratio_text(row.ratio_hi)}]"
+        lo = _end_text(row.ratio_lo, row.get("ratio_lo_mc", np.nan), row.get("lo_stable", row.get("stable")))
+        hi = _end_text(row.ratio_hi, row.get("ratio_hi_mc", np.nan), row.get("hi_stable", row.get("stable")))
+        text += f" [{lo}, {hi}]"
     if bool(row.get("extrapolated", False)) is True:
         text += " e"
-    if "stable" in row and pd.notna(row.get("stable")) and not bool(row.stable):
-        text += " ~"
+    p_never = row.get("p_never", np.nan)
+    if np.isinf(row.ratio) and pd.notna(p_never) and 0 < p_never < 1:
+        text += f" never {p_never:.0%}"
     return text
 
 
@@ -326,8 +345,8 @@ def format_breakeven(table: pd.DataFrame) -> str:
     margin_text = t.margin_source.iloc[0] if "margin_source" in t else ""
     for form, g in t.groupby("form", sort=False):
         lines.append(f"Break-even train-to-selector ratio N_train / N_sel, form '{form}', 90% intervals "
-                     f"(margin: {margin_text}; inf = never; e = extrapolated; ~ = interval end unstable across "
-                     f"seeds):")
+                     f"(margin: {margin_text}; inf = never; e = extrapolated; ~ = interval end that moves with the "
+                     f"seed, rounded to its Monte Carlo error; never N% = share of refits that never break even):")
         for method, h in g.groupby("method", sort=False):
             pivot = h.pivot_table(index="where", columns="definition", values="cell", aggfunc="first", sort=False)
             pivot = pivot[[d for d in be.DEFINITIONS if d in pivot.columns]]

@@ -4,6 +4,9 @@
 ``fit.json`` carries a format version (``FORMAT_VERSION``); loading a file of another version fails with a
 ``CostlawError`` saying how to regenerate it. Replicates are stored compactly: one row of entry values per
 replicate in the point fit's layout (not one parameter table each).
+
+``load_fits`` gives ``Bootstrap`` objects (pandas); ``load_fit_arrays`` gives the same fits as ``FitArrays`` (NumPy
+only: what ``costlaw plan`` reads).
 """
 from __future__ import annotations
 
@@ -11,12 +14,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .errors import CostlawError, InputError
-from .fitting import CurveFit, replicate
 from .io import atomic_writer, write_csv_atomic
-from .uncertainty import Bootstrap
 
 FIT_FILE = "fit.json"
 FORMAT_VERSION = 2
@@ -25,6 +25,7 @@ FORMAT_VERSION = 2
 
 def save_fits(boots: list, out_dir) -> Path:
     """Write fits.csv, curves.csv and fit.json for ``boots`` (a list of ``Bootstrap``) into ``out_dir``."""
+    import pandas as pd
     out = Path(out_dir)
     write_csv_atomic(out / "fits.csv", pd.concat([b.fit.summary() for b in boots], ignore_index=True))
     curves = [b.fit.curve_table() for b in boots]
@@ -41,8 +42,8 @@ def save_fits(boots: list, out_dir) -> Path:
     return path
 
 
-def load_fits(path) -> list:
-    """Read what ``save_fits`` wrote (a folder or its fit.json) back into a list of ``Bootstrap``."""
+def _groups(path) -> tuple[Path, list]:
+    """(fit.json path, its groups) of a folder or file written by ``save_fits``; checks the format version."""
     path = Path(path)
     path = path / FIT_FILE if path.is_dir() else path
     if not path.exists():
@@ -56,13 +57,39 @@ def load_fits(path) -> list:
     if version != FORMAT_VERSION:
         raise CostlawError(f"{path} has fit format version {version}, this costlaw reads version {FORMAT_VERSION}; "
                            f"refit with `costlaw fit RUNS --out DIR` to regenerate it")
+    return path, groups
+
+
+def _invalid(path, err) -> CostlawError:
+    return CostlawError(f"{path} is not a valid costlaw fit file ({type(err).__name__}: {err})")
+
+
+def load_fits(path) -> list:
+    """Read what ``save_fits`` wrote (a folder or its fit.json) back into a list of ``Bootstrap``."""
+    from .fitting import CurveFit, replicate
+    from .uncertainty import Bootstrap
+    path, groups = _groups(path)
     boots = []
     for g in groups:
         try:
             point = CurveFit.from_dict(g["fit"])
             values = np.asarray(g["replicates"], float).reshape(-1, len(point.x_))
         except (KeyError, TypeError, ValueError) as err:
-            raise CostlawError(f"{path} is not a valid costlaw fit file ({type(err).__name__}: {err})") from None
+            raise _invalid(path, err) from None
         converged = None if g.get("converged") is None else np.asarray(g["converged"], bool)
         boots.append(Bootstrap(point, [replicate(point, v) for v in values], g["seed"], g["level"], converged))
     return boots
+
+
+def load_fit_arrays(path) -> list:
+    """Read what ``save_fits`` wrote (a folder or its fit.json) into a list of ``costlaw.fitarrays.FitArrays``:
+    the same fits as ``load_fits``, as NumPy arrays (no pandas)."""
+    from .fitarrays import FitArrays
+    path, groups = _groups(path)
+    out = []
+    for g in groups:
+        try:
+            out.append(FitArrays.from_group(g))
+        except (KeyError, TypeError, ValueError) as err:
+            raise _invalid(path, err) from None
+    return out

@@ -145,3 +145,29 @@ def test_plan_imports_only_what_it_needs():
             "'costlaw.reproduce', 'costlaw.compare') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ["offset_exp_size", "power_size", "logistic_size"])
+def test_size_model_design_jacobian_matches_finite_differences(name, paper_runs):
+    """White box: the fit's Jacobian of the residuals in every free entry of a block, levels' slopes in log10
+    N_train included (the chain rule through the size covariate), against central differences, at the fit."""
+    from costlaw.fitting import _Design, build_layout
+    form = get_form(name)
+    fitted = fit(paper_runs, form, warn=False)
+    runs = context(paper_runs)
+    layout, maps = build_layout(form, runs)
+    design = _Design(layout, runs, maps)
+    for b, entries in enumerate(design.block_entries):
+        rows = design.block_rows[b][None, :]
+        w = np.ones(rows.shape)
+        x = fitted.x_[entries][None, :]
+        _, jac = design.evaluate(x, rows, w)
+        for j in range(x.shape[1]):
+            step = 1e-6 * max(abs(x[0, j]), 1.0)
+            up, down = x.copy(), x.copy()
+            up[0, j] += step
+            down[0, j] -= step
+            numeric = (design.evaluate(up, rows, w, jacobian=False)[0]
+                       - design.evaluate(down, rows, w, jacobian=False)[0]) / (2 * step)
+            scale = max(np.max(np.abs(numeric)), 1e-3)
+            assert np.max(np.abs(jac[0, :, j] - numeric[0])) / scale < 1e-5, (name, b, j)

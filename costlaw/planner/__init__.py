@@ -5,11 +5,13 @@ A plan for one target task trains a model of ``train_params`` parameters on a fr
 
     selection_flops(method, selector_params, pool_tokens, n_tasks) + train_flops(train_params, f x pool_tokens)
 
-from ``budget_flops`` and is scored by fitted utility curves (metric as a function of f, per task and method),
-transferred to ``train_params`` by a size-aware fit (default: the bundled ``offset_exp_size`` paper fits). For
-each candidate the best fraction is the argmax of the predicted metric over the fractions the budget affords
-(curves may be non-monotone); the best plan is the candidate with the highest predicted metric, ties going to the
-cheaper selector. Every bootstrap replicate of the fit is re-solved, which gives 90% intervals and ``p_best``,
+from ``budget_flops`` and is scored by fitted utility curves (metric as a function of f, per task and method):
+at a measured size by that panel's own fit and elsewhere by a size-aware fit (default: the bundled paper
+fits of the forms that win held-out comparison, ``planner.forms``). For each candidate the best fraction is the
+argmax of the predicted metric over the fractions the budget affords (curves may be non-monotone); the best plan
+is the candidate with the highest predicted metric (lowest for a lower-is-better metric such as a loss), ties
+going to the cheaper selector. Every answer (plan, sweep, break-even map, tipping point) is also re-solved under
+each shipped form, with the verdict "depends on the form" where they disagree. Every bootstrap replicate of the fit is re-solved, which gives 90% intervals and ``p_best``,
 the share of replicates in which a candidate is the best plan.
 
 Assumptions (stated in every plan's notes): the curves in f transfer from the fitted pool to the user's pool;

@@ -1,15 +1,19 @@
-"""The ``costlaw plan`` command: argument handling, printed tables, CSV/JSON/PNG outputs."""
+"""The ``costlaw plan`` command: argument handling, printed tables, CSV/JSON/PNG outputs.
+
+It imports no pandas, scipy.stats or matplotlib unless a figure is asked for (``--out`` with a sweep): tables are
+records printed and written by ``costlaw.tables`` (the bytes pandas would write)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .. import costs
 from ..errors import InputError
 from ..io import json_records
+from ..tables import text_table, write_csv
 from .candidates import DEFAULT_SELECTORS, Candidate
 from .problem import Problem
 from .forms import form_set
@@ -17,10 +21,13 @@ from .results import form_tipping, plan
 from .sweeps import breakeven_map, parse_budgets, plan_budgets
 
 
-def _table_text(table: pd.DataFrame) -> str:
-    def fmt(v):
-        return "{:.4g}".format(v) if isinstance(v, (float, np.floating)) else str(v)
-    return table.to_string(index=False, formatters={c: fmt for c in table.columns if table[c].dtype.kind == "f"})
+def _table_text(rows: list[dict], columns=None) -> str:
+    """Records as the plan command prints them: floats to 4 significant digits."""
+    return text_table(rows, columns, float_format="{:.4g}".format)
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def add_parser(subparsers):
@@ -40,7 +47,8 @@ def add_parser(subparsers):
                    help="tasks sharing the target-independent selection work (default 1)")
     p.add_argument("--lora", action="store_true", help="charge LoRA training at 4N FLOPs per token (default 6N)")
     p.add_argument("--fits", help="folder written by `costlaw fit` (default: the bundled paper fits, per panel at "
-                                  "the measured sizes 7B/13B/70B, offset_exp_size elsewhere)")
+                                  "the measured sizes 7B/13B/70B, the power_size size model elsewhere; every "
+                                  "answer also under each shipped form)")
     p.add_argument("--gain", type=positive(), default=0.1,
                    help="tipping point: metric gain per decade of compute (default 0.1)")
     p.add_argument("--map", action="store_true", help="also the break-even ratio map of PPL and LESS over the "
@@ -61,7 +69,7 @@ def run(args) -> int:
 def run_plan_command(args) -> int:
     """Handler of `costlaw plan` (args from argparse): prints a plan, or a sweep over budgets and a break-even
     map; with --out writes CSV, JSON and PNG files. A budget too small for any candidate is an answer: exit 0."""
-    from ..io import prepare_out_dir, write_csv_atomic, write_text_atomic
+    from ..io import prepare_out_dir, write_text_atomic
     budgets = parse_budgets(args.budgets) if args.budgets is not None else None
     if args.out:
         prepare_out_dir(args.out)
@@ -75,29 +83,30 @@ def run_plan_command(args) -> int:
         text = [result.format()]
         budgets = np.array([args.budget])
         if out is not None:
-            written += [write_csv_atomic(out / "plan.csv", result.summary()),
+            written += [write_csv(out / "plan.csv", result.rows),
                         write_text_atomic(out / "plan.json", result.to_json())]
     else:
         sweep = plan_budgets(budgets, args.train_params, problem=problem)
-        table = sweep.summary()
+        table = sweep.records()
         fs = form_set(problem)[0] if args.gain else None
         tip = form_tipping(problem, fs, args.gain) if args.gain else None
-        forms = sweep.forms_table()
+        forms = sweep.forms_records()
         payload = {"plans": json_records(table), "notes": problem.notes(),
                    "forms": None if forms is None else json_records(forms),
                    "tipping": None if tip is None else tip.to_dict()}
         cols = ["budget_flops", "method", "selector_params", "fraction", "train_tokens", "selection_flops",
                 "train_flops", "total_flops", "metric_pred", "metric_lo", "metric_hi", "p_best", "runner_up"]
-        shown = table[cols].copy()
-        if sweep.has_forms:  # the form spread of each budget's best plan; * where the forms pick other winners
-            shown["forms"] = [("" if pd.isna(lo) else f"{lo:.2f}..{hi:.2f}") + ("*" if agree is False else "")
-                              for lo, hi, agree in zip(table.metric_pred_forms_min, table.metric_pred_forms_max,
-                                                       table.forms_agree)]
-        shown["verdict"] = table.verdict
+        shown = [{c: r[c] for c in cols} for r in table]
+        for row, r in zip(shown, table):
+            if sweep.has_forms:  # the form spread of each budget's best plan; * where the forms pick other winners
+                lo, hi = r["metric_pred_forms_min"], r["metric_pred_forms_max"]
+                row["forms"] = ("" if _missing(lo) else f"{lo:.2f}..{hi:.2f}") + ("*" if r["forms_agree"] is False
+                                                                                   else "")
+            row["verdict"] = r["verdict"]
         text = [f"costlaw plan: task {problem.task}, {problem.train_params:.3g}-parameter model, pool "
                 f"{problem.pool_tokens:.4g} tokens, n_tasks {problem.n_tasks:g}, {len(budgets)} budgets; form "
                 f"{problem.form.name}, {100 * problem.level:.0f}% intervals", _table_text(shown)]
-        if table.method.isna().any():
+        if any(_missing(r["method"]) for r in table):
             text.append(f"budgets below {problem.cheapest_flops():.3g} FLOPs cannot pay for even the cheapest "
                         f"candidate (no plan)")
         if sweep.has_forms:
@@ -107,26 +116,26 @@ def run_plan_command(args) -> int:
             text.append(f"form spread: {sweep.plans[0].form_spread_note}")
         text += [f"note: {n}" for n in problem.notes()] + ([tip.describe()] if tip else [])
         if out is not None:
-            written += [write_csv_atomic(out / "plan_sweep.csv", table), _save(sweep, out / "plan_sweep.png")]
+            written += [write_csv(out / "plan_sweep.csv", table), _save(sweep, out / "plan_sweep.png")]
             if forms is not None:
-                written.append(write_csv_atomic(out / "plan_sweep_forms.csv", forms))
+                written.append(write_csv(out / "plan_sweep_forms.csv", forms))
     if args.map:
-        methods = [m for m in MAP_METHODS if m in set(problem.runs.method)]
+        methods = [m for m in MAP_METHODS if m in set(problem.run_columns["method"].tolist())]
         if not methods:
             raise InputError(f"--map draws the break-even map of {' and '.join(MAP_METHODS)}; the fits have no "
                              f"curve for either on task '{problem.task}'")
         bmap = breakeven_map(budgets, args.train_params, methods=methods,
                              problem=_with_map_methods(problem, methods))
-        payload["breakeven_map"] = json_records(bmap.table)
-        shown = bmap.table.drop(columns=[c for c in bmap.table.columns
-                                         if c.startswith("ratio_") and c[6:] in (bmap.forms or [])])
+        payload["breakeven_map"] = json_records(bmap.rows)
+        hidden = {f"ratio_{f}" for f in bmap.forms or []}
+        shown = [{c: v for c, v in r.items() if c not in hidden} for r in bmap.rows]
         text += ["break-even train-to-selector ratio (N_train / N_selector; the method gives the best plan when its "
                  "selector is smaller than N_train / ratio; inf: never, even free):",
                  _table_text(shown)]
         if bmap.forms_agreement():
             text.append(bmap.forms_agreement() + " (each form's ratio: ratio_<form> in breakeven_map.csv)")
         if out is not None:
-            written += [write_csv_atomic(out / "breakeven_map.csv", bmap.table)]
+            written += [write_csv(out / "breakeven_map.csv", bmap.rows)]
             if len(budgets) > 1:
                 written.append(_save(bmap, out / "breakeven_map.png"))
     if args.json:
@@ -165,10 +174,13 @@ def _with_map_methods(problem: Problem, methods=MAP_METHODS) -> Problem:
 
 
 def _pilots(args) -> list:
-    """Pilot runs from --pilot and --pilot-runs."""
+    """Pilot runs from --pilot and --pilot-runs (``costlaw.pilot``, imported only when there are any)."""
+    given, runs = getattr(args, "pilot", None) or [], getattr(args, "pilot_runs", None)
+    if not given and not runs:
+        return []
     from ..pilot import parse_pilot, pilots_from_runs
-    pilots = [parse_pilot(p) for p in (getattr(args, "pilot", None) or [])]
-    if getattr(args, "pilot_runs", None):
+    pilots = [parse_pilot(p) for p in given]
+    if runs:
         from ..commands.options import read_runs_arg
-        pilots += pilots_from_runs(read_runs_arg(args.pilot_runs))
+        pilots += pilots_from_runs(read_runs_arg(runs))
     return pilots

@@ -14,11 +14,14 @@ form gives the same winner (plans, sweeps) or when every form's answer lies insi
 """
 from __future__ import annotations
 
+import csv
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError
+from ..tables import records
 
 PANEL_FORMS = ("offset_exp", "power", "logistic")
 """Forms shipped as per-panel paper fits (``fits/paper_<form>``): the form spread of a plan at measured sizes."""
@@ -36,44 +39,70 @@ DEPENDS = "depends on the form"
 SAME = "same under every form"
 
 
-def _compare_table(folder: str):
-    import pandas as pd
-
+def compare_rows(folder: str) -> list[dict]:
+    """The rows of a shipped ``costlaw compare`` table (``fits/<folder>/compare.csv``) as records of strings
+    (read with ``csv``: plans import no pandas)."""
     from .._paths import bundled_dir
-    return pd.read_csv(bundled_dir("fits") / folder / "compare.csv")
+    with open(bundled_dir("fits") / folder / "compare.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def protocol_errors(table, protocol: str, forms=PANEL_FORMS) -> dict:
+    """{form: held-out RMSE (metric points)} of ``protocol`` from a ``costlaw compare`` table (a DataFrame or
+    records), in the table's order."""
+    return {str(r["form"]): float(r["heldout_rmse"]) for r in records(table)
+            if r["protocol"] == protocol and r["form"] in forms}
+
+
+def loo_errors(table=None, forms=PANEL_FORMS) -> dict:
+    """``form_loo`` as a dict {form: RMSE} (no pandas with the shipped table)."""
+    loo = protocol_errors(compare_rows(FORM_LOO) if table is None else table, "loo", forms)
+    if not loo:
+        raise InputError(f"the comparison table has no leave-one-out rows for the forms {', '.join(forms)}")
+    return loo
+
+
+def size_errors(table=None, forms=PANEL_FORMS) -> dict:
+    """``size_heldout`` as a dict {"<form>_size": RMSE} (no pandas with the shipped table)."""
+    err = protocol_errors(compare_rows(SIZE_HELDOUT) if table is None else table, "extrapolate_size", forms)
+    if not err:
+        raise InputError(f"the comparison table has no extrapolate_size rows for the forms {', '.join(forms)}")
+    return {f"{f}_size": v for f, v in err.items()}
+
+
+def _series(errors: dict, index_name: str | None = None):
+    import pandas as pd
+    return pd.Series(list(errors.values()), index=pd.Index(list(errors), name=index_name), name="heldout_rmse",
+                     dtype=float)
 
 
 def form_loo(table=None, forms=PANEL_FORMS):
     """Leave-one-out RMSE (metric points) per form, a Series, from a ``costlaw compare`` table (default: the
     shipped one)."""
-    table = _compare_table(FORM_LOO) if table is None else table
-    loo = table[(table.protocol == "loo") & table.form.isin(forms)].set_index("form").heldout_rmse
-    if loo.empty:
-        raise InputError(f"the comparison table has no leave-one-out rows for the forms {', '.join(forms)}")
-    return loo.astype(float)
+    return _series(loo_errors(table, forms), "form")
 
 
 def size_heldout(table=None, forms=PANEL_FORMS):
     """Held-out RMSE (metric points) of each form's size model predicting the largest measured size from the
     smaller ones (protocol ``extrapolate_size``), a Series indexed by the size form's name (``<form>_size``), from a
     ``costlaw compare`` table (default: the shipped one)."""
-    table = _compare_table(SIZE_HELDOUT) if table is None else table
-    err = table[(table.protocol == "extrapolate_size") & table.form.isin(forms)].set_index("form").heldout_rmse
-    if err.empty:
-        raise InputError(f"the comparison table has no extrapolate_size rows for the forms {', '.join(forms)}")
-    err.index = [f"{f}_size" for f in err.index]
-    return err.astype(float)
+    return _series(size_errors(table, forms))
+
+
+def _lowest(errors: dict) -> str:
+    """The key of the lowest error (the first of equals, as ``Series.idxmin``)."""
+    return str(min(errors, key=errors.get))
 
 
 def default_form(table=None, forms=PANEL_FORMS) -> str:
     """The form with the lowest leave-one-out error (the default form of plans at measured sizes)."""
-    return str(form_loo(table, forms).idxmin())
+    return _lowest(loo_errors(table, forms))
 
 
 def default_size_form(table=None, forms=PANEL_FORMS) -> str:
     """The size model with the lowest held-out error (the default of plans at unmeasured sizes), e.g.
     ``power_size``."""
-    return str(size_heldout(table, forms).idxmin())
+    return _lowest(size_errors(table, forms))
 
 
 def shipped_form_fits(size: bool = False) -> dict:
@@ -110,27 +139,26 @@ class FormSet:
         return f"{len(self.problems)} forms ({what}: {errs})"
 
     def spreads(self, budgets) -> list:
-        """Per budget, the best plan under each form: a DataFrame of ``SPREAD_COLUMNS`` (one row per form)."""
-        import pandas as pd
+        """Per budget, the best plan under each form: records of ``SPREAD_COLUMNS`` (one per form; as a DataFrame:
+        ``costlaw.tables.frame``)."""
         budgets = np.atleast_1d(np.asarray(budgets, float))
         per_form = {}
         for label, p in self.problems.items():
             solved = p.solve(budgets)
-            per_form[label] = [p.rows(b, solved, i) for i, b in enumerate(budgets)]
+            per_form[label] = [p.records(b, solved, i) for i, b in enumerate(budgets)]
         default = self.default
         out = []
         for i in range(len(budgets)):
             rows = []
             for label, tables in per_form.items():
-                table = tables[i]
-                ok = table[table.affordable]
-                best = ok.iloc[0] if len(ok) else None
-                rows.append({"form": label, "method": None if best is None else best.method,
-                             "selector_params": np.nan if best is None else best.selector_params,
+                ok = [r for r in tables[i] if r["affordable"]]
+                best = ok[0] if ok else None
+                rows.append({"form": label, "method": None if best is None else best["method"],
+                             "selector_params": np.nan if best is None else best["selector_params"],
                              **{c: np.nan if best is None else float(best[c])
                                 for c in ("fraction", "metric_pred", "metric_lo", "metric_hi", "p_best")},
                              "heldout_rmse": float(self.errors.get(label, np.nan)), "default": label == default})
-            out.append(pd.DataFrame(rows, columns=SPREAD_COLUMNS))
+            out.append(rows)
         return out
 
     def tipping_points(self, gain: float, budget: float | None = None) -> dict:
@@ -161,7 +189,7 @@ def form_set(problem, form_fits: dict | None = None, form_errors=None):
         measured = problem.fit_kind.startswith("per-panel")
         form_fits = shipped_form_fits(size=not measured)
         if form_errors is None:
-            form_errors = form_loo() if measured else size_heldout()
+            form_errors = loo_errors() if measured else size_errors()
         basis = "leave-one-out" if measured else "extrapolate_size"
     errors = {} if form_errors is None else {str(k): float(v) for k, v in dict(form_errors).items()}
     reuse = problem.form.name if problem.bundled and problem.form.name in form_fits else None
@@ -171,11 +199,17 @@ def form_set(problem, form_fits: dict | None = None, form_errors=None):
     return FormSet(problems, errors, basis), ""
 
 
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 def same_winner(spread) -> bool | None:
-    """Whether every form of a spread (DataFrame) picks the same (method, selector size); None without a spread."""
-    if spread is None or spread.empty or spread.method.isna().all():
+    """Whether every form of a spread (records or a DataFrame) picks the same (method, selector size); None
+    without a spread."""
+    rows = [] if spread is None else records(spread)
+    if not rows or all(_missing(r["method"]) for r in rows):
         return None
-    labels = {(m, float(s)) for m, s in zip(spread.method, spread.selector_params)}
+    labels = {(None if _missing(r["method"]) else r["method"], float(r["selector_params"])) for r in rows}
     return len(labels) == 1
 
 

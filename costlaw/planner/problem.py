@@ -12,30 +12,31 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .. import costs
 from ..bands import percentile_interval, prediction_band
 from ..checks import check_extrapolation, check_number
 from ..curves import get_form
 from ..errors import CostlawWarning, InputError
-from ..fitting import context
+from ..fitarrays import FitArrays, context_columns, numeric
 from ..noise import DEFAULT_MARGIN_SD, check_margin
 from .candidates import MIN_FRACTION, N_GRID, Candidate, parse_selectors
 
 
 def _load(fits):
+    """(list of FitArrays, where they came from): fits folders are read as arrays (no pandas); loaded
+    ``Bootstrap`` objects are wrapped."""
     from .._paths import bundled_dir
-    from ..store import load_fits
+    from ..store import load_fit_arrays
     if fits is None:  # the shipped forms that win held-out comparison (planner.forms): per panel, size model
         from .forms import default_form, default_size_form
         panel, size = f"paper_{default_form()}", f"paper_{default_size_form()}"
-        boots = load_fits(bundled_dir("fits") / size) + load_fits(bundled_dir("fits") / panel)
+        boots = load_fit_arrays(bundled_dir("fits") / size) + load_fit_arrays(bundled_dir("fits") / panel)
         return boots, f"bundled fits/{size} and fits/{panel}"
     if isinstance(fits, (str, Path)):
-        return load_fits(fits), str(fits)
+        return load_fit_arrays(fits), str(fits)
     boots = list(fits) if isinstance(fits, (list, tuple)) else [fits]
-    return boots, "given fits"
+    return [FitArrays.from_bootstrap(b) for b in boots], "given fits"
 
 
 def is_size_model(form) -> bool:
@@ -43,22 +44,46 @@ def is_size_model(form) -> bool:
     return any(p.size for p in form.params)
 
 
-def _has_panel(boot, task: str, train_params: float) -> bool:
-    runs = boot.fit.runs_
-    return bool(((runs.task == task) & np.isclose(runs.train_params, train_params, rtol=1e-3)).any())
+def median(values) -> float:
+    """``np.median`` of a 1-d array, the same number (the middle value, or the mean of the middle two; NaN if any
+    is NaN) without the import of ``numpy.ma`` that ``np.median`` makes on first use (15-25 ms of a plan)."""
+    x = np.sort(np.asarray(values).ravel())
+    n = len(x)
+    if n == 0 or np.isnan(x[-1]):  # sorting puts NaN last
+        return float("nan")
+    if n % 2:
+        return float(x[n // 2])
+    return float(np.mean(x[n // 2 - 1:n // 2 + 1]))
 
 
-def _panel_refit(boot, task: str, train_params: float):
+def _higher_is_better(runs: dict) -> bool:
+    """Whether a larger metric is better for the runs of one task (``schema.higher_is_better``: the column's first
+    value given, True without the column)."""
+    given = [v for v in runs.get("higher_is_better", np.array([])).tolist() if v is not None and v == v]
+    return bool(given[0]) if given else True
+
+
+def _panel_rows(boot: FitArrays, task: str, train_params: float) -> np.ndarray:
+    """Mask of ``boot``'s runs of ``task`` at ``train_params`` (rtol 1e-3)."""
+    runs = boot.runs
+    return (runs["task"] == task) & np.isclose(np.asarray(runs["train_params"], float), train_params, rtol=1e-3)
+
+
+def _has_panel(boot: FitArrays, task: str, train_params: float) -> bool:
+    return bool(_panel_rows(boot, task, train_params).any())
+
+
+def _panel_refit(boot: FitArrays, task: str, train_params: float) -> FitArrays:
     """A per-panel fit (and bootstrap) of one measured panel from a size model's runs, with its base form."""
     from ..fitting import fit
     from ..uncertainty import bootstrap
     runs = boot.fit.runs_
     panel = runs[(runs.task == task) & np.isclose(runs.train_params, train_params, rtol=1e-3)]
-    name = boot.fit.form.name
+    name = boot.form.name
     base = get_form(name[:-len("_size")] if name.endswith("_size") else "offset_exp")
     cols = [c for c in panel.columns if c not in ("train_flops_full", "log10_params", "log10_selector_params")]
-    fitted = fit(panel[cols], base, loss=boot.fit.loss)
-    return bootstrap(fitted, n_boot=max(boot.n_boot, 1), seed=boot.seed, level=boot.level)
+    fitted = fit(panel[cols], base, loss=boot.loss)
+    return FitArrays.from_bootstrap(bootstrap(fitted, n_boot=max(boot.n_boot, 1), seed=boot.seed, level=boot.level))
 
 
 class Problem:
@@ -66,7 +91,10 @@ class Problem:
     fraction grid for the point fit and each bootstrap replicate (``curves``: samples x curve keys x grid).
 
     ``curves`` are oriented: sign x metric, sign -1 for a lower-is-better metric (a loss), so the best plan is
-    always the largest value; ``rows`` and ``predict`` turn them back into metric units."""
+    always the largest value; ``rows`` and ``predict`` turn them back into metric units.
+
+    Works on arrays only (``FitArrays``; ``run_columns``: the task's fitted runs, name -> array), so that a plan
+    never imports pandas; ``runs`` gives them as a DataFrame."""
 
     def __init__(self, train_params: float, pool_tokens: float, task: str | None = None, selectors=None,
                  n_tasks: float = 1, lora: bool = False, fits=None, min_fraction: float = MIN_FRACTION,
@@ -78,45 +106,48 @@ class Problem:
         self.train_params, self.pool_tokens = float(train_params), float(pool_tokens)
         self.n_tasks, self.lora, self.min_fraction = float(n_tasks), bool(lora), float(min_fraction)
         self.margin_given = check_margin(margin)
+        self._measured: dict = {}
         self.candidates = parse_selectors(selectors)
         boots, self.fits_source = _load(fits)
         self.bundled = fits is None
-        tasks = list(dict.fromkeys(t for b in boots for t in pd.unique(b.fit.runs_.task)))
+        tasks = list(dict.fromkeys(t for b in boots for t in b.unique("task")))
         if task is None:
             task = tasks[0]
         if task not in tasks:
             raise InputError(f"no fitted curves for task '{task}'; fitted: {', '.join(tasks)}")
         self.task, self.other_tasks = task, [t for t in tasks if t != task]
-        task_boots = [b for b in boots if task in set(b.fit.runs_.task)]
+        task_boots = [b for b in boots if task in set(b.unique("task"))]
         self.boot, self.fit_kind = self._choose_fit(task_boots)
         if self.boot.n_boot < 2:
             raise InputError(f"the fit ({self.fits_source}) holds {self.boot.n_boot} bootstrap refits; plans need at "
                              f"least 2 for their intervals: refit with `costlaw fit RUNS --out DIR --n-boot 50`")
-        self.form = self.boot.fit.form
-        runs = self.boot.fit.runs_[self.boot.fit.runs_.task == task]
-        self.runs = runs
-        from ..schema import higher_is_better
-        self.higher_is_better = bool(higher_is_better(runs)[task])
+        self.form = self.boot.form
+        mine = self.boot.runs["task"] == task
+        runs = {c: v[mine] for c, v in self.boot.runs.items()}
+        self.run_columns = runs
+        self.higher_is_better = _higher_is_better(runs)
         # +1 when a larger metric is better, -1 for losses: ``curves`` hold sign x metric, so the solver always
         # maximises and every lead, margin and gain is an improvement in metric points
         self.sign = 1.0 if self.higher_is_better else -1.0
-        missing = sorted({c.method for c in self.candidates} - set(runs.method))
+        methods = list(dict.fromkeys(runs["method"].tolist()))
+        missing = sorted({c.method for c in self.candidates} - set(methods))
         if missing:
             raise InputError(f"no fitted curve for method(s) {', '.join(missing)} on task '{task}'; fitted: "
-                             f"{', '.join(pd.unique(runs.method))}")
-        if self.form.name.endswith("_size") or runs.train_params.nunique() > 1:  # refuse sizes > 1000x outside
+                             f"{', '.join(methods)}")
+        sizes = np.asarray(runs["train_params"])
+        if self.form.name.endswith("_size") or len(set(sizes.tolist())) > 1:  # refuse sizes > 1000x outside
             with warnings.catch_warnings():  # inside the refusal limit, notes() says it (marked !)
                 warnings.simplefilter("ignore", CostlawWarning)
-                check_extrapolation(self.train_params, runs.train_params.min(), runs.train_params.max(),
+                check_extrapolation(self.train_params, sizes.min(), sizes.max(),
                                     "train_params", "the fitted model sizes")
-        same = runs[np.isclose(runs.train_params, self.train_params, rtol=1e-3)]
-        self.train_model = str(same.train_model.iloc[0]) if len(same) else f"{self.train_params:.3g}"
+        same = np.isclose(sizes, self.train_params, rtol=1e-3)
+        self.train_model = str(runs["train_model"][same][0]) if same.any() else f"{self.train_params:.3g}"
         self.tokens_per_pool_token = self._tokens_per_pool_token(runs)
         self.full_train_flops = costs.train_flops(self.train_params, self.pool_tokens * self.tokens_per_pool_token,
                                                   lora=self.lora)
-        self.fitted_fractions = (float(runs.fraction.min()), float(runs.fraction.max()))
-        self.fitted_sizes = (float(runs.train_params.min()), float(runs.train_params.max()))
-        self.fitted_pool_tokens = float(np.median(runs.pool_tokens))
+        self.fitted_fractions = (float(runs["fraction"].min()), float(runs["fraction"].max()))
+        self.fitted_sizes = (float(sizes.min()), float(sizes.max()))
+        self.fitted_pool_tokens = median(runs["pool_tokens"])
         self.level = self.boot.level
         self._curve_depends_on_cost = (not self.form.models_selection_offset) or self.form.selector_size_dependence
         self._evaluate_curves(n_grid)
@@ -124,12 +155,18 @@ class Problem:
         if self.pilots:
             self._pilot_curves(task_boots, rule)
 
+    @property
+    def runs(self):
+        """The task's fitted runs as a DataFrame (imports pandas; the planner itself reads ``run_columns``)."""
+        import pandas as pd
+        return pd.DataFrame({c: v for c, v in self.run_columns.items()})
+
     # which fit, which tokens --------------------------------------------------------------------------------
     def _choose_fit(self, boots: list):
         """(Bootstrap, fit_kind): the per-panel fit at a measured size, else the size model."""
         measured = [b for b in boots if _has_panel(b, self.task, self.train_params)]
-        panel = [b for b in measured if not is_size_model(b.fit.form)]
-        sized = [b for b in boots if is_size_model(b.fit.form)]
+        panel = [b for b in measured if not is_size_model(b.form)]
+        sized = [b for b in boots if is_size_model(b.form)]
         if panel:
             return panel[0], "per-panel fit (measured size)"
         if measured and sized:
@@ -139,18 +176,19 @@ class Problem:
         if measured:
             return measured[0], "per-panel fit (measured size)"
         raise InputError(f"no fit can plan a {self.train_params:.3g}-parameter model for task '{self.task}': the "
-                         f"fits have no panel of that size and their form '{boots[0].fit.form.name}' does not model "
+                         f"fits have no panel of that size and their form '{boots[0].form.name}' does not model "
                          f"size (fit a *_size form, e.g. offset_exp_size)")
 
-    def _tokens_per_pool_token(self, runs: pd.DataFrame) -> float:
+    def _tokens_per_pool_token(self, runs: dict) -> float:
         """Training tokens per pool token at this size, from the runs' training FLOPs (6 N per token) where the
         size was measured (the paper's runs imply 1.0, 1.012 and 1.072 at 7B, 13B and 70B), else 1."""
-        same = runs[np.isclose(runs.train_params, self.train_params, rtol=1e-3)]
-        if same.empty:
+        same = np.isclose(np.asarray(runs["train_params"], float), self.train_params, rtol=1e-3)
+        if not same.any():
             return 1.0
-        implied = same.train_flops / (costs.TRAIN_FLOPS_PER_PARAM_TOKEN * same.train_params * same.fraction
-                                      * same.pool_tokens)
-        return float(np.median(implied))
+        col = {c: runs[c][same] for c in ("train_flops", "train_params", "fraction", "pool_tokens")}
+        implied = col["train_flops"] / (costs.TRAIN_FLOPS_PER_PARAM_TOKEN * col["train_params"] * col["fraction"]
+                                        * col["pool_tokens"])
+        return median(implied)
 
     # the curves ------------------------------------------------------------------------------------------
     def selection_flops(self, candidate: Candidate, n_tasks: float | None = None) -> float:
@@ -172,22 +210,26 @@ class Problem:
         first = {}
         for c, s in zip(self.candidates, self.sel):
             first.setdefault(self.key(c), (c, s))
-        heads = pd.DataFrame([{"task": self.task, "train_model": self.train_model, "method": c.method,
-                               "train_params": self.train_params, "selector_params": c.selector_params,
-                               "pool_tokens": self.pool_tokens, "n_tasks": self.n_tasks, "selection_flops": s}
-                              for c, s in (first[k] for k in keys)])
-        grid_rows = heads.loc[heads.index.repeat(len(self.grid))].reset_index(drop=True)
-        grid_rows["fraction"] = np.tile(self.grid, len(keys))
-        grid_rows["train_flops"] = grid_rows.fraction * self.full_train_flops
-        grid_rows["total_flops"] = grid_rows.selection_flops + grid_rows.train_flops
-        grid_rows["train_flops_full"] = self.full_train_flops
-        grid_rows = context(grid_rows)
-        head_rows = context(heads.assign(fraction=1.0, train_flops=self.full_train_flops,
-                                         total_flops=heads.selection_flops + self.full_train_flops))
-        fit = self.boot.fit
-        entries = np.vstack([fit.x_[None], self.boot.values])             # point fit and replicates: one gather
-        params = fit.param_values(head_rows, values=entries)  # samples x keys, broadcast along the grid
-        values = self.form(grid_rows, **{n: np.repeat(v, len(self.grid), axis=-1) for n, v in params.items()})
+        heads = [first[k] for k in keys]
+        n_keys, n_grid = len(keys), len(self.grid)
+        head_cols = {"task": np.array([self.task] * n_keys), "train_model": np.array([self.train_model] * n_keys),
+                     "method": np.array([c.method for c, _ in heads]),
+                     "train_params": np.full(n_keys, self.train_params),
+                     "selector_params": np.array([c.selector_params for c, _ in heads], float),
+                     "pool_tokens": np.full(n_keys, self.pool_tokens), "n_tasks": np.full(n_keys, self.n_tasks),
+                     "selection_flops": np.array([s for _, s in heads], float)}
+        grid_cols = {c: np.repeat(v, n_grid) for c, v in head_cols.items()}
+        grid_cols["fraction"] = np.tile(self.grid, n_keys)
+        grid_cols["train_flops"] = grid_cols["fraction"] * self.full_train_flops
+        grid_cols["total_flops"] = grid_cols["selection_flops"] + grid_cols["train_flops"]
+        grid_cols["train_flops_full"] = np.full(n_keys * n_grid, self.full_train_flops)
+        grid_cols = context_columns(grid_cols)
+        head_cols = context_columns({**head_cols, "fraction": np.ones(n_keys),
+                                     "train_flops": np.full(n_keys, self.full_train_flops),
+                                     "total_flops": head_cols["selection_flops"] + self.full_train_flops})
+        entries = np.vstack([self.boot.x[None], self.boot.values])        # point fit and replicates: one gather
+        params = self.boot.param_values(head_cols, values=entries)  # samples x keys, broadcast along the grid
+        values = self.form(numeric(grid_cols), **{n: np.repeat(v, n_grid, axis=-1) for n, v in params.items()})
         curves = values.reshape(len(entries), len(keys), len(self.grid))  # samples x keys x grid
         # a plan never predicts better than its own fit's full-pool level (Pfull, or the paper form's Pbar): a
         # ceiling for higher-is-better metrics, a floor for losses (oriented: sign x metric, capped above)
@@ -200,7 +242,7 @@ class Problem:
         idx = np.arange(len(self.grid))
         self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
         sd = self.boot.noise_sd()
-        default = float(np.sqrt(np.mean(np.square(sd.to_numpy())))) if len(sd) else 0.0
+        default = float(np.sqrt(np.mean(np.square(np.array(list(sd.values())))))) if len(sd) else 0.0
         self.noise_sd = float(sd.get((self.task, self.train_model), default))
         self.margin = DEFAULT_MARGIN_SD * self.noise_sd if self.margin_given is None else self.margin_given
 
@@ -214,10 +256,13 @@ class Problem:
         if self._curve_depends_on_cost:
             raise InputError(f"pilot-anchored plans need a form with the selection cost as an offset; "
                              f"'{self.form.name}' is not")
-        source = max(boots, key=lambda b: b.fit.runs_.train_params.nunique())
+        source = max(boots, key=lambda b: len(b.unique("train_params")))
         runs = source.fit.runs_
         cols = [c for c in runs.columns if c not in ("train_flops_full", "log10_params", "log10_selector_params")]
-        transfer = PilotTransfer(runs[runs.task == self.task][cols], self.task, level=self.level)
+        from ..curves import available_forms
+        name = self.form.name
+        base = name[:-len("_size")] if name.endswith("_size") and name[:-len("_size")] in available_forms() else name
+        transfer = PilotTransfer(runs[runs.task == self.task][cols], self.task, form=base, level=self.level)
         rng = np.random.default_rng(self.boot.seed)
         sigma = transfer.noise_sd()
         curves = np.empty_like(self.curves)
@@ -243,8 +288,8 @@ class Problem:
         self.margin = DEFAULT_MARGIN_SD * sigma if self.margin_given is None else self.margin_given
         sizes = ", ".join(f"{v:.3g}" for v in transfer.sizes)
         self.pilot_source_sizes = list(transfer.sizes)
-        self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from the "
-                         f"measured sizes {sizes})")
+        self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from "
+                         f"per-panel {base} fits of the measured sizes {sizes})")
 
     # the solver ------------------------------------------------------------------------------------------
     def train_tokens(self, fraction):
@@ -330,8 +375,13 @@ class Problem:
         return float(np.min(self.sel) + self.min_fraction * self.full_train_flops)
 
     # plans -----------------------------------------------------------------------------------------------
-    def rows(self, budget: float, solved: dict, b: int) -> pd.DataFrame:
-        """One row per candidate at budget b of ``solved``, ranked best first (unaffordable last)."""
+    def rows(self, budget: float, solved: dict, b: int):
+        """``records`` as a DataFrame (imports pandas)."""
+        from ..tables import frame
+        return frame(self.records(budget, solved, b))
+
+    def records(self, budget: float, solved: dict, b: int) -> list[dict]:
+        """One record per candidate at budget b of ``solved``, ranked best first (unaffordable last)."""
         value, frac = solved["value"][:, :, b], solved["fraction"][:, b]
         order = np.lexsort((self.sel, -np.where(np.isfinite(value[0]), value[0], -np.inf)))
         # p_best: re-solved per replicate; ties go to the cheaper selector
@@ -373,17 +423,33 @@ class Problem:
                                                      or not self._size_in_range())),
                 "selector_measured": self._selector_measured(c),
             })
-        return pd.DataFrame(out)
+        return out
 
     def _size_in_range(self) -> bool:
         lo, hi = self.fitted_sizes
         return lo * (1 - 1e-3) <= self.train_params <= hi * (1 + 1e-3)
 
     def _selector_measured(self, c: Candidate) -> bool:
-        if not costs.selector_cost(c.method).uses_selector_model:
-            return True
-        seen = self.runs.selector_params[self.runs.method == c.method].unique()
-        return bool(np.any(np.isclose(seen, c.selector_params, rtol=1e-3)))
+        known = self._measured  # per candidate, computed once (records() asks at every budget)
+        if c not in known:
+            runs = self.run_columns
+            seen = np.asarray(runs["selector_params"], float)[runs["method"] == c.method]
+            known[c] = (not costs.selector_cost(c.method).uses_selector_model
+                        or bool(np.any(np.isclose(seen, c.selector_params, rtol=1e-3))))
+        return known[c]
+
+    def _size_model_error_note(self) -> str:
+        """How far the bundled size model misses a held-out size (the shipped ``extrapolate_size`` comparison)."""
+        from .forms import SIZE_HELDOUT, compare_rows
+        base = self.form.name[:-len("_size")] if self.form.name.endswith("_size") else self.form.name
+        row = next((r for r in compare_rows(SIZE_HELDOUT)
+                    if r["form"] == base and r["protocol"] == "extrapolate_size"), None)
+        if row is None:
+            return "the size model's held-out error is not known"
+        return (f"size models are rough: predicting 70B from 7B + 13B, {self.form.name} misses by "
+                f"{float(row['heldout_rmse']):.2g} points RMSE and its 90% intervals cover "
+                f"{100 * float(row['coverage']):.0f}% of the runs (fits/{SIZE_HELDOUT}): read the levels and "
+                f"intervals here as rough; a pilot run at this size (--pilot) anchors the level")
 
     def notes(self) -> list[str]:
         out = [f"scored by the {self.fit_kind}: form {self.form.name}"]
@@ -401,6 +467,8 @@ class Problem:
                 out.append("the forecasts' between-size variance comes from two measured sizes (one contrast): "
                            "the intervals are wide, and a size that departs in a way the measured ones do not "
                            "show stays uncovered (13B from 7B + 70B on the paper's runs)")
+        elif self.bundled and self.fit_kind.startswith("size model"):
+            out.append(self._size_model_error_note())
         if self.tokens_per_pool_token != 1.0:
             out.append(f"training tokens per pool token at this size from the runs' training FLOPs: "
                        f"{self.tokens_per_pool_token:.4g}")
@@ -412,7 +480,8 @@ class Problem:
                    + ("given" if self.margin_given is not None else f"{DEFAULT_MARGIN_SD:g} x the panel's noise sd")
                    + ")")
         if not self.form.selector_size_dependence:
-            sizes = sorted({float(s) for m, s in zip(self.runs.method, self.runs.selector_params)
+            sizes = sorted({float(s) for m, s in zip(self.run_columns["method"].tolist(),
+                                                     self.run_columns["selector_params"].tolist())
                             if costs.selector_cost(m).uses_selector_model and m not in ("embed",)})
             seen = ", ".join(f"{s:.3g}" for s in sizes) or "none"
             out.append(f"selection quality is assumed independent of selector size (the fits saw {seen} "

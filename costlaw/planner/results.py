@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 
 from ..checks import check_number
 from ..io import json_records, json_value
 from .. import costs
 from ..bands import percentile_interval
+from ..tables import frame, normalise, records, text_table
 from .candidates import MIN_FRACTION, PLAN_COLUMNS
 from .problem import Problem
 
@@ -69,7 +70,10 @@ class Tipping:
 
 @dataclass
 class Plan:
-    """The best plan at one budget and its runners-up; ``summary()`` ranks every candidate."""
+    """The best plan at one budget and its runners-up; ``summary()`` ranks every candidate.
+
+    Held as records (``rows``: one dict per candidate, best first; ``spread_rows``: one per form), so that making
+    and printing a plan needs no pandas; ``table``, ``form_spread`` and ``summary()`` give DataFrames."""
 
     budget_flops: float
     train_params: float
@@ -79,7 +83,8 @@ class Plan:
     lora: bool
     form: str
     level: float
-    table: pd.DataFrame
+    rows: list
+    """One record per candidate (``Problem.records``), best first, unaffordable last."""
     notes: list = field(default_factory=list)
     cheapest_flops: float = float("nan")
     tipping: Tipping | None = None
@@ -87,8 +92,9 @@ class Plan:
     """A plan beats another only by more than this (metric points)."""
     fit_kind: str = ""
     """Which fit scored the plan: a per-panel fit at a measured size, or a size model."""
-    form_spread: pd.DataFrame | None = None
-    """The best plan under each per-panel form (``planner.forms.form_spread``); None where not available."""
+    spread_rows: list | None = None
+    """The best plan under each form, one record per form (``planner.forms.FormSet.spreads``); None where not
+    available."""
     form_spread_note: str = ""
     """Why there is no form spread, or empty."""
     form_basis: str = ""
@@ -96,18 +102,32 @@ class Plan:
     higher_is_better: bool = True
     """False for a loss: the best plan has the lowest predicted metric."""
 
+    def __post_init__(self):
+        self.rows = normalise(records(self.rows))  # DataFrames given are kept as their records
+        if self.spread_rows is not None:
+            self.spread_rows = normalise(records(self.spread_rows))
+
+    @property
+    def table(self):
+        """``rows`` as a DataFrame (imports pandas)."""
+        return frame(self.rows)
+
+    @property
+    def form_spread(self):
+        """``spread_rows`` as a DataFrame (imports pandas), or None."""
+        return None if self.spread_rows is None else frame(self.spread_rows)
+
     @property
     def same_winner_across_forms(self) -> bool | None:
         """Whether every form of the spread picks the same (method, selector size); None without a spread."""
         from .forms import same_winner
-        return same_winner(self.form_spread)
+        return same_winner(self.spread_rows)
 
     @property
     def default_form(self) -> str | None:
         """The form with the lowest held-out error among the spread's forms; None without a spread."""
-        if self.form_spread is None or not self.form_spread["default"].any():
-            return None
-        return str(self.form_spread.loc[self.form_spread["default"], "form"].iloc[0])
+        marked = [r["form"] for r in self.spread_rows or [] if r["default"]]
+        return str(marked[0]) if marked else None
 
     @property
     def verdict(self) -> str:
@@ -125,23 +145,28 @@ class Plan:
             return "only candidate"
         return "wins" if best["p_lead"] >= VERDICT_PROBABILITY else "indistinguishable"
 
+    def _affordable(self, yes: bool = True) -> list[dict]:
+        return [r for r in self.rows if bool(r["affordable"]) == yes]
+
+    # rows are normalised once (``__post_init__``), so their cells go to JSON one by one
     @property
     def best(self) -> dict | None:
-        ok = self.table[self.table.affordable]
-        return json_records(ok.iloc[[0]][PLAN_COLUMNS])[0] if len(ok) else None
+        ok = self._affordable()
+        return {c: json_value(ok[0][c]) for c in PLAN_COLUMNS} if ok else None
 
     @property
     def alternatives(self) -> list[dict]:
-        return json_records(self.table[self.table.affordable].iloc[1:][PLAN_COLUMNS])
+        return [{c: json_value(r[c]) for c in PLAN_COLUMNS} for r in self._affordable()[1:]]
 
     @property
     def unaffordable(self) -> list[dict]:
-        return json_records(self.table[~self.table.affordable][["method", "selector_params", "selection_flops",
-                                                             "min_total_flops"]])
+        cols = ["method", "selector_params", "selection_flops", "min_total_flops"]
+        return [{c: json_value(r[c]) for c in cols} for r in self._affordable(False)]
 
-    def summary(self) -> pd.DataFrame:
-        """Every candidate, best first, with its fraction, tokens, FLOPs, predicted metric and intervals."""
-        return self.table.reset_index(drop=True)
+    def summary(self):
+        """Every candidate, best first, with its fraction, tokens, FLOPs, predicted metric and intervals (a
+        DataFrame; ``rows`` holds the same as records)."""
+        return self.table
 
     def message(self) -> str | None:
         """Why there is no plan, or None."""
@@ -156,7 +181,7 @@ class Plan:
                 "pool_tokens": self.pool_tokens, "task": self.task, "n_tasks": self.n_tasks, "lora": self.lora,
                 "form": self.form, "level": self.level, "notes": self.notes, "margin": json_value(self.margin),
                 "verdict": self.verdict, "fit_kind": self.fit_kind, "higher_is_better": self.higher_is_better,
-                "form_spread": None if self.form_spread is None else json_records(self.form_spread),
+                "form_spread": None if self.spread_rows is None else json_records(self.spread_rows),
                 "same_winner_across_forms": self.same_winner_across_forms, "default_form": self.default_form,
                 "form_spread_note": self.form_spread_note or None, "form_basis": self.form_basis or None,
                 "tipping": None if self.tipping is None else self.tipping.to_dict()}
@@ -191,13 +216,12 @@ class Plan:
                     f"({self.margin:.2g} points) in {100 * best['p_lead']:.0f}% of refits"
                     + (f"; {best['method']} and {best['next_method']} are indistinguishable here"
                        if verdict != "wins" else ""))
-            shown = self.table[self.table.affordable].copy()
-            shown.insert(0, "rank", np.arange(1, len(shown) + 1))
-            shown["flag"] = ["".join(("*" if not m else "", "!" if e else ""))
-                             for m, e in zip(shown.selector_measured, shown.extrapolated)]
+            shown = [{"rank": i + 1, **r, "flag": "".join(("*" if not r["selector_measured"] else "",
+                                                           "!" if r["extrapolated"] else ""))}
+                     for i, r in enumerate(self._affordable())]
             cols = ["rank", "method", "selector_params", "fraction", "train_tokens", "selection_flops",
                     "train_flops", "total_flops", "metric_pred", "metric_lo", "metric_hi", "p_best", "flag"]
-            lines.append(shown[cols].to_string(index=False, formatters={
+            lines.append(text_table(shown, cols, formatters={
                 "selector_params": "{:.3g}".format, "fraction": "{:.4f}".format, "train_tokens": "{:.4g}".format,
                 "selection_flops": "{:.4g}".format, "train_flops": "{:.4g}".format, "total_flops": "{:.4g}".format,
                 "metric_pred": "{:.2f}".format, "metric_lo": "{:.2f}".format, "metric_hi": "{:.2f}".format,
@@ -213,7 +237,7 @@ class Plan:
 
 
     def _spread_lines(self, pct: str) -> list[str]:
-        if self.form_spread is None:
+        if self.spread_rows is None:
             return [f"form spread: {self.form_spread_note}"] if self.form_spread_note else []
         same = self.same_winner_across_forms
         kind, error = (("size model", "held-out error predicting the largest measured size")
@@ -223,7 +247,7 @@ class Plan:
         lines = [f"form spread (best plan under each {kind}; default {self.default_form}, the lowest {error}): "
                  + ("same winner under every form" if same else
                     "the forms pick different winners: the answer depends on the form")]
-        for r in self.form_spread.itertuples():
+        for r in (SimpleNamespace(**row) for row in self.spread_rows):
             if r.method is None:
                 lines.append(f"  {r.form}: no plan")
                 continue
@@ -283,7 +307,7 @@ def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PA
     budget_flops = check_number(budget_flops, "budget_flops", low=0, low_open=True)
     problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits, margin=margin)
     solved = problem.solve([budget_flops])
-    table = problem.rows(budget_flops, solved, 0)
+    table = problem.records(budget_flops, solved, 0)
     fs, why = forms.form_set(problem, form_fits, form_loo)
     spread = None if fs is None else fs.spreads([budget_flops])[0]
     tip = None

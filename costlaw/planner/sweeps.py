@@ -4,13 +4,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError
 from .. import costs
 from ..bands import percentile_interval
 from ..io import json_records
+from ..tables import frame, records
 from .candidates import MAP_TASKS, PLAN_COLUMNS, Candidate, parse_selectors
 from .forms import DEPENDS, SAME, within
 from .problem import Problem
@@ -39,53 +41,60 @@ class BudgetSweep:
 
     @property
     def has_forms(self) -> bool:
-        """Whether the plans carry a form spread (``Plan.form_spread``)."""
-        return any(p.form_spread is not None for p in self.plans)
+        """Whether the plans carry a form spread (``Plan.spread_rows``)."""
+        return any(p.spread_rows is not None for p in self.plans)
 
-    def summary(self) -> pd.DataFrame:
-        """One row per budget: the best plan (``PLAN_COLUMNS``), the runner-up and the verdict; with a form
-        spread also ``forms_agree`` (every form picks the same winner), ``best_by_form`` (each form's winner) and
-        ``metric_pred_forms_min``/``_max`` (the best plan's predicted metric over the forms)."""
+    def records(self) -> list[dict]:
+        """One record per budget: the best plan (``PLAN_COLUMNS``; NaN where none), the runner-up and the verdict;
+        with a form spread also ``forms_agree`` (every form picks the same winner), ``best_by_form`` (each form's
+        winner) and ``metric_pred_forms_min``/``_max`` (the best plan's predicted metric over the forms)."""
         rows = []
+        has_forms = self.has_forms
         for p in self.plans:
             best = p.best or {c: np.nan for c in PLAN_COLUMNS}
             row = {"budget_flops": p.budget_flops, **best, "runner_up": (p.alternatives[0]["method"]
                    if p.alternatives else None), "verdict": p.verdict}
-            if self.has_forms:
-                spread = p.form_spread
+            if has_forms:
+                spread = p.spread_rows or []
                 row["forms_agree"] = p.same_winner_across_forms
-                row["best_by_form"] = " ".join(
-                    f"{r.form}={'none' if r.method is None else r.method}"
-                    f"{'' if r.method is None or r.selector_params == 0 else f':{r.selector_params:.3g}'}"
-                    for r in spread.itertuples())
-                row["metric_pred_forms_min"] = spread.metric_pred.min()
-                row["metric_pred_forms_max"] = spread.metric_pred.max()
+                row["best_by_form"] = " ".join(_winner(r) for r in spread)
+                pred = [float(r["metric_pred"]) for r in spread if not math.isnan(float(r["metric_pred"]))]
+                row["metric_pred_forms_min"] = min(pred) if pred else np.nan  # as Series.min/max: NaN skipped
+                row["metric_pred_forms_max"] = max(pred) if pred else np.nan
             rows.append(row)
-        return pd.DataFrame(rows)
+        return rows
 
-    def forms_table(self) -> pd.DataFrame | None:
-        """Long table of the form spread: one row per (budget, form) (``planner.forms.SPREAD_COLUMNS``); None
-        without one."""
+    def summary(self):
+        """``records`` as a DataFrame (imports pandas)."""
+        return frame(self.records())
+
+    def forms_records(self) -> list[dict] | None:
+        """Long table of the form spread: one record per (budget, form) (``planner.forms.SPREAD_COLUMNS``);
+        None without one."""
         if not self.has_forms:
             return None
-        return pd.concat([p.form_spread.assign(budget_flops=p.budget_flops) for p in self.plans],
-                         ignore_index=True)[["budget_flops"] + list(self.plans[0].form_spread.columns)]
+        return [{"budget_flops": p.budget_flops, **r} for p in self.plans for r in (p.spread_rows or [])]
+
+    def forms_table(self):
+        """``forms_records`` as a DataFrame (imports pandas), or None."""
+        rows = self.forms_records()
+        return None if rows is None else frame(rows)
 
     def forms_agreement(self) -> str:
         """In words: at how many budgets the forms agree on the winner."""
         if not self.has_forms:
             return ""
-        table = self.summary().dropna(subset=["method"])
-        agree = int(table.forms_agree.fillna(True).astype(bool).sum())
-        p = next(p for p in self.plans if p.form_spread is not None)
-        forms = ", ".join(f + (" (default)" if d else "") for f, d in zip(p.form_spread.form, p.form_spread["default"]))
+        table = [r for r in self.records() if not _missing(r["method"])]
+        agree = sum(1 for r in table if r["forms_agree"] is None or bool(r["forms_agree"]))
+        p = next(p for p in self.plans if p.spread_rows is not None)
+        forms = ", ".join(r["form"] + (" (default)" if r["default"] else "") for r in p.spread_rows)
         text = f"forms ({forms}) pick the same winner at {agree} of {len(table)} budgets"
         if agree < len(table):
             text += f"; at the others the verdict is '{DEPENDS}' (marked in the plot)"
         return text
 
     def to_json(self) -> str:
-        return json.dumps({"plans": json_records(self.summary())}, indent=1)
+        return json.dumps({"plans": json_records(self.records())}, indent=1)
 
     def plot(self, path=None):
         """The frontier of best plans against budget, each region coloured by the winning method; PNG if path."""
@@ -132,6 +141,18 @@ class BudgetSweep:
         return fig
 
 
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _winner(r: dict) -> str:
+    """``form=method[:selector size]`` of a form spread record (``none`` without a plan)."""
+    if r["method"] is None:
+        return f"{r['form']}=none"
+    size = "" if r["selector_params"] == 0 else f":{r['selector_params']:.3g}"
+    return f"{r['form']}={r['method']}{size}"
+
+
 def plan_budgets(budgets_flops, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
                  task: str | None = None, selectors=None, n_tasks: float = 1, lora: bool = False, fits=None,
                  problem: Problem | None = None, form_fits: dict | None = None, form_loo=None,
@@ -147,7 +168,7 @@ def plan_budgets(budgets_flops, train_params: float, pool_tokens: float = costs.
     spreads = fs.spreads(budgets) if fs is not None else [None] * len(budgets)
     basis = "" if fs is None else fs.basis
     return BudgetSweep([Plan(float(b), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
-                             problem.lora, problem.form.name, problem.level, problem.rows(b, solved, i), notes,
+                             problem.lora, problem.form.name, problem.level, problem.records(b, solved, i), notes,
                              cheapest, None, problem.margin, problem.fit_kind, spreads[i], why, basis,
                              problem.higher_is_better)
                         for i, b in enumerate(budgets)])
@@ -158,7 +179,8 @@ class BreakevenMap:
     """Per method, budget and n_tasks: the largest selection cost and selector at which the method still gives
     the best plan, and the break-even train-to-selector ratio N_train / N_sel* (inf: never, even free)."""
 
-    table: pd.DataFrame
+    rows: list
+    """One record per method, n_tasks and budget."""
     train_params: float
     task: str
     forms: list | None = None
@@ -168,30 +190,40 @@ class BreakevenMap:
     form_note: str = ""
     """Why there is no form spread, or empty."""
 
-    def summary(self) -> pd.DataFrame:
-        return self.table.reset_index(drop=True)
+    def __post_init__(self):
+        self.rows = records(self.rows)  # a DataFrame given is kept as its records
+
+    @property
+    def table(self):
+        """``rows`` as a DataFrame (imports pandas)."""
+        return frame(self.rows)
+
+    def summary(self):
+        return self.table
 
     def forms_agreement(self) -> str:
         """In words: in how many cells every form's ratio lies inside the default form's interval."""
         if not self.forms:
             return f"form spread: {self.form_note}" if self.form_note else ""
-        agree = int(self.table.forms_agree.sum())
+        agree = sum(bool(r["forms_agree"]) for r in self.rows)
         names = ", ".join(f + (" (default)" if f == self.default_form else "") for f in self.forms)
         text = (f"forms ({names}): every form's ratio inside the default form's interval in {agree} of "
-                f"{len(self.table)} cells")
-        if agree < len(self.table):
+                f"{len(self.rows)} cells")
+        if agree < len(self.rows):
             text += f"; the others say '{DEPENDS}' (verdict column; x in the plot)"
         return text
 
     def to_json(self) -> str:
-        return json.dumps({"breakeven_map": json_records(self.table)}, indent=1)
+        return json.dumps({"breakeven_map": json_records(self.rows)}, indent=1)
 
     def plot(self, path=None):
         import matplotlib.pyplot as plt
-        methods = list(pd.unique(self.table.method))
+        import pandas as pd
+        table = self.table
+        methods = list(pd.unique(table.method))
         fig, axes = plt.subplots(1, len(methods), figsize=(5.5 * len(methods), 4), squeeze=False)
         for ax, m in zip(axes.flat, methods):
-            g = self.table[self.table.method == m]
+            g = table[table.method == m]
             cols = ["ratio"] + [f"ratio_{f}" for f in (self.forms or [])]
             if not np.isfinite(g[cols].to_numpy(float)).any():
                 ax.text(0.5, 0.5, f"{m} never wins by more than the margin"
@@ -207,8 +239,9 @@ class BreakevenMap:
                     ax.plot(h.budget_flops, h[f"ratio_{f}"].replace(np.inf, np.nan), color=line.get_color(),
                             lw=0.8, ls=("--", ":")[i % 2], label=f"under {f}" if n == g.n_tasks.iloc[0] else None)
                 if self.forms:
-                    split = h[~h.forms_agree.astype(bool)]
-                    ax.plot(split.budget_flops, split.ratio.replace(np.inf, np.nan), "x", color="crimson", ms=5,
+                    split = h[~h.forms_agree.astype(bool)]   # at the default's ratio, else (never) the others'
+                    at = split.ratio.where(np.isfinite(split.ratio), split.ratio_forms_min)
+                    ax.plot(split.budget_flops, at.replace(np.inf, np.nan), "x", color="crimson", ms=5,
                             label=DEPENDS if n == g.n_tasks.iloc[0] and len(split) else None)
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -257,19 +290,22 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
         return BreakevenMap(table, problem.train_params, problem.task, form_note=why)
     for label, p in fs.problems.items():
         other = table if p is problem else _map_table(p, budgets, methods, n_tasks_values, tol_decades)
-        table[f"ratio_{label}"] = other.ratio.to_numpy()
+        for row, theirs in zip(table, other):
+            row[f"ratio_{label}"] = theirs["ratio"]
     cols = [f"ratio_{label}" for label in fs.problems]
-    table["ratio_forms_min"] = table[cols].min(axis=1)
-    table["ratio_forms_max"] = table[cols].max(axis=1)
-    agree = [within(v, lo, hi) for v, lo, hi in zip(table[cols].to_numpy(), table.ratio_lo, table.ratio_hi)]
-    table["forms_agree"] = agree
-    table["verdict"] = [SAME if a else DEPENDS for a in agree]
+    for row in table:
+        values = [float(row[c]) for c in cols]
+        known = [v for v in values if not math.isnan(v)]  # as DataFrame.min/max(axis=1): NaN skipped
+        row["ratio_forms_min"] = min(known) if known else np.nan
+        row["ratio_forms_max"] = max(known) if known else np.nan
+        row["forms_agree"] = within(values, row["ratio_lo"], row["ratio_hi"])
+        row["verdict"] = SAME if row["forms_agree"] else DEPENDS
     return BreakevenMap(table, problem.train_params, problem.task, forms=list(fs.problems),
                         default_form=fs.default, form_basis=fs.basis)
 
 
-def _map_table(problem: Problem, budgets: np.ndarray, methods, n_tasks_values, tol_decades: float) -> pd.DataFrame:
-    """The break-even map of one problem (one form): one row per (method, n_tasks, budget)."""
+def _map_table(problem: Problem, budgets: np.ndarray, methods, n_tasks_values, tol_decades: float) -> list[dict]:
+    """The break-even map of one problem (one form): one record per (method, n_tasks, budget)."""
     if problem._curve_depends_on_cost:
         raise InputError(f"form '{problem.form.name}' makes the curve depend on the selection cost; the "
                          f"break-even map needs a form with the selection cost as an offset")
@@ -311,4 +347,4 @@ def _map_table(problem: Problem, budgets: np.ndarray, methods, n_tasks_values, t
                              "breakeven_selector_params": max(sel_star[0, b] - fixed, 0.0) / per_param,
                              "ratio": ratio[0, b], "margin": problem.margin,
                              "ratio_lo": r_lo[b], "ratio_hi": r_hi[b]})
-    return pd.DataFrame(rows)
+    return rows
