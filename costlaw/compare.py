@@ -79,11 +79,12 @@ def _heldout(train, test, form, loss, n_boot, seed):
 
 
 def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_boot: int = 40, seed: int = 0,
-            protocols=PROTOCOLS, log=None, fits: dict | None = None) -> pd.DataFrame:
+            protocols=PROTOCOLS, log=None, fits: dict | None = None, pilot_config=None) -> pd.DataFrame:
     """Score each form under each protocol: form, protocol, n_heldout, heldout_rmse, heldout_mae, coverage,
     n_params, aic, bic (the last three of the full-data fit; for extrapolate_size, of the size-aware variant).
 
-    ``fits``: full-data fits already made ({form name: CurveFit} of these runs and loss), reused, not refitted."""
+    ``fits``: full-data fits already made ({form name: CurveFit} of these runs and loss), reused, not refitted.
+    ``pilot_config``: (method, fraction) of the pilot run of ``extrapolate_size_pilot`` (default random, 2.5%)."""
     unknown = [p for p in protocols if p not in ALL_PROTOCOLS]
     if unknown:
         raise UnknownName(f"unknown protocol '{unknown[0]}'; available: {', '.join(ALL_PROTOCOLS)}")
@@ -125,7 +126,7 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
                 rows.append(_scores(name, f"extrapolate_size:{task}", runs.metric[big][sel],
                                     band.metric_pred[sel], band.pred_lo[sel], band.pred_hi[sel]))
         if "extrapolate_size_pilot" in protocols and len(sizes) >= 2:
-            rows.extend(_pilot_rows(runs, name, form))
+            rows.extend(_pilot_rows(runs, name, form, pilot_config))
         if "extrapolate_data" in protocols:
             last = runs.fraction == runs.groupby(["task", "train_model", "method"]).fraction.transform("max")
             if (~last).any():
@@ -135,16 +136,17 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
     return pd.DataFrame(rows)
 
 
-def _pilot_rows(runs: pd.DataFrame, name: str, form) -> list:
+def _pilot_rows(runs: pd.DataFrame, name: str, form, pilot_config=None) -> list:
     """``extrapolate_size_pilot`` rows: every rule (and ``auto``, the nested choice) forecasting the largest
     size; the default rule and ``auto`` also with each other size held out (``@model``), overall and per task."""
-    from .pilot import DEFAULT_RULE, RULES, pilot_directions
-    rows = []
+    from .pilot import DEFAULT_PILOT, DEFAULT_RULE, RULES, pilot_directions
+    rows, config = [], tuple(pilot_config or DEFAULT_PILOT)
     largest = runs.train_params.max()
     for rule in (DEFAULT_RULE,) + tuple(r for r in RULES if r != DEFAULT_RULE) + ("auto",):
         label = "extrapolate_size_pilot" + ("" if rule == DEFAULT_RULE else f":{rule}")
         every = rule in (DEFAULT_RULE, "auto")
-        table = pilot_directions(runs, rule=rule, form=form, held_out=None if every else [largest])
+        table = pilot_directions(runs, rule=rule, pilot_config=config, form=form,
+                                 held_out=None if every else [largest])
         for row in table.to_dict("records"):
             if not every and row["task"] != "all":
                 continue

@@ -16,6 +16,8 @@ import csv
 import math
 import numbers
 
+import numpy as np
+
 __all__ = ["column_kinds", "columns_of", "csv_text", "frame", "normalise", "records", "text_table", "write_csv"]
 
 
@@ -30,20 +32,31 @@ def _is_missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+_TYPE_KINDS: dict = {}
+"""type -> none, bool, int, float, str or other (memoised: a table's cells have few types)."""
+
+
+def _type_kind(t) -> str:
+    kind = _TYPE_KINDS.get(t)
+    if kind is None:
+        kind = ("none" if t is type(None) else "bool" if t in (bool, np.bool_)
+                else "int" if issubclass(t, numbers.Integral) else "float" if issubclass(t, numbers.Real)
+                else "str" if issubclass(t, str) else "other")
+        _TYPE_KINDS[t] = kind
+    return kind
+
+
 def _kind(values) -> str:
-    present = [v for v in values if not _is_missing(v)]
-    if not present:
-        return "float" if values and all(v is not None for v in values) else "object"
-    if all(isinstance(v, bool) or type(v).__name__ == "bool_" for v in values):
-        return "bool"
-    if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and type(v).__name__ != "bool_"
-           for v in values):
-        return "int"
-    if all(isinstance(v, numbers.Real) and not isinstance(v, bool) and type(v).__name__ != "bool_"
-           for v in present):
+    kinds = {_type_kind(type(v)) for v in values}
+    if not kinds or kinds == {"none"}:
+        return "object"
+    if kinds == {"bool"} or kinds == {"int"}:
+        return kinds.pop()
+    if kinds <= {"int", "float", "none"}:  # numbers with missing values (None, NaN): float64
         return "float"
-    if all(isinstance(v, str) for v in present):
-        return "str"
+    if "str" in kinds and kinds <= {"str", "float", "none"}:  # strings with missing values, unless real floats
+        if "float" not in kinds or all(v != v for v in values if _type_kind(type(v)) == "float"):
+            return "str"
     return "object"
 
 

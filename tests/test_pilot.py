@@ -14,6 +14,15 @@ from costlaw.pilot import Pilot, PilotTransfer, parse_pilot, pilot_protocol, ran
 FITS = bundled_dir("fits") / "paper_offset_exp"
 
 
+def test_parse_pilot_config():
+    from costlaw.pilot import parse_pilot_config
+    assert parse_pilot_config("random:0.1") == ("random", 0.1)
+    for bad in ("random", "random:0.1:3", "random:x", "random:5"):
+        with pytest.raises(InputError):
+            parse_pilot_config(bad)
+    assert main(["compare", "paper", "--protocol", "extrapolate_size_pilot", "--pilot-config", "random:0.1:2"]) == 2
+
+
 def test_parse_pilot():
     assert parse_pilot("random:0.025:52.3") == Pilot("random", 0.025, 52.3)
     for bad in ("random:0.025", "random:x:1", "random:3:1", "random:0.1:nan"):
@@ -47,6 +56,14 @@ def test_ranking_hits_skip_ties():
     assert list(hits.index) == [("t", 0.1)] and hits.iloc[0]
     assert len(ranking_hits(pd.concat([table.assign(train_model=m) for m in "xy"]))) == 2   # one group per size
     assert ranking_hits(table.assign(metric_pred=[5.0, 0.0, 0, 0])).sum() == 0
+
+
+def test_ranking_follows_the_metric_direction(paper_runs):
+    """A loss (lower is better) made from the accuracies ranks the same methods best."""
+    runs = paper_runs[paper_runs.task == "mmlu"]
+    acc, _ = pilot_protocol(runs)
+    loss, _ = pilot_protocol(runs.assign(metric=(100 - runs.metric) / 20, higher_is_better=False))
+    assert loss["n_ranked"] == acc["n_ranked"] and loss["ranking_baseline"] == acc["ranking_baseline"]
 
 
 def test_nested_choice_never_reads_the_held_out_runs(paper_runs):
@@ -161,12 +178,16 @@ def test_compare_pilot_rows(paper_runs):
     with warnings.catch_warnings():   # the full-data fit's parameter at a bound is said elsewhere
         warnings.simplefilter("ignore", CostlawWarning)
         table = compare(paper_runs, forms=["offset_exp"], protocols=["extrapolate_size_pilot"])
+        ten = compare(paper_runs, forms=["offset_exp"], protocols=["extrapolate_size_pilot"],
+                      pilot_config=("random", 0.1)).set_index("protocol")
     table = table.set_index("protocol")
     for row in ("extrapolate_size_pilot", "extrapolate_size_pilot:auto", "extrapolate_size_pilot@llama2-13b",
                 "extrapolate_size_pilot:auto@llama2-7b:bbh", "extrapolate_size_pilot:pilot"):
         assert row in table.index
     assert table.loc["extrapolate_size_pilot:auto", "rule"] == "mmlu:absolute,bbh:pilot"
     assert table.loc["extrapolate_size_pilot", "n_heldout"] == 58
+    assert not np.isclose(ten.loc["extrapolate_size_pilot", "heldout_rmse"],
+                          table.loc["extrapolate_size_pilot", "heldout_rmse"])
 
 
 def test_noise_is_the_least_contaminated_panel(paper_runs):

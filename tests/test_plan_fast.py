@@ -150,6 +150,7 @@ def test_sweep_and_map_records_match_the_dataframe_path():
     [{"rank": 1, "method": "a,b", "q": 'say "hi"', "v": np.inf, "w": -0.0}, {"rank": 10, "method": None, "q": "",
                                                                             "v": 1e20, "w": 1 / 3}],
     [{"only": None}], [{"only": np.nan}, {"only": np.nan}], [{"t": np.bool_(True), "i": np.int64(3)}],
+    [{"x": None, "y": 1, "z": True}, {"x": np.nan, "y": None, "z": None}],
 ])
 def test_tables_print_and_write_as_pandas(rows):
     cols = list(dict.fromkeys(k for r in rows for k in r))

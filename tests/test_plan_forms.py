@@ -240,3 +240,11 @@ def test_pilot_anchored_loss_forecast_falls_with_data():
     m3, m7 = (runs[(runs.train_model == m) & (runs.method == "random") & (runs.fraction == 1)].metric.iloc[0]
               for m in ("m3b", "m7b"))
     assert min(m3, m7) - 0.5 < pred[-1] < max(m3, m7) + 0.5
+
+
+def test_unmeasured_size_plan_states_the_size_models_heldout_error():
+    p = plan(6e18, 30e9, 1.0938e8, task="mmlu", gain=None)
+    note = next(n for n in p.notes if n.startswith("size models are rough"))
+    err = size_heldout()[p.form]
+    assert f"{err:.2g} points RMSE" in note and "--pilot" in note
+    assert not any(n.startswith("size models are rough") for n in plan(1.5e19, gain=None, **ARGS).notes)

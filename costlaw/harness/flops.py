@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, asdict
 
 import numpy as np
-import pandas as pd
 
 from .. import costs
 
@@ -132,5 +131,6 @@ class PhaseMeter:
 
 def phase_table(records) -> pd.DataFrame:
     """Phases as a DataFrame with the measured/analytic ratio, for reports."""
+    import pandas as pd
     rows = [{**r.to_dict(), "ratio": r.ratio} for r in records]
     return pd.DataFrame(rows, columns=["phase", "analytic_flops", "measured_flops", "seconds", "ratio"])

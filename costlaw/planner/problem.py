@@ -106,6 +106,7 @@ class Problem:
         self.train_params, self.pool_tokens = float(train_params), float(pool_tokens)
         self.n_tasks, self.lora, self.min_fraction = float(n_tasks), bool(lora), float(min_fraction)
         self.margin_given = check_margin(margin)
+        self._measured: dict = {}
         self.candidates = parse_selectors(selectors)
         boots, self.fits_source = _load(fits)
         self.bundled = fits is None
@@ -258,7 +259,10 @@ class Problem:
         source = max(boots, key=lambda b: len(b.unique("train_params")))
         runs = source.fit.runs_
         cols = [c for c in runs.columns if c not in ("train_flops_full", "log10_params", "log10_selector_params")]
-        transfer = PilotTransfer(runs[runs.task == self.task][cols], self.task, level=self.level)
+        from ..curves import available_forms
+        name = self.form.name
+        base = name[:-len("_size")] if name.endswith("_size") and name[:-len("_size")] in available_forms() else name
+        transfer = PilotTransfer(runs[runs.task == self.task][cols], self.task, form=base, level=self.level)
         rng = np.random.default_rng(self.boot.seed)
         sigma = transfer.noise_sd()
         curves = np.empty_like(self.curves)
@@ -284,8 +288,8 @@ class Problem:
         self.margin = DEFAULT_MARGIN_SD * sigma if self.margin_given is None else self.margin_given
         sizes = ", ".join(f"{v:.3g}" for v in transfer.sizes)
         self.pilot_source_sizes = list(transfer.sizes)
-        self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from the "
-                         f"measured sizes {sizes})")
+        self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from "
+                         f"per-panel {base} fits of the measured sizes {sizes})")
 
     # the solver ------------------------------------------------------------------------------------------
     def train_tokens(self, fraction):
@@ -426,11 +430,26 @@ class Problem:
         return lo * (1 - 1e-3) <= self.train_params <= hi * (1 + 1e-3)
 
     def _selector_measured(self, c: Candidate) -> bool:
-        if not costs.selector_cost(c.method).uses_selector_model:
-            return True
-        runs = self.run_columns
-        seen = np.asarray(runs["selector_params"], float)[runs["method"] == c.method]
-        return bool(np.any(np.isclose(seen, c.selector_params, rtol=1e-3)))
+        known = self._measured  # per candidate, computed once (records() asks at every budget)
+        if c not in known:
+            runs = self.run_columns
+            seen = np.asarray(runs["selector_params"], float)[runs["method"] == c.method]
+            known[c] = (not costs.selector_cost(c.method).uses_selector_model
+                        or bool(np.any(np.isclose(seen, c.selector_params, rtol=1e-3))))
+        return known[c]
+
+    def _size_model_error_note(self) -> str:
+        """How far the bundled size model misses a held-out size (the shipped ``extrapolate_size`` comparison)."""
+        from .forms import SIZE_HELDOUT, compare_rows
+        base = self.form.name[:-len("_size")] if self.form.name.endswith("_size") else self.form.name
+        row = next((r for r in compare_rows(SIZE_HELDOUT)
+                    if r["form"] == base and r["protocol"] == "extrapolate_size"), None)
+        if row is None:
+            return "the size model's held-out error is not known"
+        return (f"size models are rough: predicting 70B from 7B + 13B, {self.form.name} misses by "
+                f"{float(row['heldout_rmse']):.2g} points RMSE and its 90% intervals cover "
+                f"{100 * float(row['coverage']):.0f}% of the runs (fits/{SIZE_HELDOUT}): read the levels and "
+                f"intervals here as rough; a pilot run at this size (--pilot) anchors the level")
 
     def notes(self) -> list[str]:
         out = [f"scored by the {self.fit_kind}: form {self.form.name}"]
@@ -448,6 +467,8 @@ class Problem:
                 out.append("the forecasts' between-size variance comes from two measured sizes (one contrast): "
                            "the intervals are wide, and a size that departs in a way the measured ones do not "
                            "show stays uncovered (13B from 7B + 70B on the paper's runs)")
+        elif self.bundled and self.fit_kind.startswith("size model"):
+            out.append(self._size_model_error_note())
         if self.tokens_per_pool_token != 1.0:
             out.append(f"training tokens per pool token at this size from the runs' training FLOPs: "
                        f"{self.tokens_per_pool_token:.4g}")

@@ -148,19 +148,20 @@ class Plan:
     def _affordable(self, yes: bool = True) -> list[dict]:
         return [r for r in self.rows if bool(r["affordable"]) == yes]
 
+    # rows are normalised once (``__post_init__``), so their cells go to JSON one by one
     @property
     def best(self) -> dict | None:
         ok = self._affordable()
-        return json_records([{c: ok[0][c] for c in PLAN_COLUMNS}])[0] if ok else None
+        return {c: json_value(ok[0][c]) for c in PLAN_COLUMNS} if ok else None
 
     @property
     def alternatives(self) -> list[dict]:
-        return json_records([{c: r[c] for c in PLAN_COLUMNS} for r in self._affordable()[1:]])
+        return [{c: json_value(r[c]) for c in PLAN_COLUMNS} for r in self._affordable()[1:]]
 
     @property
     def unaffordable(self) -> list[dict]:
         cols = ["method", "selector_params", "selection_flops", "min_total_flops"]
-        return json_records([{c: r[c] for c in cols} for r in self._affordable(False)])
+        return [{c: json_value(r[c]) for c in cols} for r in self._affordable(False)]
 
     def summary(self):
         """Every candidate, best first, with its fraction, tokens, FLOPs, predicted metric and intervals (a

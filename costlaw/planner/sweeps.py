@@ -239,8 +239,9 @@ class BreakevenMap:
                     ax.plot(h.budget_flops, h[f"ratio_{f}"].replace(np.inf, np.nan), color=line.get_color(),
                             lw=0.8, ls=("--", ":")[i % 2], label=f"under {f}" if n == g.n_tasks.iloc[0] else None)
                 if self.forms:
-                    split = h[~h.forms_agree.astype(bool)]
-                    ax.plot(split.budget_flops, split.ratio.replace(np.inf, np.nan), "x", color="crimson", ms=5,
+                    split = h[~h.forms_agree.astype(bool)]   # at the default's ratio, else (never) the others'
+                    at = split.ratio.where(np.isfinite(split.ratio), split.ratio_forms_min)
+                    ax.plot(split.budget_flops, at.replace(np.inf, np.nan), "x", color="crimson", ms=5,
                             label=DEPENDS if n == g.n_tasks.iloc[0] and len(split) else None)
             ax.set_xscale("log")
             ax.set_yscale("log")
