@@ -38,8 +38,8 @@ of the sources (``costlaw.noise``): the pooled seed sd where runs repeat seeds, 
 the source panels (each is noise plus lack of fit, an upper bound on the noise). Two sources give one contrast:
 the interval is wide and says so (column ``interval``); one source cannot show any departure and its interval is
 noise only, flagged. A held-out size that departs in a way the sources do not show stays uncovered: on the
-paper's runs 13B from 7B + 70B (BBH 13B's random 2.5% pilot sits ~4 points below what 7B and 70B imply, and they
-agree with each other). Measured by ``costlaw compare paper --protocol extrapolate_size_pilot`` (rows per held-out
+paper's runs 13B from 7B + 70B (BBH 13B's random 2.5% pilot sits ~5 points lower, relative to its other runs,
+than 7B and 70B imply, and they agree with each other; a pilot at 10% of the pool is hit far less). Measured by ``costlaw compare paper --protocol extrapolate_size_pilot`` (rows per held-out
 size and task); the numbers are in the README.
 
 For metrics where lower is better (``higher_is_better=False``, e.g. a loss), headroom is measured to the floor
@@ -354,11 +354,12 @@ def ranking_hits(table: pd.DataFrame, truth_col: str = "metric", pred_col: str =
                  higher_is_better: bool = True, tie: float = 1e-9) -> pd.Series:
     """Per (train_model, task, fraction) group with two or more methods and a unique observed best (groups where the best
     score is tied, e.g. every method at the full pool, are left out): whether the predicted best method is the
-    observed best."""
+    observed best. A ``higher_is_better`` column, where present, gives each group's direction."""
     hits = {}
-    sign = 1.0 if higher_is_better else -1.0
     keys = [c for c in ("train_model", "task", "fraction") if c in table]
     for key, g in table.groupby(keys, sort=False):
+        up = bool(g.higher_is_better.iloc[0]) if "higher_is_better" in g else higher_is_better
+        sign = 1.0 if up else -1.0
         truth = sign * g[truth_col].to_numpy()
         if g.method.nunique() < 2 or np.sum(truth >= truth.max() - tie) > 1:
             continue
@@ -437,7 +438,8 @@ def pilot_protocol(runs: pd.DataFrame, pilot_config=DEFAULT_PILOT, rule: str = D
             fc = transfer.forecast(big, pilots, [m], h.fraction.to_numpy(), rule=rule,
                                    new_model=str(h.train_model.iloc[0]))
             baseline = [near.get((m, f), np.nan) for f in h.fraction]
-            tables.append(fc.assign(metric=h.metric.to_numpy(), nearest_metric=baseline, nearest_params=nearest))
+            tables.append(fc.assign(metric=h.metric.to_numpy(), nearest_metric=baseline, nearest_params=nearest,
+                                    higher_is_better=transfer.higher_is_better))
     table = pd.concat(tables, ignore_index=True)
     return pilot_scores(table, level), table
 

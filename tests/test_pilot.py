@@ -58,6 +58,14 @@ def test_ranking_hits_skip_ties():
     assert ranking_hits(table.assign(metric_pred=[5.0, 0.0, 0, 0])).sum() == 0
 
 
+def test_ranking_follows_the_metric_direction(paper_runs):
+    """A loss (lower is better) made from the accuracies ranks the same methods best."""
+    runs = paper_runs[paper_runs.task == "mmlu"]
+    acc, _ = pilot_protocol(runs)
+    loss, _ = pilot_protocol(runs.assign(metric=(100 - runs.metric) / 20, higher_is_better=False))
+    assert loss["n_ranked"] == acc["n_ranked"] and loss["ranking_baseline"] == acc["ranking_baseline"]
+
+
 def test_nested_choice_never_reads_the_held_out_runs(paper_runs):
     """``auto`` picks the rule inside each outer fold from the source sizes alone: changing the held-out size's
     runs (all but the pilot) changes the errors but neither the rule nor any forecast or interval."""

@@ -274,7 +274,10 @@ class Problem:
         source = max(boots, key=lambda b: len(b.unique("train_params")))
         runs = source.fit.runs_
         cols = [c for c in runs.columns if c not in ("train_flops_full", "log10_params", "log10_selector_params")]
-        transfer = PilotTransfer(runs[runs.task == self.task][cols], self.task, level=self.level)
+        from ..curves import available_forms
+        name = self.form.name
+        base = name[:-len("_size")] if name.endswith("_size") and name[:-len("_size")] in available_forms() else name
+        transfer = PilotTransfer(runs[runs.task == self.task][cols], self.task, form=base, level=self.level)
         rng = np.random.default_rng(self.boot.seed)
         sigma = transfer.noise_sd()
         curves = np.empty_like(self.curves)
@@ -300,8 +303,8 @@ class Problem:
         self.margin = DEFAULT_MARGIN_SD * sigma if self.margin_given is None else self.margin_given
         sizes = ", ".join(f"{v:.3g}" for v in transfer.sizes)
         self.pilot_source_sizes = list(transfer.sizes)
-        self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from the "
-                         f"measured sizes {sizes})")
+        self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from "
+                         f"per-panel {base} fits of the measured sizes {sizes})")
 
     # the solver ------------------------------------------------------------------------------------------
     def train_tokens(self, fraction):
