@@ -4,11 +4,12 @@
     python benchmarks/core_speed.py --scaling        # + the scaling series 180 ... 180,000 runs (long)
     python benchmarks/core_speed.py --quick          # fewer repetitions, 100 baseline refits
     python benchmarks/core_speed.py --skip-core --scaling --only-reproduce --reproduce-sizes 180,1800,18000
+    python benchmarks/core_speed.py --plan-only      # only the `costlaw plan` processes (a minute)
 
 Baselines (numpy and scipy only, reading the CSV with ``csv``): the offset_exp fit done directly per panel with
 ``scipy.optimize.least_squares``, an analytic Jacobian, costlaw's bounds and its three starts; the bootstrap as
 warm per-panel ``least_squares`` refits of the same resamples; whole processes against a minimal script that
-reads, fits, makes 30 refits and writes a CSV (reproduce) or only imports numpy and pandas (plan). In-process
+reads, fits, makes 30 refits and writes a CSV (reproduce) or only imports numpy (plan). In-process
 figures are CPU seconds (``time.process_time``), A and B alternated, the ratio taken pair by pair (the machine is
 shared). Whole processes are timed with ``os.wait4`` (CPU = user + sys of the child; peak memory = its max RSS).
 The scaling series grows the paper's 180 runs by panels (more tasks) or by seeds (repeats of every run), metric +
@@ -163,6 +164,32 @@ def paired_process(a, b, n, env):
             float(np.median([r[0][2] for r in rows])))
 
 
+PLAN_CASES = {  # the README's and docs/plan.md's examples (goal: the single plans under 0.3 s whole process)
+    "plan": ["--budget", "1.5e19", "--train-params", "70e9", "--task", "mmlu"],
+    "plan_json": ["--budget", "2e18", "--train-params", "7e9", "--task", "mmlu", "--json"],
+    "plan_sweep": ["--budgets", "1e17:1e20:31", "--train-params", "30e9"],
+    "plan_sweep_map": ["--budgets", "1e17:1e20:31", "--train-params", "30e9", "--map"],
+}
+
+
+def plan_lines(results: dict, env, n: int) -> list:
+    """``costlaw plan`` whole processes against ``python -c "import numpy"`` (the floor of any numpy program),
+    alternated: CPU (user + sys) and wall medians and the median of the CPU ratios of the pairs."""
+    base = [sys.executable, "-c", "import numpy"]
+    lines = []
+    for name, argv in PLAN_CASES.items():
+        cmd = [sys.executable, "-m", "costlaw.cli", "plan", "--pool-tokens", "1.0938e8", *argv]
+        rows = [(process(cmd, env), process(base, env)) for _ in range(n)]
+        cpu_a, cpu_b = [r[0][0] for r in rows], [r[1][0] for r in rows]
+        wall_a, wall_b = float(np.median([r[0][1] for r in rows])), float(np.median([r[1][1] for r in rows]))
+        a, b, ratio = float(np.median(cpu_a)), float(np.median(cpu_b)), float(np.median(np.array(cpu_a) / cpu_b))
+        results[name] = {"argv": argv, "costlaw_cpu_s": a, "baseline_cpu_s": b, "ratio": ratio, "costlaw_wall_s":
+                         wall_a, "baseline_wall_s": wall_b, "peak_mib": float(np.median([r[0][2] for r in rows]))}
+        lines.append(f"| `costlaw plan {' '.join(argv)}` whole process (CPU s; wall {wall_a:.3f} vs {wall_b:.3f}) | "
+                     f"{a:.3f} | {b:.3f} (`import numpy`) | {ratio:.2f}x |")
+    return lines
+
+
 # ---- synthetic runs for the scaling series --------------------------------------------------------------------
 def grow(runs, m: int, how: str, seed: int = 0):
     """The paper's runs grown m-fold: ``panels`` (tasks copied as '<task>_r<i>') or ``seeds`` (every run
@@ -199,6 +226,7 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1,
                         help="reproduce --jobs in the scaling series (default 1: CPU seconds of one process; "
                              "with more, CPU counts the workers too and wall is the figure to read)")
+    parser.add_argument("--plan-only", action="store_true", help="only the `costlaw plan` processes")
     parser.add_argument("--out", default=str(ROOT / "results" / "core_speed.json"))
     args = parser.parse_args(argv)
     import warnings
@@ -213,7 +241,10 @@ def main(argv=None) -> int:
     reps = 3 if args.quick else 7
     lines = ["| what | costlaw | baseline | ratio (median of pairs) |", "|---|---|---|---|"]
 
-    if not args.skip_core:
+    if args.plan_only:
+        lines += plan_lines(results, env, 5 if args.quick else 10)
+        print("\n".join(lines))
+    elif not args.skip_core:
         runs = datasets.paper_runs()
         panels = read_panels()
         fit(runs, "offset_exp")  # warm caches and imports
@@ -241,13 +272,7 @@ def main(argv=None) -> int:
             results["reproduce"] = {"costlaw_cpu_s": a, "baseline_cpu_s": b, "ratio": r, "peak_mib": mem}
             lines.append(f"| `costlaw reproduce` whole process (CPU s) | {a:.2f} | {b:.2f} (minimal fit + 30 refits "
                          f"script) | {r:.2f}x |")
-            plan = [sys.executable, "-m", "costlaw.cli", "plan", "--budget", "2e18", "--train-params", "7e9",
-                    "--pool-tokens", "1.0938e8", "--task", "mmlu", "--json"]
-            a, b, r, mem = paired_process(plan, [sys.executable, "-c", "import numpy, pandas"], 5 if args.quick else 10,
-                                          env)
-            results["plan"] = {"costlaw_cpu_s": a, "baseline_cpu_s": b, "ratio": r, "peak_mib": mem}
-            lines.append(f"| `costlaw plan` whole process (CPU s) | {a:.3f} | {b:.3f} (`import numpy, pandas`) | "
-                         f"{r:.2f}x |")
+            lines += plan_lines(results, env, 5 if args.quick else 10)
             c_pass = float(np.median([process([sys.executable, "-c", "pass"], env)[0] for _ in range(3)]))
             results["python_pass_cpu_s"] = c_pass
         print("\n".join(lines))

@@ -164,3 +164,36 @@ def test_compare_table_read_without_pandas_equals_read_csv():
     table = pd.read_csv(bundled_dir("fits") / "paper_forms_loo" / "compare.csv")
     expected = table[table.protocol == "loo"].set_index("form").heldout_rmse.astype(float).to_dict()
     assert loo_errors() == expected and all(not math.isnan(v) for v in expected.values())
+
+
+@pytest.mark.parametrize("name", ["paper_offset_exp", "paper_power", "paper_logistic", "paper_offset_exp_size",
+                                  "paper_power_size", "paper_logistic_size"])
+def test_broadcast_curves_equal_curves_on_repeated_parameters(name):
+    """Problem evaluates forms with parameters broadcast along the grid: bit for bit the values of the same form
+    on parameters repeated at every grid point."""
+    from costlaw.fitarrays import context_columns, numeric
+    from costlaw.planner.problem import grid_values
+    folder = bundled_dir("fits") / name
+    if not (folder / "fit.json").exists():
+        pytest.skip(f"fits/{name} is not shipped")
+    for train_params in ((7e9, 70e9) if not name.endswith("_size") else (7e9, 30e9)):
+        p = Problem(train_params, POOL, "bbh", "ppl:1e9,7e9 less embed bm25 random", fits=folder)
+        entries = np.vstack([p.boot.x[None], p.boot.values])
+        heads = {"task": np.array([p.task] * len(p.key_index)),
+                 "train_model": np.array([p.train_model] * len(p.key_index)),
+                 "method": np.array([m for m, _ in p.key_index]), "train_params": np.full(len(p.key_index),
+                                                                                          p.train_params),
+                 "selector_params": np.full(len(p.key_index), 7e9)}
+        params = p.boot.param_values(context_columns({**heads, "fraction": np.ones(len(heads["task"])),
+                                                             "train_flops": np.ones(len(heads["task"]))}),
+                                     values=entries)
+        n_keys, n_grid = len(p.key_index), len(p.grid)
+        cols = context_columns({**{c: np.repeat(v, n_grid) for c, v in heads.items()},
+                                       "fraction": np.tile(p.grid, n_keys), "train_flops_full": np.full(
+                                           n_keys * n_grid, p.full_train_flops), "selection_flops": np.zeros(
+                                           n_keys * n_grid)})
+        cols["train_flops"] = cols["fraction"] * p.full_train_flops
+        cols["total_flops"] = cols["selection_flops"] + cols["train_flops"]
+        fast = grid_values(p.form, cols, params, (len(entries), n_keys, n_grid))
+        slow = p.form(numeric(cols), **{n: np.repeat(v, n_grid, axis=-1) for n, v in params.items()})
+        assert np.array_equal(fast, slow.reshape(fast.shape))
