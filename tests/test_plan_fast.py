@@ -197,3 +197,14 @@ def test_broadcast_curves_equal_curves_on_repeated_parameters(name):
         fast = grid_values(p.form, cols, params, (len(entries), n_keys, n_grid))
         slow = p.form(numeric(cols), **{n: np.repeat(v, n_grid, axis=-1) for n, v in params.items()})
         assert np.array_equal(fast, slow.reshape(fast.shape))
+
+
+def test_import_costlaw_is_lazy_and_every_public_name_resolves():
+    code = ("import sys, costlaw\nprint(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'pandas', 'scipy', "
+            "'matplotlib'}))\nnames = [getattr(costlaw, n) for n in costlaw.__all__]\n"
+            "from costlaw import CurveFit, fit, plan, paper_runs, read_runs\nprint(len(names))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    import costlaw
+    assert out[0] == "[]" and int(out[-1]) == len(costlaw.__all__) > 10
+    with pytest.raises(AttributeError):
+        costlaw.no_such_name  # noqa: B018
