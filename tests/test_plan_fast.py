@@ -208,3 +208,23 @@ def test_import_costlaw_is_lazy_and_every_public_name_resolves():
     assert out[0] == "[]" and int(out[-1]) == len(costlaw.__all__) > 10
     with pytest.raises(AttributeError):
         costlaw.no_such_name  # noqa: B018
+
+
+def test_intervals_of_all_budgets_at_once_equal_one_budget_at_a_time():
+    """Problem computes the curve intervals and prediction bands of every budget in one pass: the numbers of
+    bands.percentile_interval / prediction_band called budget by budget."""
+    from costlaw.bands import percentile_interval, prediction_band
+    p = Problem(30e9, POOL, "mmlu", "ppl:1e9,7e9 less embed bm25 random")
+    budgets = np.geomspace(1e16, 1e20, 7)
+    solved = p.solve(budgets)
+    keys = np.array([p.key_index[p.key(c)] for c in p.candidates])
+    for b in range(len(budgets)):
+        at = p._interp(keys, np.nan_to_num(solved["fraction"][:, b], nan=p.min_fraction))
+        lo, hi = percentile_interval(at[1:], p.level)
+        pred_lo, pred_hi = prediction_band(at[1:], p.noise_sd, p.level, p.boot.seed)
+        got = {(r["method"], r["selector_params"]): r for r in p.records(budgets[b], solved, b)}
+        for i, c in enumerate(p.candidates):
+            r = got[(c.method, c.selector_params)]
+            if r["affordable"]:
+                assert (r["metric_pred"], r["metric_lo"], r["metric_hi"], r["pred_lo"], r["pred_hi"]) == (
+                    at[0, i], lo[i], hi[i], pred_lo[i], pred_hi[i])
