@@ -12,10 +12,12 @@ summary (how many agree, how many of the others are flagged, CPU seconds per see
     python benchmarks/breakeven_seeds.py                       # the default: 400 refits, seeds 0 1 2
     python benchmarks/breakeven_seeds.py --n-boot 100
     python benchmarks/breakeven_seeds.py --max-boot 2000       # adaptive refits, up to 2000
+    python benchmarks/breakeven_seeds.py --seeds 0 1 2 3 4 5 6 7 8 9   # + the mean over three-seed subsets
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 import warnings
 
@@ -70,6 +72,14 @@ def main(argv=None) -> int:
     base["p_never_spread"] = p_never.max(axis=0) - p_never.min(axis=0)
     base["n_boot"] = np.max([t.n_boot.to_numpy(float) for t in tables], axis=0)
     base["within_10pct"] = (base.ratio_lo_spread_log10 <= STABLE_LOG10) & (base.ratio_hi_spread_log10 <= STABLE_LOG10)
+    triples = list(itertools.combinations(range(len(args.seeds)), 3))
+    agree = np.zeros(len(base))
+    for tri in triples:       # with more than three seeds: the share of three-seed subsets that agree, per row
+        ok = np.ones(len(base), bool)
+        for end in ("ratio_lo", "ratio_hi"):
+            ok &= seed_spread(np.stack([tables[k][end].to_numpy(float) for k in tri])) <= STABLE_LOG10
+        agree += ok / len(triples)
+    base["p_three_agree"] = agree
     base["flagged_stable"] = np.all([t.stable.to_numpy(bool) for t in tables], axis=0)
     write_csv_atomic(args.out, base)
     pd.set_option("display.width", 250)
@@ -86,7 +96,9 @@ def main(argv=None) -> int:
           f"(~) by the output; unflagged but moving: {int((~ok & base.flagged_stable).sum())}. Of the moving ones, "
           f"{int(never.sum())} are mostly 'never' (p_never >= 0.5; its spread over seeds at most "
           f"{base.p_never_spread[never].max() if never.any() else 0:.3f}). "
-          f"{np.mean(seconds):.1f} CPU s per seed.")
+          f"{np.mean(seconds):.1f} CPU s per seed." + (
+              f" Over the {len(triples)} three-seed subsets of these seeds: {agree.sum():.1f} of {len(base)} agree "
+              f"on average." if len(triples) > 1 else ""))
     return 0
 
 

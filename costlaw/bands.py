@@ -8,9 +8,9 @@ made the same way:
 - ``end_mc_band``: the Monte Carlo uncertainty of an interval end from a finite number of refits, as the values at
   the order statistics ``n q +- 1.96 sqrt(n q (1 - q))`` (a 95% binomial band on the rank of the quantile; or
   ``q +- 1.96 s`` for a given Monte Carlo sd ``s`` of the empirical CDF). Its log10 width / 3.92 is the end's
-  Monte Carlo standard error in log10 (``*_mc`` columns); an end is **stable** when that is at most half of
-  ``STABLE_LOG10`` (another seed then lands within 10% with probability about 0.84), or the band is ``inf``
-  throughout;
+  Monte Carlo standard error in log10 (``*_mc`` columns); an end is **stable** when that is at most
+  ``STABLE_SE_LOG10`` (three seeds then land within 10% of each other with probability 0.9), or the band is
+  ``inf`` throughout;
 - ``interval_with_mc``: both ends with their errors, the share of "never" (``inf``) and the conservative rule at
   that point mass (an upper end within Monte Carlo error of "never" is reported as ``inf``);
 - ``recombine`` / ``recombined_cdf_sd``: joint draws of statistics over independent groups (panels fitted in
@@ -22,7 +22,11 @@ from __future__ import annotations
 import numpy as np
 
 STABLE_LOG10 = float(np.log10(1.1))
-"""An interval end is stable when its Monte Carlo band spans at most this in log10 (within 10%)."""
+"""Interval ends agree across seeds when they are within this in log10 (10%)."""
+STABLE_SE_LOG10 = STABLE_LOG10 / 2.9
+"""An end is stable when its Monte Carlo standard error (log10) is at most this: three seeds then land within
+``STABLE_LOG10`` of each other with probability 0.9 (the range of three normal draws is below 2.9 sd with
+probability 0.9)."""
 
 
 def percentile_interval(samples, level: float = 0.9):
@@ -66,7 +70,7 @@ def interval_with_mc(samples, level: float = 0.9, cdf_sd=None, z: float = 1.96) 
     ``cdf_sd``: (sd at the lower end, sd at the upper end), the Monte Carlo sd of the empirical CDF there (see
     ``end_mc_band``; default: independent draws). Keys: lo, hi (the reported ends), lo_mc, hi_mc (Monte Carlo
     standard error of log10 of each end before widening: the band's log10 width / (2 z); ``inf`` when the band
-    reaches ``inf``), lo_stable / hi_stable (the error at most half of ``STABLE_LOG10``; a widened upper end: when
+    reaches ``inf``), lo_stable / hi_stable (the error at most ``STABLE_SE_LOG10``; a widened upper end: when
     another seed would widen it too with probability >= 0.9), stable (both), hi_widened, p_never (share of draws
     at ``inf``).
 
@@ -87,8 +91,8 @@ def interval_with_mc(samples, level: float = 0.9, cdf_sd=None, z: float = 1.96) 
     n = samples.shape[0]
     sd_never = np.sqrt(alpha * (1 - alpha) / n) if sd_hi is None else np.asarray(sd_hi, float)
     # a widened upper end is stable when another seed would widen it too with probability >= 0.9
-    hi_ok = np.where(hi_widened, p_never >= alpha - (z - 1.2816) * sd_never, hi_mc <= STABLE_LOG10 / 2)
-    lo_ok = lo_mc <= STABLE_LOG10 / 2
+    hi_ok = np.where(hi_widened, p_never >= alpha - (z - 1.2816) * sd_never, hi_mc <= STABLE_SE_LOG10)
+    lo_ok = lo_mc <= STABLE_SE_LOG10
     return {"lo": lo, "hi": np.where(hi_widened, np.inf, hi), "lo_mc": lo_mc, "hi_mc": hi_mc,
             "lo_stable": lo_ok, "hi_stable": hi_ok, "stable": lo_ok & hi_ok, "hi_widened": hi_widened,
             "p_never": p_never}

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import costs
-from .bands import STABLE_LOG10, interval_with_mc, percentile_interval, recombine, recombined_cdf_sd
+from .bands import STABLE_SE_LOG10, interval_with_mc, percentile_interval, recombine, recombined_cdf_sd
 from .checks import check_int
 from .frontier import CHEAP_METHODS, CurveGrid, MethodCurve, budget_grid, method_curves, panel_curves
 from .schema import higher_is_better
@@ -675,10 +675,10 @@ def recombine_copies(n_rep: int, n_contests: int, most: int = 20) -> int:
 
 def refits_needed(intervals: list[dict], n_rep: int, max_boot: int) -> int:
     """Refits (a multiple of 100, at most ``max_boot``) at which every interval end whose Monte Carlo error is
-    above ``STABLE_LOG10 / 2`` would reach it, the error shrinking as 1 / sqrt(refits); ends that would need more
+    above ``bands.STABLE_SE_LOG10`` would reach it, the error shrinking as 1 / sqrt(refits); ends that would need more
     than ``max_boot`` (thin tails, e.g. a few finite ratios among many "never") are left as they are, flagged.
     ``n_rep`` when nothing needs more."""
-    tol = STABLE_LOG10 / 2
+    tol = STABLE_SE_LOG10
     need = []
     for iv in intervals:
         for mc in (iv["lo_mc"], np.where(iv["hi_widened"], 0.0, iv["hi_mc"])):
@@ -712,7 +712,7 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
     below ``claims[method]`` (e.g. the paper's 5x / 10x). ``boot``: a ``Bootstrap`` of ``fitted`` to reuse.
     ``jobs``: processes the refits and their break-even are spread over (the same numbers as with one).
     ``max_boot``: add refits in seeded batches, up to this many, until every end they can pin has a Monte Carlo
-    error within ``STABLE_LOG10 / 2`` (``refits_needed``; default: none beyond ``n_boot``). Pooled rows are
+    error within ``bands.STABLE_SE_LOG10`` (``refits_needed``; default: none beyond ``n_boot``). Pooled rows are
     evaluated on recombinations of the panels' refits (``bands.recombine``); ``p_never``: share of "never";
     ``hi_widened``: an upper end within Monte Carlo error of "never", reported ``inf`` (``bands.interval_with_mc``)."""
     from .uncertainty import bootstrap

@@ -4,7 +4,7 @@ import pytest
 
 from costlaw import breakeven as be
 from costlaw import fit
-from costlaw.bands import STABLE_LOG10, interval_with_mc, recombine, recombined_cdf_sd
+from costlaw.bands import STABLE_SE_LOG10, interval_with_mc, recombine, recombined_cdf_sd
 
 
 def _seed_sd_and_mc(draw, n_seeds=150, n=400, level=0.9):
@@ -96,7 +96,7 @@ def test_crossing_rows_matches_crossing():
 
 
 def test_refits_needed_targets_the_resolvable_ends():
-    tol = STABLE_LOG10 / 2
+    tol = STABLE_SE_LOG10
     iv = {"lo_mc": np.array([tol / 2, 2 * tol, 10 * tol]), "hi_mc": np.zeros(3), "hi_widened": np.zeros(3, bool)}
     # 2x the tolerance needs 4x the refits; 10x (a thin tail) would need 100x: beyond the cap, left flagged
     assert be.refits_needed([iv], 400, 2000) == 1600
@@ -118,6 +118,6 @@ def test_adaptive_refits_stop_where_they_should(paper_runs):
     rows = adaptive[adaptive.definition != "pareto"]
     for end in ("ratio_lo_mc", "ratio_hi_mc"):
         mc = rows[end].to_numpy(float)
-        need = used * (mc / (STABLE_LOG10 / 2)) ** 2
-        ok = (mc <= STABLE_LOG10 / 2) | (need > 200) | rows.hi_widened.to_numpy(bool)
+        need = used * (mc / (STABLE_SE_LOG10)) ** 2
+        ok = (mc <= STABLE_SE_LOG10) | (need > 200) | rows.hi_widened.to_numpy(bool)
         assert ok.mean() >= 0.8   # the 1 / sqrt(n) prediction is approximate: most, not all

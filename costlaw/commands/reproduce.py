@@ -22,9 +22,8 @@ def add_parser(subparsers):
     p.add_argument("--n-boot", type=integer(low=N_BOOT_MIN), default=DEFAULT_N_BOOT,
                    help=f"bootstrap refits for the ratio intervals (default {DEFAULT_N_BOOT})")
     p.add_argument("--max-boot", type=integer(low=N_BOOT_MIN),
-                   help="add refits in seeded batches, up to this many, until every interval end they can pin "
-                        "has a Monte Carlo error within 5%% (default: none beyond --n-boot; 2000 costs about 5 s "
-                        "more)")
+                   help="add refits, up to this many, until every break-even interval end they can pin would "
+                        "agree within 10%% across three seeds (default: none beyond --n-boot; docs/intervals.md)")
     p.add_argument("--seed", type=integer(low=0), default=0, help="bootstrap seed (default 0)")
     p.add_argument("--margin", type=number(low=0),
                    help="a win must exceed this many metric points (default: one run-to-run noise sd per panel)")
