@@ -130,3 +130,12 @@ def test_unstable_ends_print_rounded_outwards():
     assert _end_text(26.9, 0.03, False) == "~26" and _end_text(26.9, 0.03, False, upper=True) == "~27"
     assert _end_text(26.9, 0.1, False) == "~20" and _end_text(26.9, 0.1, False, upper=True) == "~30"
     assert _end_text(0.3, 0.1, False) == "~0.3" and _end_text(float("inf"), 0.1, False) == "inf~"
+
+
+def test_pooled_interval_without_recombination_is_the_plain_one():
+    rng = np.random.default_rng(4)
+    draws = 10 ** rng.normal(1.0, 0.3, (300, 2))
+    plain = interval_with_mc(draws)
+    same = be.pooled_interval(draws, recombine(300, 6, 1), 300)
+    for key in ("lo", "hi", "lo_mc", "hi_mc"):
+        np.testing.assert_array_equal(same[key], plain[key])
