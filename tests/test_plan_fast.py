@@ -197,3 +197,34 @@ def test_broadcast_curves_equal_curves_on_repeated_parameters(name):
         fast = grid_values(p.form, cols, params, (len(entries), n_keys, n_grid))
         slow = p.form(numeric(cols), **{n: np.repeat(v, n_grid, axis=-1) for n, v in params.items()})
         assert np.array_equal(fast, slow.reshape(fast.shape))
+
+
+def test_import_costlaw_is_lazy_and_every_public_name_resolves():
+    code = ("import sys, costlaw\nprint(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'pandas', 'scipy', "
+            "'matplotlib'}))\nnames = [getattr(costlaw, n) for n in costlaw.__all__]\n"
+            "from costlaw import CurveFit, fit, plan, paper_runs, read_runs\nprint(len(names))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    import costlaw
+    assert out[0] == "[]" and int(out[-1]) == len(costlaw.__all__) > 10
+    with pytest.raises(AttributeError):
+        costlaw.no_such_name  # noqa: B018
+
+
+def test_intervals_of_all_budgets_at_once_equal_one_budget_at_a_time():
+    """Problem computes the curve intervals and prediction bands of every budget in one pass: the numbers of
+    bands.percentile_interval / prediction_band called budget by budget."""
+    from costlaw.bands import percentile_interval, prediction_band
+    p = Problem(30e9, POOL, "mmlu", "ppl:1e9,7e9 less embed bm25 random")
+    budgets = np.geomspace(1e16, 1e20, 7)
+    solved = p.solve(budgets)
+    keys = np.array([p.key_index[p.key(c)] for c in p.candidates])
+    for b in range(len(budgets)):
+        at = p._interp(keys, np.nan_to_num(solved["fraction"][:, b], nan=p.min_fraction))
+        lo, hi = percentile_interval(at[1:], p.level)
+        pred_lo, pred_hi = prediction_band(at[1:], p.noise_sd, p.level, p.boot.seed)
+        got = {(r["method"], r["selector_params"]): r for r in p.records(budgets[b], solved, b)}
+        for i, c in enumerate(p.candidates):
+            r = got[(c.method, c.selector_params)]
+            if r["affordable"]:
+                assert (r["metric_pred"], r["metric_lo"], r["metric_hi"], r["pred_lo"], r["pred_hi"]) == (
+                    at[0, i], lo[i], hi[i], pred_lo[i], pred_hi[i])

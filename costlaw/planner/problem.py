@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import costs
-from ..bands import percentile_interval, prediction_band
+from ..bands import percentile_interval
 from ..checks import check_extrapolation, check_number
 from ..curves import get_form
 from ..errors import CostlawWarning, InputError
@@ -405,10 +405,7 @@ class Problem:
         feasible = np.isfinite(value[1:]).any(axis=1) if len(value) > 1 else np.array([], bool)
         counts = np.bincount(winners[feasible], minlength=len(self.candidates))
         p_best = counts / max(len(value) - 1, 1)
-        keys = np.array([self.key_index[self.key(c)] for c in self.candidates])
-        at = self._interp(keys, np.nan_to_num(frac, nan=self.min_fraction))  # samples x C, at the point's f
-        lo, hi = percentile_interval(at[1:], self.level) if len(at) > 1 else (at[0], at[0])
-        pred_lo, pred_hi = prediction_band(at[1:] if len(at) > 1 else at, self.noise_sd, self.level, self.boot.seed)
+        at, lo, hi, pred_lo, pred_hi = (v[..., b] for v in self._bands(solved))
         if self.sign < 0:  # oriented (-loss) back to the metric: the intervals mirror, so orientation is moot
             at, (lo, hi), (pred_lo, pred_hi) = -at, (-hi, -lo), (-pred_hi, -pred_lo)
         # lead over the next-ranked affordable candidate, each re-solved per refit, and P(lead > margin)
@@ -439,6 +436,23 @@ class Problem:
                 "selector_measured": self._selector_measured(c),
             })
         return out
+
+    def _bands(self, solved: dict) -> tuple:
+        """(at, lo, hi, pred_lo, pred_hi) of every candidate at every budget of ``solved``: the curves at the point
+        fit's fraction (samples x C x B), their percentile interval and the prediction band (C x B), computed once
+        for all budgets (kept in ``solved``). The band's run noise is one draw per (refit, candidate) from the
+        fit's seed, the same at every budget, as ``prediction_band`` draws it for one budget."""
+        if "bands" not in solved:
+            frac = solved["fraction"]
+            keys = np.array([self.key_index[self.key(c)] for c in self.candidates])
+            at = self._interp(np.broadcast_to(keys[:, None], frac.shape), np.nan_to_num(frac, nan=self.min_fraction))
+            refits = at[1:] if len(at) > 1 else at
+            lo, hi = percentile_interval(at[1:], self.level) if len(at) > 1 else (at[0], at[0])
+            draws = np.random.default_rng(self.boot.seed).normal(size=refits.shape[:2])
+            noisy = refits + draws[:, :, None] * np.asarray(self.noise_sd, float)
+            pred_lo, pred_hi = percentile_interval(noisy, self.level)
+            solved["bands"] = (at, lo, hi, pred_lo, pred_hi)
+        return solved["bands"]
 
     def _size_in_range(self) -> bool:
         lo, hi = self.fitted_sizes
