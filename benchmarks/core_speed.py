@@ -3,6 +3,7 @@
     python benchmarks/core_speed.py                  # fit, 1000 refits, reproduce, plan (a few minutes)
     python benchmarks/core_speed.py --scaling        # + the scaling series 180 ... 180,000 runs (long)
     python benchmarks/core_speed.py --quick          # fewer repetitions, 100 baseline refits
+    python benchmarks/core_speed.py --skip-core --scaling --only-reproduce --reproduce-sizes 180,1800,18000
     python benchmarks/core_speed.py --plan-only      # only the `costlaw plan` processes (a minute)
 
 Baselines (numpy and scipy only, reading the CSV with ``csv``): the offset_exp fit done directly per panel with
@@ -220,6 +221,11 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="180,1800,18000,180000", help="scaling sizes (runs)")
     parser.add_argument("--reproduce-sizes", default="1800,18000,180000", help="sizes for reproduce (panels grow)")
     parser.add_argument("--skip-core", action="store_true", help="only the scaling series")
+    parser.add_argument("--only-reproduce", action="store_true",
+                        help="in the scaling series, time only reproduce (at --reproduce-sizes), not fit")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="reproduce --jobs in the scaling series (default 1: CPU seconds of one process; "
+                             "with more, CPU counts the workers too and wall is the figure to read)")
     parser.add_argument("--plan-only", action="store_true", help="only the `costlaw plan` processes")
     parser.add_argument("--out", default=str(ROOT / "results" / "core_speed.json"))
     args = parser.parse_args(argv)
@@ -261,7 +267,8 @@ def main(argv=None) -> int:
                                                   out=str(Path(tmp) / "min.csv")))
             n_proc = 2 if args.quick else 3
             a, b, r, mem = paired_process([sys.executable, "-m", "costlaw.cli", "reproduce", "--out",
-                                           str(Path(tmp) / "rep")], [sys.executable, str(minimal)], n_proc, env)
+                                           str(Path(tmp) / "rep"), "--jobs", str(args.jobs)],
+                                          [sys.executable, str(minimal)], n_proc, env)
             results["reproduce"] = {"costlaw_cpu_s": a, "baseline_cpu_s": b, "ratio": r, "peak_mib": mem}
             lines.append(f"| `costlaw reproduce` whole process (CPU s) | {a:.2f} | {b:.2f} (minimal fit + 30 refits "
                          f"script) | {r:.2f}x |")
@@ -285,23 +292,32 @@ def scaling(args, env) -> dict:
     runs = datasets.paper_runs()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rsizes = [int(s) for s in args.reproduce_sizes.split(",") if s]
-    out = {"fit": {"panels": [], "seeds": []}, "reproduce": {"panels": []}}
+    out = {"fit": {"panels": [], "seeds": []}, "reproduce": {"panels": []}, "jobs": args.jobs}
+    if args.only_reproduce:
+        sizes = rsizes
     with tempfile.TemporaryDirectory() as tmp:
         for how in ("panels", "seeds"):
             for n in sizes:
                 path = Path(tmp) / f"{how}_{n}.csv"
+                if how == "seeds" and args.only_reproduce:
+                    continue
                 grow(runs, n // len(runs), how).to_csv(path, index=False)
-                cpu_s, wall, mem = process([sys.executable, "-m", "costlaw.cli", "fit", str(path), "--form", "offset_exp",
-                                            "--out", str(Path(tmp) / f"fit_{how}_{n}"), "--n-boot", "30"], env)
-                out["fit"][how].append({"runs": n, "cpu_s": cpu_s, "wall_s": wall, "peak_mib": mem})
-                print(f"fit --n-boot 30, {how} grow, {n} runs: {cpu_s:.1f} s CPU, {wall:.1f} s wall, {mem:.0f} MiB",
-                      flush=True)
-                if how == "panels" and n in rsizes:
-                    cpu_s, wall, mem = process([sys.executable, "-m", "costlaw.cli", "reproduce", "--runs", str(path),
-                                                "--out", str(Path(tmp) / f"rep_{n}")], env)
-                    out["reproduce"]["panels"].append({"runs": n, "cpu_s": cpu_s, "wall_s": wall, "peak_mib": mem})
-                    print(f"reproduce, panels grow, {n} runs: {cpu_s:.1f} s CPU, {wall:.1f} s wall, {mem:.0f} MiB",
+                if not args.only_reproduce:
+                    cpu_s, wall, mem = process([sys.executable, "-m", "costlaw.cli", "fit", str(path), "--form",
+                                                "offset_exp", "--out", str(Path(tmp) / f"fit_{how}_{n}"),
+                                                "--n-boot", "30"], env)
+                    out["fit"][how].append({"runs": n, "cpu_s": cpu_s, "wall_s": wall, "peak_mib": mem,
+                                            "load": os.getloadavg()[0]})
+                    print(f"fit --n-boot 30, {how} grow, {n} runs: {cpu_s:.1f} s CPU, {wall:.1f} s wall, {mem:.0f} MiB",
                           flush=True)
+                if how == "panels" and n in rsizes:
+                    load = os.getloadavg()[0]
+                    cpu_s, wall, mem = process([sys.executable, "-m", "costlaw.cli", "reproduce", "--runs", str(path),
+                                                "--out", str(Path(tmp) / f"rep_{n}"), "--jobs", str(args.jobs)], env)
+                    out["reproduce"]["panels"].append({"runs": n, "cpu_s": cpu_s, "wall_s": wall, "peak_mib": mem,
+                                                       "load_before": load, "load_after": os.getloadavg()[0]})
+                    print(f"reproduce --jobs {args.jobs}, panels grow, {n} runs: {cpu_s:.1f} s CPU, {wall:.1f} s wall, "
+                          f"{mem:.0f} MiB (1-minute load {load:.1f} -> {os.getloadavg()[0]:.1f})", flush=True)
     floor = process([sys.executable, "-c", "import costlaw, pandas, scipy.optimize"], env)[0]
     out["import_floor_cpu_s"] = floor
     for kind, series in (("fit", out["fit"]["panels"]), ("fit", out["fit"]["seeds"]),

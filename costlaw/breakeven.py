@@ -28,6 +28,8 @@ parameter ratio r = N_train / N_sel; a selector of N_sel parameters costs C0 + a
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 
@@ -398,31 +400,55 @@ def log_median_rows(ratios: np.ndarray) -> np.ndarray:
 
 
 CHUNK_GRID_VALUES = 8_000_000
-"""Most curve-grid values (refits x grid points of every curve) gathered at once by ``breakeven_refits``: about
-64 MB per array; 180 runs take 100 refits per chunk, 18,000 runs (600 panels) 4."""
+"""Most curve-grid values (refits x grid points of the curves of a block of panels) gathered at once by
+``breakeven_refits``: about 64 MB per array; up to 100 refits at a time, the panels in blocks (``contest_blocks``),
+so memory and the work per (refit, contest) stay flat as panels grow."""
 
 
 def _contest_refits(shared, part: slice):
-    """(ratio, lead, pooled-mean lead curves) of every contest for the refits ``values[part]``, ``chunk`` at a time."""
+    """(ratio, lead, pooled-mean lead curves) of every contest for the refits ``values[part]``: ``chunk`` refits
+    at a time, and within them blocks of panels whose curve grids hold at most ``CHUNK_GRID_VALUES`` values over
+    the chunk (so the work per contest does not grow with the number of panels)."""
     fitted, grid, shapes, contests, values, chunk = shared
     n_rep = part.stop - part.start
     ratio = np.empty((n_rep, len(contests)))
     lead = np.empty((n_rep, len(contests)))
     curves_c = np.empty((n_rep, len(contests), len(RATIO_GRID)))
+    blocks = contest_blocks(contests, shapes, max(1, CHUNK_GRID_VALUES // max(chunk, 1)))
     for start in range(0, n_rep, chunk):
         rows = slice(start, min(start + chunk, n_rep))
-        metric = grid.metric_arrays(fitted, values[part][rows])
-        for k, (task, model, method, me, others, span, m, c0, a, n_sel) in enumerate(contests):
-            curve = shapes[me]
-            contest = ContestBatch(curve, metric[me], [(shapes[o], metric[o]) for o in others])
-            sel_star = contest.threshold(m)
-            with np.errstate(divide="ignore"):
-                ratio[rows, k] = np.where(sel_star > c0, curve.train_params * a / np.where(sel_star > c0,
-                                                                                        sel_star - c0, 1.0), np.inf)
-            lead[rows, k] = contest.lead([curve.selection_flops])[:, 0]
-            sel_grid = c0 + a * curve.train_params / RATIO_GRID
-            curves_c[rows, k] = np.clip(contest.lead(sel_grid) - m, -span, span)
+        for first, ks in blocks:            # curves first.start.. of these contests, gathered together
+            metric = grid.metric_arrays(fitted, values[part][rows], first)
+            for k in ks:
+                task, model, method, me, others, span, m, c0, a, n_sel = contests[k]
+                curve = shapes[me]
+                contest = ContestBatch(curve, metric[me - first.start],
+                                       [(shapes[o], metric[o - first.start]) for o in others])
+                sel_star = contest.threshold(m)
+                with np.errstate(divide="ignore"):
+                    ratio[rows, k] = np.where(sel_star > c0, curve.train_params * a / np.where(
+                        sel_star > c0, sel_star - c0, 1.0), np.inf)
+                lead[rows, k] = contest.lead([curve.selection_flops])[:, 0]
+                sel_grid = c0 + a * curve.train_params / RATIO_GRID
+                curves_c[rows, k] = np.clip(contest.lead(sel_grid) - m, -span, span)
     return ratio, lead, curves_c
+
+
+def contest_blocks(contests: list, shapes: list, max_values: int) -> list:
+    """Consecutive contests grouped so that the range of ``shapes`` they use holds at most ``max_values`` grid
+    points (one contest alone may exceed it): [(slice of shapes, contest indices)]."""
+    cum = np.concatenate([[0], np.cumsum([len(c.fractions) for c in shapes])])
+    blocks, ks, lo, hi = [], [], 0, 0
+    for k, c in enumerate(contests):
+        c_lo, c_hi = min(c[3], *c[4]), max(c[3], *c[4]) + 1
+        if ks and cum[max(hi, c_hi)] - cum[min(lo, c_lo)] > max_values:
+            blocks.append((slice(lo, hi), ks))
+            ks = []
+        lo, hi = (min(lo, c_lo), max(hi, c_hi)) if ks else (c_lo, c_hi)
+        ks.append(k)
+    if ks:
+        blocks.append((slice(lo, hi), ks))
+    return blocks
 
 
 def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin_table: pd.DataFrame | None = None,
@@ -432,10 +458,10 @@ def breakeven_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, marg
     e.g. ``Bootstrap.values``) in ``fitted``'s layout. Returns (keys, ratio, lead_actual): keys a DataFrame of
     the table's rows (definition, task, train_model, method, in ``breakeven_table``'s order), ratio and
     lead_actual arrays (R x rows; lead_actual NaN on pooled rows). Every refit is evaluated on one shared grid in
-    one gather and bisected together (``ContestBatch``); ``chunk`` refits at a time bound the memory (default: at
-    most 100, fewer when the grid of all curves is large, so that one gathered array holds at most
-    ``CHUNK_GRID_VALUES`` values: memory stays flat as panels grow); ``jobs``: processes the refits are split over
-    (the same numbers as with one)."""
+    one gather and bisected together (``ContestBatch``); ``chunk`` refits at a time (default: at most 100, fewer
+    only for panels of very large grids) over blocks of panels holding at most ``CHUNK_GRID_VALUES`` values in all
+    bound the memory and keep the work per (refit, contest) flat as panels grow; ``jobs``: processes the refits are
+    split over (the same numbers as with one)."""
     refits = contest_refits(fitted, values, methods, margin_table, grid, margin, chunk, jobs)
     pooled_keys, pooled = refits.pooled()
     keys = pd.DataFrame(refits.keys + pooled_keys, columns=["definition", "task", "train_model", "method"])
@@ -563,9 +589,10 @@ def contest_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin
                                  span, m_of[(task, model)], c0, a, n_sel))
     values = np.atleast_2d(np.asarray(values, float))
     n_rep = len(values)
-    if chunk is None:
-        grid_values = sum(len(c.fractions) for c in shapes)
-        chunk = int(np.clip(CHUNK_GRID_VALUES // max(grid_values, 1), 1, 100))
+    if chunk is None:   # refits at a time; panels are blocked within a chunk (contest_blocks)
+        panel_values = max([len(c.fractions) * len(idx) for idx in panels.values() for c in [shapes[idx[0]]]],
+                           default=1)
+        chunk = int(np.clip(CHUNK_GRID_VALUES // panel_values, 1, 100))
     from .parallel import map_parts, split
     parts = split(n_rep, jobs) if jobs > 1 else [slice(0, n_rep)]
     done = map_parts(_contest_refits, (fitted, grid, shapes, contests, values, chunk), parts, jobs)
@@ -600,8 +627,8 @@ def panel_groups(fitted, contests) -> np.ndarray:
 def _pareto_ratio(mine: pd.DataFrame, others: pd.DataFrame, metric_mine, metric_others, c0, a, n_train, margin):
     """Smallest r at which some run of ``mine`` (selection cost C0 + a N_train / r) is undominated by ``others``
     by more than ``margin``; vectorised over jitter draws in the metric arrays (draws x runs)."""
-    train_mine = mine.train_flops.to_numpy()
-    total_o = others.total_flops.to_numpy()
+    train_mine = np.asarray(mine.train_flops, float)
+    total_o = np.asarray(others.total_flops, float)
     # other runs that come within the margin of each of my runs: draws x mine x others
     close = metric_others[:, None, :] >= metric_mine[:, :, None] - margin
     cheapest = np.min(np.where(close, total_o[None, None, :], np.inf), axis=2)      # draws x mine
@@ -624,17 +651,23 @@ def pareto_breakeven(runs: pd.DataFrame, margin_table: pd.DataFrame, methods=BRE
     rows, draws_by_method = [], {}
     better = higher_is_better(runs)
     lines = selector_cost_lines(runs, methods)
-    for (task, model), panel in runs.groupby(["task", "train_model"], sort=False):
+    cols = {c: runs[c].to_numpy() for c in ("method", "metric", "train_flops", "total_flops", "train_params")}
+    where = runs.groupby(["task", "train_model"], sort=False).indices
+    for task, model in runs[["task", "train_model"]].drop_duplicates().itertuples(index=False, name=None):
+        at = where[(task, model)]                                          # panels in order of appearance
+        panel = SimpleNamespace(**{c: v[at] for c, v in cols.items()})   # arrays: no DataFrame per method
         for method in methods:
-            mine = panel[panel.method == method]
-            others = panel[panel.method != method]
-            if mine.empty or others.empty:
+            is_mine = panel.method == method
+            if is_mine.all() or not is_mine.any():
                 continue
+            mine = SimpleNamespace(**{c: v[is_mine] for c, v in vars(panel).items()})
+            others = SimpleNamespace(**{c: v[~is_mine] for c, v in vars(panel).items()})
             c0, a, n_sel = lines[(task, model, method)]
-            n_train = float(mine.train_params.iloc[0])
+            n_train = float(mine.train_params[0])
             m, sd = m_of[(task, model)], sd_of[(task, model)]
             sign = 1.0 if better.get(task, True) else -1.0   # oriented: larger is better
-            y_m, y_o = sign * mine.metric.to_numpy()[None, :], sign * others.metric.to_numpy()[None, :]
+            y_m, y_o = (sign * np.asarray(mine.metric, float)[None, :],
+                        sign * np.asarray(others.metric, float)[None, :])
             r0 = float(_pareto_ratio(mine, others, y_m, y_o, c0, a, n_train, 0.0)[0])
             r = float(_pareto_ratio(mine, others, y_m, y_o, c0, a, n_train, m)[0])
             jit_m = y_m + rng.normal(size=(n_draws, y_m.shape[1])) * sd

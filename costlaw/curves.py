@@ -235,6 +235,8 @@ def exp_shape(fraction, rate):
     """(1 - exp(-k f)) / (1 - exp(-k)); k < 0 bends the other way, k -> 0 is linear."""
     fraction, rate = np.broadcast_arrays(np.asarray(fraction, float), np.asarray(rate, float))
     small = np.abs(rate) < 1e-8
+    if not small.any():   # the usual case, without the two extra passes of the guard
+        return np.expm1(-rate * fraction) / np.expm1(-rate)
     safe = np.where(small, 1.0, rate)
     return np.where(small, fraction, np.expm1(-safe * fraction) / np.expm1(-safe))
 

@@ -126,16 +126,26 @@ class CurveGrid:
                                        selection_flops=sel, total_flops=sel + fraction * full, pool_tokens=pool,
                                        train_tokens=fraction * tokens)
 
-    def metric_arrays(self, fit, values: np.ndarray) -> list:
-        """Oriented metric of every curve for every entry vector of ``values`` (R x n_entries, e.g.
-        ``Bootstrap.values``) in one gather: a list (one per curve, in ``meta`` order) of arrays (R x grid size)."""
+    def metric_arrays(self, fit, values: np.ndarray, curves: slice | None = None) -> list:
+        """Oriented metric of every curve (or of the curves ``curves``, a slice of ``meta``) for every entry vector
+        of ``values`` (R x n_entries, e.g. ``Bootstrap.values``) in one gather: a list (one per curve, in ``meta``
+        order) of arrays (R x grid size)."""
         if not self.meta:
             return []
         values = np.atleast_2d(np.asarray(values, float))
-        params = {name: np.repeat(v, self._repeat, axis=-1) for name, v in fit.param_values(self.heads, values).items()}
-        metric = fit.form(self.columns, **params) * np.repeat(self.signs, self._repeat)
-        metric = np.broadcast_to(metric, (len(values), len(self.columns.fraction)))
-        return np.split(metric, self._ends, axis=1)
+        whole = curves is None or (curves.start in (None, 0) and curves.stop in (None, len(self.meta)))
+        if whole:
+            heads, repeat, columns, signs, ends = self.heads, self._repeat, self.columns, self.signs, self._ends
+        else:
+            offsets = np.concatenate([[0], np.cumsum(self._repeat)])
+            lo, hi = offsets[curves.start], offsets[curves.stop]
+            heads, repeat, signs = self.heads.iloc[curves], self._repeat[curves], self.signs[curves]
+            columns = SimpleNamespace(**{k: v[lo:hi] for k, v in vars(self.columns).items()})
+            ends = np.cumsum(repeat)[:-1]
+        params = {name: np.repeat(v, repeat, axis=-1) for name, v in fit.param_values(heads, values).items()}
+        metric = fit.form(columns, **params) * np.repeat(signs, repeat)
+        metric = np.broadcast_to(metric, (len(values), len(columns.fraction)))
+        return np.split(metric, ends, axis=1)
 
     def curves(self, fit) -> list:
         """MethodCurves of ``fit`` on these grids (a CurveFit of the same panels and methods)."""

@@ -23,6 +23,14 @@ DEFAULT_N_BOOT = 400
 COMPARE_N_BOOT = 40
 """Bootstrap refits behind the held-out coverages (the README's table uses the same count)."""
 CURVE_POINTS = 60
+SCALE_PANELS = 60
+"""Up to this many (task, train_model) panels (1,800 runs of the paper's shape) ``reproduce`` computes everything
+on every panel. Beyond it, so that time stays linear in runs: the headline-form choice (leave-one-out) and the
+held-out comparison score a seeded sample of whole tasks holding about this many panels; the break-even refits
+are cut to ``n_boot * SCALE_PANELS / panels`` (at least ``MIN_SCALE_REFITS``). Every fit, curve, frontier and
+break-even ratio still covers every panel; the report and ``Reproduction.notes`` say what was sampled or cut."""
+MIN_SCALE_REFITS = 50
+"""Fewest break-even refits at scale (each interval end reports its Monte Carlo error)."""
 
 
 def curve_table(fit_: CurveFit, n_points: int = CURVE_POINTS) -> pd.DataFrame:
@@ -59,6 +67,8 @@ class Reproduction:
     """A ``ladder.RatioAnalysis`` when the runs hold a selector-size ladder (measured vs analytic ratios)."""
     form_choice: str = ""
     """Which headline form ``reproduce`` picked and why (empty when the forms were given)."""
+    notes: list = field(default_factory=list)
+    """What was sampled or cut at scale (``SCALE_PANELS``); empty when everything covers every panel."""
 
     def summary(self) -> pd.DataFrame:
         """One row per form: n_points, n_params, rmse, mae, aic, bic, converged."""
@@ -114,13 +124,23 @@ def choose_form(runs: pd.DataFrame, forms=SPREAD_FORMS, loss: str | None = None,
     return best, why, loo, fits
 
 
+def _fit_and_breakeven(shared, name):
+    runs, fits, margin = shared
+    fitted = fits.get(name) or fit(runs, name, warn=False)
+    return fitted, be.breakeven_table(fitted, margin=margin)
+
+
 def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS, margin: float | None = None,
-                loss: str | None = None, loo: pd.Series | None = None) -> pd.DataFrame:
+                loss: str | None = None, loo: pd.Series | None = None, jobs: int = 1) -> pd.DataFrame:
     """Form uncertainty of the pooled break-even answers (definitions a-c): each form's ratio with its AIC,
     Akaike weight exp(-dAIC/2) (normalised) and leave-one-out RMSE; per (definition, method) the spread (min,
     max), the Akaike-weighted median in log ratio (``ratio_avg``) and the default form, the one with the lowest
-    leave-one-out error (``default``); ``loo`` (RMSE per form) reuses errors already computed."""
-    fits = {name: (fits or {}).get(name) or fit(runs, name, warn=False) for name in forms}
+    leave-one-out error (``default``); ``loo`` (RMSE per form) reuses errors already computed; ``jobs``:
+    processes the forms are fitted and solved in."""
+    from .parallel import map_parts
+    done = map_parts(_fit_and_breakeven, (runs, fits or {}, margin), list(forms), jobs)
+    fits = {name: f for name, (f, _) in zip(forms, done)}
+    tables = {name: t for name, (_, t) in zip(forms, done)}
     loo = loo_errors(runs, fits, loss) if loo is None else loo
     aic = pd.Series({n: f.aic for n, f in fits.items()})
     weight = np.exp(-(aic - aic.min()) / 2)
@@ -128,7 +148,7 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
     best = str(loo.idxmin())
     rows = []
     for name, f in fits.items():
-        t = be.breakeven_table(f, margin=margin)
+        t = tables[name]
         for r in t[t.task == "all"].itertuples():
             rows.append({"definition": r.definition, "method": r.method, "form": name, "ratio": r.ratio,
                          "aic": aic[name], "akaike_weight": weight[name], "loo_rmse": loo[name],
@@ -142,6 +162,29 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
     return table
 
 
+def scale_sample(runs: pd.DataFrame, scale_panels: int = SCALE_PANELS, seed: int = 0):
+    """(runs of the sampled tasks, panels, panels sampled): all the runs up to ``scale_panels`` panels; beyond,
+    whole tasks in a seeded random order until they hold at least ``scale_panels`` panels (a task keeps all its
+    model sizes, so size extrapolation can still be scored)."""
+    panels = runs[["task", "train_model"]].drop_duplicates()
+    if len(panels) <= scale_panels:
+        return runs, len(panels), len(panels)
+    per_task = panels.groupby("task", sort=False).size()
+    order = np.random.default_rng(seed).permutation(len(per_task))
+    take = int(np.searchsorted(np.cumsum(per_task.to_numpy()[order]), scale_panels)) + 1
+    tasks = set(per_task.index[order[:take]])
+    sample = runs[runs.task.isin(tasks)].reset_index(drop=True)
+    return sample, len(panels), int(per_task[list(tasks)].sum())
+
+
+def scale_refits(n_boot: int, n_panels: int, scale_panels: int = SCALE_PANELS) -> int:
+    """Break-even refits for ``n_panels`` panels: ``n_boot`` up to ``scale_panels`` panels, then
+    ``n_boot * scale_panels / n_panels`` but at least ``MIN_SCALE_REFITS`` (never more than ``n_boot``)."""
+    if n_panels <= scale_panels or n_boot <= MIN_SCALE_REFITS:
+        return n_boot
+    return max(MIN_SCALE_REFITS, n_boot * scale_panels // n_panels)
+
+
 def paper_fit_runs() -> pd.DataFrame:
     """The 185 runs of the paper's fit figure with its published Pbar per panel (column ``pbar``)."""
     runs = paper_runs("fitfigure")
@@ -151,7 +194,8 @@ def paper_fit_runs() -> pd.DataFrame:
 def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=None, figures: bool = True,
               n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
               protocols=("extrapolate_fraction", "extrapolate_size"), margin: float | None = None,
-              log=print, jobs: int = 1, max_boot: int | None = None) -> Reproduction:
+              log=print, jobs: int = 1, max_boot: int | None = None,
+              scale_panels: int = SCALE_PANELS) -> Reproduction:
     """Fit ``runs`` (default: the paper's 180) with each form and write runs/fits/curves/frontier/breakeven CSVs
     and per-panel PNGs into ``out_dir``. Break-even ratios of every form but ``paper`` (which has no noise
     model) get 90% bootstrap intervals from ``n_boot`` seeded resamples (more, up to ``max_boot``, where that pins
@@ -161,20 +205,29 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     ``paper``, the form of ``SPREAD_FORMS`` with the lowest leave-one-out error (``choose_form``, the same errors
     ``form_spread`` reports), said in ``Reproduction.form_choice``. ``jobs``: processes to use (forms fitted side
     by side, bootstrap refits and their break-even split, figures drawn while the rest is computed); every
-    number is the same as with one."""
+    number is the same as with one. Beyond ``scale_panels`` panels some work is sampled or cut (``SCALE_PANELS``),
+    as ``Reproduction.notes`` and the report say."""
     bundled = runs is None
     runs = paper_runs() if runs is None else runs
     out = Path(out_dir)
-    spread_fits, loo, choice = {}, None, ""
+    spread_fits, loo, choice, notes = {}, None, "", []
+    scored, n_panels, n_scored = scale_sample(runs, scale_panels, seed)
+    if n_scored < n_panels:
+        notes.append(f"{n_panels} panels: the headline-form choice and forms.csv's loo_rmse (leave-one-out) and "
+                     f"the held-out comparison (compare.csv) score a seeded sample of {n_scored} panels (whole "
+                     f"tasks); every fit, frontier and break-even ratio covers all {n_panels}")
+        log(notes[-1])
     if forms is None:
         log(f"choosing the headline form among {', '.join(SPREAD_FORMS)} by leave-one-out error")
-        best, choice, loo, spread_fits = choose_form(runs, jobs=jobs)
+        best, choice, loo, spread_fits = choose_form(scored, jobs=jobs)
+        if scored is not runs:
+            spread_fits = {}   # fitted on the sample: every form is fitted on all the runs below
         log(choice)
         forms = [best]
     forms = list(dict.fromkeys(["paper", *forms]))
     for name in forms:
         get_form(name)
-    result = Reproduction(runs, form_choice=choice)
+    result = Reproduction(runs, form_choice=choice, notes=notes)
     for name in forms:
         # the paper's own fit: its form on the 185 runs of its fit figure with its Pbar, which reproduces the
         # published curves; every other form on the 180 runs
@@ -186,11 +239,21 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
     result.tables["frontier"] = pd.concat([frontier_table(f, margin=margin) for f in result.fits.values()],
                                           ignore_index=True)
-    drawing = None
-    if figures:  # drawn beside the rest when jobs > 1 (from tables already made)
-        from .parallel import Background
-        drawing = Background(_draw_figures, runs, result.tables["curves"], result.tables["frontier"],
-                             out / "figures", forms, log, jobs=jobs)
+    # with jobs > 1 the held-out comparison and the figures are made beside the rest (each in one process)
+    from .parallel import Background
+    same_runs = {k: f for k, f in result.fits.items() if len(f.runs_) == len(runs)} if scored is runs else {}
+    comparing = Background(compare, scored, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
+                           fits=same_runs, jobs=jobs) if protocols else None
+    drawing = Background(_draw_figures, runs, result.tables["curves"], result.tables["frontier"], out / "figures",
+                         forms, log, jobs=jobs) if figures else None
+    refits = scale_refits(n_boot, n_panels, scale_panels)
+    if refits < n_boot:
+        notes.append(f"{n_panels} panels: break-even intervals from {refits} bootstrap refits instead of {n_boot} "
+                     f"(n_boot x {scale_panels} / panels, at least {MIN_SCALE_REFITS}; the Monte Carlo error of each "
+                     f"interval end is in breakeven.csv)")
+        log(notes[-1])
+        n_boot = refits
+        max_boot = None if max_boot is None else max(refits, scale_refits(max_boot, n_panels, scale_panels))
     log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form)")
     breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed, margin=margin,
                                                     jobs=jobs, max_boot=max_boot)
@@ -198,18 +261,19 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     result.tables["breakeven"] = breakeven
     if all(name in FORMS for name in SPREAD_FORMS):
         log(f"form uncertainty: break-even under {', '.join(SPREAD_FORMS)} (AIC weights, leave-one-out errors)")
-        result.tables["forms"] = form_spread(runs, {**spread_fits, **result.fits}, margin=margin, loo=loo)
+        if loo is None and scored is not runs:   # leave-one-out errors of the sample, as the choice would use
+            loo = choose_form(scored, jobs=jobs)[2]
+        result.tables["forms"] = form_spread(runs, {**spread_fits, **result.fits}, margin=margin, loo=loo,
+                                             jobs=jobs)
     result.tables["stats"] = result.summary()
     result.tables["front_line"] = loglinear_front(runs)
     if is_ladder(runs):
         log("measured and analytic break-even per (method, selector size) on the ladder")
         result.ratio = ratio_analysis(runs, n_boot=200, n_boot_fit=min(n_boot, 20), seed=seed)
         result.tables.update(result.ratio.tables())
-    if protocols:
+    if comparing is not None:
         log(f"held-out comparison: {', '.join(protocols)}")
-        same_runs = {k: f for k, f in result.fits.items() if len(f.runs_) == len(runs)}
-        result.tables["compare"] = compare(runs, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
-                                           fits=same_runs)
+        result.tables["compare"] = comparing.result()
     for name, table in result.tables.items():
         write_csv_atomic(out / f"{name}.csv", table)
     if drawing is not None:
@@ -317,7 +381,8 @@ def format_form_spread(table: pd.DataFrame) -> str:
 
 def format_report(result: Reproduction) -> str:
     """The tables ``costlaw reproduce`` prints."""
-    lines = [result.form_choice] if result.form_choice else []
+    lines = [f"At scale: {n}" for n in result.notes]
+    lines += [result.form_choice] if result.form_choice else []
     stats = result.summary()
     lines.append("Fits (all panels):")
     lines.append(stats.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

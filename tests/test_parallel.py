@@ -48,3 +48,25 @@ def test_bootstrap_and_breakeven_refits_split_over_jobs(paper_runs):
     assert np.array_equal(a[1], b[1], equal_nan=True) and np.array_equal(a[2], b[2], equal_nan=True)
     with pytest.raises(Exception, match="jobs"):
         bootstrap(fitted, n_boot=4, jobs=0)
+
+
+def test_reproduce_at_scale_samples_and_cuts_refits_and_says_so(tmp_path, paper_runs):
+    """Beyond scale_panels: form choice and held-out comparison on a sample of whole tasks, fewer break-even
+    refits; every break-even ratio still covers every panel, and the report says what was cut."""
+    from costlaw.reproduce import MIN_SCALE_REFITS, format_report, reproduce, scale_refits, scale_sample
+
+    sample, n_panels, n_scored = scale_sample(paper_runs, 3, seed=0)
+    assert (n_panels, n_scored) == (6, 3) and sample.task.nunique() == 1 and len(sample) == 90
+    assert scale_sample(paper_runs, 6)[0] is paper_runs
+    assert scale_refits(400, 600, 60) == MIN_SCALE_REFITS and scale_refits(400, 120, 60) == 200
+    assert scale_refits(400, 60, 60) == 400 and scale_refits(30, 600, 60) == 30
+    result = reproduce(None, tmp_path, figures=False, n_boot=100, protocols=("extrapolate_size",),
+                       log=lambda *_: None, scale_panels=3)
+    assert len(result.notes) == 2 and "sample of 3 panels" in result.notes[0] and "50 bootstrap" in result.notes[1]
+    assert "At scale: 6 panels" in format_report(result)
+    be = result.tables["breakeven"]
+    offset = be[(be.form == list(result.fits)[-1]) & (be.definition == "shrink") & (be.task != "all")]
+    assert len(offset) == 12 and (offset.n_boot == 50).all()          # 6 panels x ppl, less
+    size = result.tables["compare"]
+    size = size[size.protocol == "extrapolate_size"]
+    assert (size.n_heldout == 30).all()                                 # the sampled task's 70B panel only
