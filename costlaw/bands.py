@@ -118,7 +118,8 @@ def recombined_cdf_sd(indicator, take: np.ndarray, n_rep: int) -> np.ndarray:
     (draws x columns, e.g. whether a draw is at or below an interval end), from the first-order (Hoeffding)
     projections: the sum over groups of the between-refit variance of the indicator's mean over the draws using
     each refit (less its within-refit noise, one-way ANOVA), divided by ``n_rep``, plus the variance those
-    projections leave, divided by the number of draws. Refits of different groups must be independent."""
+    projections leave, divided by the number of draws. Refits of different groups must be independent, and each
+    used at least twice (``copies`` >= 2 in ``recombine``)."""
     ind = np.asarray(indicator, float)
     ind = ind[:, None] if ind.ndim == 1 else ind
     n_draw = len(ind)

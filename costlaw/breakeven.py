@@ -728,6 +728,8 @@ def pooled_interval(draws: np.ndarray, take: np.ndarray, n_rep: int, level: floa
     """``bands.interval_with_mc`` of pooled ratios on recombined joint draws (``draws``: J x rows, ``take``: the
     refit of each group in each draw), with the Monte Carlo sd of the empirical CDF at each end from the
     draws' Hoeffding projections (``bands.recombined_cdf_sd``) instead of the independent-draw binomial."""
+    if len(take) <= n_rep:    # not recombined (one group, or too many panels to afford copies): independent draws
+        return interval_with_mc(draws, level)
     lo, hi = percentile_interval(draws, level)
     with np.errstate(invalid="ignore"):
         below = [np.where(np.isinf(end)[None, :], np.isfinite(draws), draws <= end[None, :]) for end in (lo, hi)]

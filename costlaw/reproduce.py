@@ -306,14 +306,17 @@ def _ratio_text(v: float) -> str:
     return "inf" if np.isinf(v) else ">1e4" if v >= 1e4 else f"{v:.3g}" if v < 100 else f"{v:.0f}"
 
 
-def _end_text(v: float, mc: float, stable) -> str:
+def _end_text(v: float, mc: float, stable, upper: bool = False) -> str:
     """An interval end as printed: 3 significant figures when stable; else '~' and the figures its Monte Carlo
-    error supports (2 below 0.05 decades, else 1)."""
+    error supports (2 below 0.05 decades, else 1), rounded outwards (a lower end down, an upper end up), so the
+    printed interval is never narrower than the computed one."""
     if stable is None or pd.isna(stable) or bool(stable) or np.isinf(v) or v >= 1e4 or v <= 0:
         return _ratio_text(v) + ("" if stable is None or pd.isna(stable) or bool(stable) else "~")
     digits = 2 if mc < 0.05 else 1
-    rounded = float(f"{v:.{digits}g}")
-    return "~" + (f"{rounded:.0f}" if rounded >= 10 ** (digits - 1) else f"{rounded:g}")
+    step = 10.0 ** (np.floor(np.log10(v)) - digits + 1)
+    units = v / step * (1 - 1e-12 if upper else 1 + 1e-12)     # e.g. 0.3 / 0.1 is 2.9999999999999996
+    rounded = (np.ceil(units) if upper else np.floor(units)) * step
+    return "~" + (f"{rounded:.0f}" if step >= 1 else f"{rounded:.{int(-np.floor(np.log10(step)))}f}")
 
 
 def breakeven_cell(row) -> str:
@@ -323,7 +326,8 @@ def breakeven_cell(row) -> str:
     text = _ratio_text(row.ratio)
     if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
         lo = _end_text(row.ratio_lo, row.get("ratio_lo_mc", np.nan), row.get("lo_stable", row.get("stable")))
-        hi = _end_text(row.ratio_hi, row.get("ratio_hi_mc", np.nan), row.get("hi_stable", row.get("stable")))
+        hi = _end_text(row.ratio_hi, row.get("ratio_hi_mc", np.nan), row.get("hi_stable", row.get("stable")),
+                       upper=True)
         text += f" [{lo}, {hi}]"
     if bool(row.get("extrapolated", False)) is True:
         text += " e"

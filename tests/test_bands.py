@@ -121,3 +121,21 @@ def test_adaptive_refits_stop_where_they_should(paper_runs):
         need = used * (mc / (STABLE_SE_LOG10)) ** 2
         ok = (mc <= STABLE_SE_LOG10) | (need > 200) | rows.hi_widened.to_numpy(bool)
         assert ok.mean() >= 0.8   # the 1 / sqrt(n) prediction is approximate: most, not all
+
+
+def test_unstable_ends_print_rounded_outwards():
+    from costlaw.reproduce import _end_text
+
+    assert _end_text(23.2, 0.03, True) == "23.2"
+    assert _end_text(26.9, 0.03, False) == "~26" and _end_text(26.9, 0.03, False, upper=True) == "~27"
+    assert _end_text(26.9, 0.1, False) == "~20" and _end_text(26.9, 0.1, False, upper=True) == "~30"
+    assert _end_text(0.3, 0.1, False) == "~0.3" and _end_text(float("inf"), 0.1, False) == "inf~"
+
+
+def test_pooled_interval_without_recombination_is_the_plain_one():
+    rng = np.random.default_rng(4)
+    draws = 10 ** rng.normal(1.0, 0.3, (300, 2))
+    plain = interval_with_mc(draws)
+    same = be.pooled_interval(draws, recombine(300, 6, 1), 300)
+    for key in ("lo", "hi", "lo_mc", "hi_mc"):
+        np.testing.assert_array_equal(same[key], plain[key])
