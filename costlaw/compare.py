@@ -32,12 +32,8 @@ from .curves import available_forms, get_form, sized
 from .fitting import context, fit, leave_one_out_refits
 from .uncertainty import Bootstrap, bootstrap
 
-PROTOCOLS = ("loo", "extrapolate_fraction", "extrapolate_size")
-"""The default protocols."""
-ALL_PROTOCOLS = PROTOCOLS + ("extrapolate_size_pilot", "extrapolate_data")
-"""Every protocol: the defaults plus pilot-anchored size forecasts and the largest-data point of each curve."""
+from .choices import ALL_PROTOCOLS, COMPARE_FORMS, PROTOCOLS  # noqa: E402,F401  (option choices, without pandas)
 FRACTION_CUTOFF = 0.25
-COMPARE_FORMS = ("paper", "offset_exp", "power", "logistic")
 
 
 def _scores(form, protocol, truth, pred, lo, hi, extra=None) -> dict:

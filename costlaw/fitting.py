@@ -28,7 +28,7 @@ from .schema import validate_runs
 
 KEY_COLUMNS = ("task", "train_model", "method")
 """Columns a parameter's group can vary over; ``params_`` carries each as a column."""
-LOSSES = ("linear", "soft_l1", "huber", "cauchy")
+from .choices import LOSSES  # noqa: E402  (with the other option choices, importable without pandas)
 MAX_STARTS = 64
 CHUNK_ELEMENTS = 2_000_000
 """Largest Jacobian (problems x residuals x parameters) one batched solve holds in memory at a time."""

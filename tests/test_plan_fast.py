@@ -228,3 +228,13 @@ def test_intervals_of_all_budgets_at_once_equal_one_budget_at_a_time():
             if r["affordable"]:
                 assert (r["metric_pred"], r["metric_lo"], r["metric_hi"], r["pred_lo"], r["pred_hi"]) == (
                     at[0, i], lo[i], hi[i], pred_lo[i], pred_hi[i])
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["fit", "--help"], ["compare", "--help"], ["forecast", "--help"],
+                                  ["ls", "forms"]])
+def test_command_parsers_import_no_pandas(argv):
+    """Parsers are built from costlaw.choices: help and listings load no pandas, scipy or matplotlib."""
+    code = ("import sys\nfrom costlaw.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & set(%r)))" % (argv, HEAVY))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "LOADED []", out[-300:]

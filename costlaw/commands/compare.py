@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..compare import ALL_PROTOCOLS, COMPARE_FORMS, PROTOCOLS
+from ..choices import ALL_PROTOCOLS, COMPARE_FORMS, LOSSES, PROTOCOLS
 from ..curves import FORMS
-from ..fitting import LOSSES
 from .options import N_BOOT_MIN, integer, log, name_in, read_runs_arg
 
 

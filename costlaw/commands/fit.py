@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..curves import FORMS
-from ..fitting import LOSSES
+from ..choices import LOSSES
 from .options import N_BOOT_MIN, UsageError, integer, name_in, read_runs_arg
 
 

@@ -67,7 +67,7 @@ def name_in(registry):
 def add_pilot_options(parser, use: str) -> None:
     """``--pilot`` (repeatable), ``--pilot-runs`` and ``--rule`` of ``forecast`` and ``plan``; ``use`` says what the
     pilots do in that command."""
-    from ..pilot_rules import RULES
+    from ..choices import RULES
     parser.add_argument("--pilot", action="append", metavar="METHOD:FRACTION:METRIC",
                         help=f"a pilot run measured at --train-params (repeatable): {use} (costlaw.pilot)")
     parser.add_argument("--pilot-runs", help="runs CSV of pilot runs at --train-params (instead of, or besides, "
