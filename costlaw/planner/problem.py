@@ -255,7 +255,8 @@ class Problem:
         self.curves = np.minimum(self.sign * curves, self.ceiling[:, :, None])
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
         idx = np.arange(len(self.grid))
-        self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
+        # the point fit's running argmax (only its fractions are reported): 1 x keys x grid
+        self.run_arg = np.maximum.accumulate(np.where(self.curves[:1] >= self.run_max[:1], idx, 0), axis=2)
         sd = self.boot.noise_sd()
         default = float(np.sqrt(np.mean(np.square(np.array(list(sd.values())))))) if len(sd) else 0.0
         self.noise_sd = float(sd.get((self.task, self.train_model), default))
@@ -298,7 +299,8 @@ class Problem:
         self.ceiling = np.full(curves.shape[:2], np.inf)
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
         idx = np.arange(len(self.grid))
-        self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
+        # the point fit's running argmax (only its fractions are reported): 1 x keys x grid
+        self.run_arg = np.maximum.accumulate(np.where(self.curves[:1] >= self.run_max[:1], idx, 0), axis=2)
         self.noise_sd = sigma
         self.margin = DEFAULT_MARGIN_SD * sigma if self.margin_given is None else self.margin_given
         sizes = ", ".join(f"{v:.3g}" for v in transfer.sizes)
