@@ -63,7 +63,7 @@ def log10_spread(a, b):
     return np.where(np.isnan(spread), np.inf, spread)
 
 
-def interval_with_mc(samples, level: float = 0.9, cdf_sd=None, z: float = 1.96) -> dict:
+def interval_with_mc(samples, level: float = 0.9, cdf_sd=None, z: float = 1.96, never_sd=None) -> dict:
     """Percentile interval of positive quantities (e.g. ratios, ``inf`` for "never") along axis 0, with each end's
     Monte Carlo error and what is done where an end sits within that error of a point mass at ``inf``.
 
@@ -72,7 +72,7 @@ def interval_with_mc(samples, level: float = 0.9, cdf_sd=None, z: float = 1.96) 
     standard error of log10 of each end before widening: the band's log10 width / (2 z); ``inf`` when the band
     reaches ``inf``), lo_stable / hi_stable (the error at most ``STABLE_SE_LOG10``; a widened upper end: when
     another seed would widen it too with probability >= 0.9), stable (both), hi_widened, p_never (share of draws
-    at ``inf``).
+    at ``inf``) and p_never_mc, its Monte Carlo sd (``never_sd`` if given, else binomial).
 
     Conservative at the point mass: an upper end whose band reaches ``inf`` (the share of "never" is within
     Monte Carlo error of the tail level) is reported as ``inf`` (``hi_widened``): that only widens the interval,
@@ -95,7 +95,8 @@ def interval_with_mc(samples, level: float = 0.9, cdf_sd=None, z: float = 1.96) 
     lo_ok = lo_mc <= STABLE_SE_LOG10
     return {"lo": lo, "hi": np.where(hi_widened, np.inf, hi), "lo_mc": lo_mc, "hi_mc": hi_mc,
             "lo_stable": lo_ok, "hi_stable": hi_ok, "stable": lo_ok & hi_ok, "hi_widened": hi_widened,
-            "p_never": p_never}
+            "p_never": p_never,
+            "p_never_mc": np.sqrt(p_never * (1 - p_never) / n) if never_sd is None else np.asarray(never_sd, float)}
 
 
 def recombine(n_rep: int, n_groups: int, copies: int, seed: int = 0) -> np.ndarray:

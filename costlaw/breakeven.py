@@ -616,7 +616,8 @@ def panel_groups(fitted, contests) -> np.ndarray:
             key = parent[key]
         return key
 
-    for task, model, b in zip(runs.task, runs.train_model, row_block):   # union panels with their blocks
+    pairs = pd.DataFrame({"task": runs.task.to_numpy(), "model": runs.train_model.to_numpy(), "block": row_block})
+    for task, model, b in pairs.drop_duplicates().itertuples(index=False, name=None):   # union panels, blocks
         parent[root(("panel", task, model))] = root(("block", int(b)))
     roots = [root(("panel", c[0], c[1])) for c in contests]
     code = {r: i for i, r in enumerate(dict.fromkeys(roots))}
@@ -734,7 +735,7 @@ def pooled_interval(draws: np.ndarray, take: np.ndarray, n_rep: int, level: floa
     with np.errstate(invalid="ignore"):
         below = [np.where(np.isinf(end)[None, :], np.isfinite(draws), draws <= end[None, :]) for end in (lo, hi)]
     sd = [recombined_cdf_sd(b, take, n_rep) for b in below]
-    return interval_with_mc(draws, level, cdf_sd=sd)
+    return interval_with_mc(draws, level, cdf_sd=sd, never_sd=recombined_cdf_sd(np.isinf(draws), take, n_rep))
 
 
 def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float = 0.9, margin: float | None = None,

@@ -182,6 +182,13 @@ def frontier(curves: list[MethodCurve], budgets_flops: np.ndarray | None = None,
     ``selection_flops`` overrides a method's selection cost (FLOPs), e.g. to amortise it or try a smaller
     selector. Budgets no method can afford are left out.
     """
+    return pd.DataFrame(frontier_columns(curves, budgets_flops, selection_flops))
+
+
+def frontier_columns(curves: list[MethodCurve], budgets_flops: np.ndarray | None = None,
+                     selection_flops: dict | None = None) -> dict:
+    """``frontier``'s table as a dict of columns (arrays; task and train_model scalars), to concatenate many
+    panels without a DataFrame each."""
     selection_flops = selection_flops or {}
     # ties (e.g. every method at the full pool) go to the cheaper selector
     curves = sorted(curves, key=lambda c: selection_flops.get(c.method, c.selection_flops))
@@ -200,14 +207,14 @@ def frontier(curves: list[MethodCurve], budgets_flops: np.ndarray | None = None,
     second = np.argmax(others, axis=0) if len(curves) > 1 else best
     with np.errstate(invalid="ignore"):
         lead = metric[best, cols] - others[second, cols] if len(curves) > 1 else np.full(len(budgets), np.inf)
-    names = np.array([c.method for c in curves])
-    return pd.DataFrame({
+    names = np.array([c.method for c in curves], dtype=object)
+    return {
         "task": curves[0].task, "train_model": curves[0].train_model, "budget_flops": budgets[ok],
         "best_method": names[best[ok]], "best_fraction": frac[best, cols][ok],
         "metric_pred": metric[best, cols][ok] * curves[0].sign,
         "runner_up": np.where(np.isfinite(others[second, cols]), names[second], None)[ok],
         "lead": lead[ok],
-    })
+    }
 
 
 def panel_curves(curves: list[MethodCurve]) -> dict:
@@ -229,15 +236,19 @@ def loglinear_front(runs: pd.DataFrame, methods=CHEAP_METHODS, level: float = 0.
     from scipy.special import stdtrit  # Student t quantile (scipy.stats would cost ~0.4 s of import here)
 
     rows = []
-    for (task, model), panel in runs.groupby(PANEL, sort=False):
-        cheap = panel[panel.method.isin(methods)]
-        best = cheap.loc[cheap.groupby("fraction").metric.idxmax()]
-        if len(best) < 3:  # a line through fewer than 3 points has no confidence interval
+    cheap = runs[runs.method.isin(methods)]
+    # the best cheap run per (panel, fraction), in one groupby; then each panel's points as arrays
+    best_all = cheap.loc[cheap.groupby(PANEL + ["fraction"], sort=True).metric.idxmax()]
+    where = best_all.groupby(PANEL, sort=False).indices
+    flops, metric = best_all.total_flops.to_numpy(float), best_all.metric.to_numpy(float)
+    for task, model in runs[PANEL].drop_duplicates().itertuples(index=False, name=None):
+        at = where.get((task, model), np.empty(0, np.intp))
+        if len(at) < 3:  # a line through fewer than 3 points has no confidence interval
             continue
-        x = np.log10(best.total_flops.to_numpy())
+        x = np.log10(flops[at])
         if np.ptp(x) == 0:  # no spread in compute: no line
             continue
-        y = best.metric.to_numpy(float)
+        y = metric[at]
         (slope, intercept), cov = np.polyfit(x, y, 1, cov=True)   # OLS; cov scaled by RSS / (n - 2)
         slope, intercept = float(slope), float(intercept)
         half = float(stdtrit(len(x) - 2, 0.5 + level / 2)) * float(np.sqrt(cov[0, 0]))

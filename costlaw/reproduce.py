@@ -12,7 +12,7 @@ from . import breakeven as be
 from .curves import FORMS, get_form
 from .datasets import PAPER_CLAIMED_RATIO, PAPER_PBAR, paper_runs
 from .fitting import CurveFit, fit
-from .frontier import budget_grid, frontier, loglinear_front, method_curves, panel_curves
+from .frontier import budget_grid, frontier_columns, loglinear_front, method_curves, panel_curves
 from .io import write_csv_atomic
 from .ladder import is_ladder, ratio_analysis
 from .uncertainty import bootstrap
@@ -45,14 +45,20 @@ def frontier_table(fit_: CurveFit, n_budgets: int = 200, margin: float | None = 
     ``indistinguishable`` (the lead is within the margin: the best method is not separable from the runner-up)."""
     from .noise import margin_lookup, margins, panel_noise
     margin_of = margin_lookup(margins(panel_noise(fit_), margin))
-    out = []
+    parts = []
     for (task, model), curves in panel_curves(method_curves(fit_)).items():
-        m = margin_of[(task, model)]
-        front = frontier(curves, budget_grid(curves, n_budgets)).assign(form=fit_.form.name, margin=m)
-        out.append(front.assign(indistinguishable=front.lead <= m))
+        front = frontier_columns(curves, budget_grid(curves, n_budgets))
+        n = len(front["budget_flops"])
+        parts.append({**front, "task": np.full(n, task, dtype=object), "train_model": np.full(n, model, dtype=object),
+                      "margin": np.full(n, margin_of[(task, model)])})
     cols = ["task", "train_model", "form", "budget_flops", "best_method", "best_fraction", "metric_pred",
             "runner_up", "lead", "margin", "indistinguishable"]
-    return pd.concat(out)[cols].reset_index(drop=True)
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    table = pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in parts[0]})   # one frame, not one per panel
+    table["form"] = fit_.form.name
+    table["indistinguishable"] = table.lead <= table.margin
+    return table[cols]
 
 
 @dataclass

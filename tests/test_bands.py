@@ -139,3 +139,15 @@ def test_pooled_interval_without_recombination_is_the_plain_one():
     same = be.pooled_interval(draws, recombine(300, 6, 1), 300)
     for key in ("lo", "hi", "lo_mc", "hi_mc"):
         np.testing.assert_array_equal(same[key], plain[key])
+
+
+def test_panels_fitted_apart_are_recombined_apart(paper_runs):
+    """offset_exp fits each panel in its own block: six groups for the six panels' contests (PPL and LESS of a
+    panel share one); a form with parameters shared across sizes joins the panels it spans."""
+    fitted = fit(paper_runs, "offset_exp")
+    contests = [(t, m) for t, m in paper_runs[["task", "train_model"]].drop_duplicates().itertuples(index=False)
+                for _ in ("ppl", "less")]
+    groups = be.panel_groups(fitted, contests)
+    assert len(set(groups)) == 6 and all(groups[0::2] == groups[1::2])
+    shared = fit(paper_runs, "offset_exp_size")
+    assert len(set(be.panel_groups(shared, contests))) < 6
