@@ -67,14 +67,17 @@ def grid_values(form, grid_cols: dict, params: dict, shape: tuple) -> np.ndarray
     """The form on the grid rows (columns of length keys x grid) with per-(sample, key) parameters (samples x
     keys): samples x keys x grid. Forms are elementwise, so the columns go in as keys x grid and the parameters as
     samples x keys x 1 and broadcast: what depends on the parameters alone is computed once per (sample, key), not
-    once per grid point (the same numbers, 2-4x less work). A form whose result does not broadcast so is evaluated
-    on parameters repeated along the grid instead."""
+    once per grid point (the same numbers, 2-4x less work). A form that does not broadcast so (its result has
+    another shape, or it fails on two-dimensional columns) is evaluated on parameters repeated along the grid."""
     n_samples, n_keys, n_grid = shape
     cols = {c: (v.reshape(n_keys, n_grid) if isinstance(v, np.ndarray) and v.shape == (n_keys * n_grid,) else v)
             for c, v in grid_cols.items()}
-    values = form(numeric(cols), **{n: np.asarray(v)[..., None] for n, v in params.items()})
-    if values.shape == shape:
-        return values
+    try:
+        values = form(numeric(cols), **{n: np.asarray(v)[..., None] for n, v in params.items()})
+        if values.shape == shape:
+            return values
+    except (ValueError, IndexError, TypeError):  # a form that is not elementwise: evaluated the plain way below
+        pass
     values = form(numeric(grid_cols), **{n: np.repeat(v, n_grid, axis=-1) for n, v in params.items()})
     return values.reshape(shape)
 
