@@ -238,3 +238,25 @@ def test_command_parsers_import_no_pandas(argv):
             "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & set(%r)))" % (argv, HEAVY))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "LOADED []", out[-300:]
+
+
+def _one_dimensional(rows, P0, Pfull, k):
+    if np.ndim(rows.fraction) != 1:
+        raise ValueError("one-dimensional rows only")
+    return np.ravel(P0 + (Pfull - P0) * rows.fraction ** (1 / k))
+
+
+@pytest.mark.parametrize("function", [_one_dimensional, lambda rows, P0, Pfull, k: np.ravel(
+    P0 + (Pfull - P0) * rows.fraction ** (1 / k))])
+def test_a_form_that_is_not_elementwise_is_evaluated_on_repeated_parameters(function):
+    """grid_values falls back to one row per grid point for a form that fails on, or flattens, keys x grid columns."""
+    from costlaw.curves import OFFSET_EXP, Form
+    from costlaw.fitarrays import numeric
+    from costlaw.planner.problem import grid_values
+
+    form = Form("flat_test", OFFSET_EXP.params, function)
+    cols = {"fraction": np.tile(np.linspace(0.01, 1, 5), 2)}
+    params = {"P0": np.array([[40.0, 41.0], [39.0, 40.0]]), "Pfull": np.array([[60.0, 61.0], [59.0, 60.0]]),
+              "k": np.array([[3.0, 5.0], [4.0, 6.0]])}
+    expected = _one_dimensional(numeric(cols), **{n: np.repeat(v, 5, axis=-1) for n, v in params.items()})
+    assert np.array_equal(grid_values(form, cols, params, (2, 2, 5)), expected.reshape(2, 2, 5))

@@ -67,14 +67,17 @@ def grid_values(form, grid_cols: dict, params: dict, shape: tuple) -> np.ndarray
     """The form on the grid rows (columns of length keys x grid) with per-(sample, key) parameters (samples x
     keys): samples x keys x grid. Forms are elementwise, so the columns go in as keys x grid and the parameters as
     samples x keys x 1 and broadcast: what depends on the parameters alone is computed once per (sample, key), not
-    once per grid point (the same numbers, 2-4x less work). A form whose result does not broadcast so is evaluated
-    on parameters repeated along the grid instead."""
+    once per grid point (the same numbers, 2-4x less work). A form that does not broadcast so (its result has
+    another shape, or it fails on two-dimensional columns) is evaluated on parameters repeated along the grid."""
     n_samples, n_keys, n_grid = shape
     cols = {c: (v.reshape(n_keys, n_grid) if isinstance(v, np.ndarray) and v.shape == (n_keys * n_grid,) else v)
             for c, v in grid_cols.items()}
-    values = form(numeric(cols), **{n: np.asarray(v)[..., None] for n, v in params.items()})
-    if values.shape == shape:
-        return values
+    try:
+        values = form(numeric(cols), **{n: np.asarray(v)[..., None] for n, v in params.items()})
+        if values.shape == shape:
+            return values
+    except (ValueError, IndexError, TypeError):  # a form that is not elementwise: evaluated the plain way below
+        pass
     values = form(numeric(grid_cols), **{n: np.repeat(v, n_grid, axis=-1) for n, v in params.items()})
     return values.reshape(shape)
 
@@ -255,7 +258,8 @@ class Problem:
         self.curves = np.minimum(self.sign * curves, self.ceiling[:, :, None])
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
         idx = np.arange(len(self.grid))
-        self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
+        # the point fit's running argmax (only its fractions are reported): 1 x keys x grid
+        self.run_arg = np.maximum.accumulate(np.where(self.curves[:1] >= self.run_max[:1], idx, 0), axis=2)
         sd = self.boot.noise_sd()
         default = float(np.sqrt(np.mean(np.square(np.array(list(sd.values())))))) if len(sd) else 0.0
         self.noise_sd = float(sd.get((self.task, self.train_model), default))
@@ -298,7 +302,8 @@ class Problem:
         self.ceiling = np.full(curves.shape[:2], np.inf)
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
         idx = np.arange(len(self.grid))
-        self.run_arg = np.maximum.accumulate(np.where(self.curves >= self.run_max, idx, 0), axis=2)
+        # the point fit's running argmax (only its fractions are reported): 1 x keys x grid
+        self.run_arg = np.maximum.accumulate(np.where(self.curves[:1] >= self.run_max[:1], idx, 0), axis=2)
         self.noise_sd = sigma
         self.margin = DEFAULT_MARGIN_SD * sigma if self.margin_given is None else self.margin_given
         sizes = ", ".join(f"{v:.3g}" for v in transfer.sizes)
