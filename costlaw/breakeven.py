@@ -399,10 +399,10 @@ def log_median_rows(ratios: np.ndarray) -> np.ndarray:
     return np.where(np.isinf(b), b, np.where(a == 0, np.where(b == 0, a, np.where(a > 0, mid, 0.0)), mid))
 
 
-CHUNK_GRID_VALUES = 8_000_000
+CHUNK_GRID_VALUES = 2_000_000
 """Most curve-grid values (refits x grid points of the curves of a block of panels) gathered at once by
-``breakeven_refits``: about 64 MB per array; up to 100 refits at a time, the panels in blocks (``contest_blocks``),
-so memory and the work per (refit, contest) stay flat as panels grow."""
+``breakeven_refits``: 16 MB per array (the form makes a few at once); up to 100 refits at a time, the panels in
+blocks (``contest_blocks``), so memory and the work per (refit, contest) stay flat as panels grow."""
 
 
 def _contest_refits(shared, part: slice):
