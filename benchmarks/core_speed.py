@@ -173,20 +173,22 @@ PLAN_CASES = {  # the README's and docs/plan.md's examples (goal: the single pla
 
 
 def plan_lines(results: dict, env, n: int) -> list:
-    """``costlaw plan`` whole processes against ``python -c "import numpy"`` (the floor of any numpy program),
-    alternated: CPU (user + sys) and wall medians and the median of the CPU ratios of the pairs."""
+    """``costlaw plan`` whole processes against ``python -c "import numpy"`` with one BLAS thread (the floor of any
+    numpy program; the plan loads numpy so too), alternated: CPU (user + sys) and wall medians and the median of
+    the CPU ratios of the pairs."""
     base = [sys.executable, "-c", "import numpy"]
+    base_env = dict(env, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     lines = []
     for name, argv in PLAN_CASES.items():
         cmd = [sys.executable, "-m", "costlaw.cli", "plan", "--pool-tokens", "1.0938e8", *argv]
-        rows = [(process(cmd, env), process(base, env)) for _ in range(n)]
+        rows = [(process(cmd, env), process(base, base_env)) for _ in range(n)]
         cpu_a, cpu_b = [r[0][0] for r in rows], [r[1][0] for r in rows]
         wall_a, wall_b = float(np.median([r[0][1] for r in rows])), float(np.median([r[1][1] for r in rows]))
         a, b, ratio = float(np.median(cpu_a)), float(np.median(cpu_b)), float(np.median(np.array(cpu_a) / cpu_b))
         results[name] = {"argv": argv, "costlaw_cpu_s": a, "baseline_cpu_s": b, "ratio": ratio, "costlaw_wall_s":
                          wall_a, "baseline_wall_s": wall_b, "peak_mib": float(np.median([r[0][2] for r in rows]))}
         lines.append(f"| `costlaw plan {' '.join(argv)}` whole process (CPU s; wall {wall_a:.3f} vs {wall_b:.3f}) | "
-                     f"{a:.3f} | {b:.3f} (`import numpy`) | {ratio:.2f}x |")
+                     f"{a:.3f} | {b:.3f} (`import numpy`, one BLAS thread) | {ratio:.2f}x |")
     return lines
 
 

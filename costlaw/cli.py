@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import os
 import sys
 import warnings
 
@@ -18,7 +19,12 @@ PATH_ERRNOS = frozenset({errno.ENOENT, errno.EEXIST, errno.EACCES, errno.EPERM, 
                          errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP})
 """OSErrors that are about the user's paths, not about costlaw."""
 
-__all__ = ["PATH_ERRNOS", "UsageError", "build_parser", "command_of", "main"]
+__all__ = ["PATH_ERRNOS", "SINGLE_THREADED", "UsageError", "build_parser", "command_of", "main"]
+
+SINGLE_THREADED = frozenset({"plan", "ls"})
+"""Commands that do no linear algebra worth a thread pool: numpy is loaded with one BLAS thread for them (unless
+the user set the thread variables), because starting OpenBLAS's pool costs about 60 ms of CPU, a quarter of a plan."""
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def build_parser(only: str | None = None) -> Parser:
@@ -43,6 +49,24 @@ def command_of(argv) -> str | None:
     return args[0] if args and args[0] in COMMANDS else None
 
 
+def load_numpy_single_threaded() -> None:
+    """Import numpy with one BLAS thread (``THREAD_VARIABLES`` set to 1 where unset), then restore the environment,
+    so that nothing else (subprocesses, later imports) sees the change. No effect once numpy is imported."""
+    if "numpy" in sys.modules:
+        return
+    saved = {v: os.environ.get(v) for v in THREAD_VARIABLES}
+    for v in THREAD_VARIABLES:
+        os.environ.setdefault(v, "1")
+    try:
+        import numpy  # noqa: F401
+    finally:
+        for v, value in saved.items():
+            if value is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = value
+
+
 def _one_line_warnings(show):
     """A ``warnings.showwarning`` that prints costlaw's own warnings as one line (``costlaw: warning: ...``) and
     leaves the rest to ``show``."""
@@ -64,7 +88,10 @@ def main(argv=None) -> int:
 
 def _run(argv) -> int:
     try:
-        args = build_parser(command_of(argv)).parse_args(argv)
+        command = command_of(argv)
+        if command in SINGLE_THREADED:
+            load_numpy_single_threaded()
+        args = build_parser(command).parse_args(argv)
         return args.handler(args)
     except UsageError as err:
         print(str(err), file=sys.stderr)

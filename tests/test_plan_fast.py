@@ -260,3 +260,23 @@ def test_a_form_that_is_not_elementwise_is_evaluated_on_repeated_parameters(func
               "k": np.array([[3.0, 5.0], [4.0, 6.0]])}
     expected = _one_dimensional(numeric(cols), **{n: np.repeat(v, 5, axis=-1) for n, v in params.items()})
     assert np.array_equal(grid_values(form, cols, params, (2, 2, 5)), expected.reshape(2, 2, 5))
+
+
+@pytest.mark.parametrize("given", [None, "2"])
+def test_plan_loads_numpy_with_one_blas_thread_and_restores_the_environment(given):
+    """`costlaw plan` starts no BLAS thread pool (unless OPENBLAS_NUM_THREADS says otherwise) and leaves the
+    environment as it found it (subprocesses see the user's settings)."""
+    import os
+    code = ("import io, contextlib, os\nfrom costlaw.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(['plan', '--budget', '1e18', '--train-params', '7e9', '--pool-tokens', '1e8'])\n"
+            "try:\n    import threadpoolctl\n    threads = sorted({i['num_threads'] for i in threadpoolctl.threadpool_info()"
+            " if i['internal_api'] == 'openblas'})\nexcept ImportError:\n    threads = None\n"
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'), os.environ.get('OMP_NUM_THREADS'), threads)")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                          "MKL_NUM_THREADS")}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    blas, omp, threads = out.split(maxsplit=2)
+    assert (blas, omp) == (str(given), "None")
+    assert threads.strip() in ("None", "[]", f"[{given or 1}]")
