@@ -117,14 +117,40 @@ class CurveGrid:
         counts = [len(f) for f in self.fractions]
         self._repeat = np.array(counts, int)
         self._ends = np.cumsum(counts)[:-1]
-        fraction = np.concatenate(self.fractions) if self.fractions else np.array([])
-        full = np.repeat([m[5] for m in self.meta], counts) if self.meta else fraction
-        sel = np.repeat([m[4] for m in self.meta], counts) if self.meta else fraction
-        pool = np.repeat([t[0] for t in self._tokens], counts) if self.meta else fraction
-        tokens = np.repeat([t[1] for t in self._tokens], counts) if self.meta else fraction
-        self.columns = SimpleNamespace(fraction=fraction, train_flops_full=full, train_flops=fraction * full,
-                                       selection_flops=sel, total_flops=sel + fraction * full, pool_tokens=pool,
-                                       train_tokens=fraction * tokens)
+        # per curve; the per-point columns are made for a block of curves at a time (``block_columns``), so that
+        # memory does not hold every point's columns at once (30,000 curves x 1,200 points at 180,000 runs)
+        self._full = np.array([m[5] for m in self.meta], float)
+        self._sel = np.array([m[4] for m in self.meta], float)
+        self._pool = np.array([t[0] for t in self._tokens], float)
+        self._tok = np.array([t[1] for t in self._tokens], float)
+
+    @property
+    def columns(self) -> SimpleNamespace:
+        """Every grid point's columns (``block_columns`` of all curves)."""
+        return self.block_columns(slice(0, len(self.meta)))
+
+    def block_columns(self, curves: slice) -> SimpleNamespace:
+        """Columns of the grid points of the curves ``curves`` (a slice of ``meta``): fraction, train_flops_full,
+        train_flops, selection_flops, total_flops (FLOPs), pool_tokens, train_tokens (tokens)."""
+        rep = self._repeat[curves]
+        fraction = np.concatenate(self.fractions[curves]) if len(rep) else np.array([])
+        full, sel = np.repeat(self._full[curves], rep), np.repeat(self._sel[curves], rep)
+        pool, tokens = np.repeat(self._pool[curves], rep), np.repeat(self._tok[curves], rep)
+        return SimpleNamespace(fraction=fraction, train_flops_full=full, train_flops=fraction * full,
+                               selection_flops=sel, total_flops=sel + fraction * full, pool_tokens=pool,
+                               train_tokens=fraction * tokens)
+
+    def blocks(self, max_values: int = 2_000_000) -> list[slice]:
+        """Consecutive curves in slices holding at most ``max_values`` grid points (at least one curve each)."""
+        out, start, size = [], 0, 0
+        for i, n in enumerate(self._repeat):
+            if size and size + n > max_values:
+                out.append(slice(start, i))
+                start, size = i, 0
+            size += n
+        if len(self._repeat):
+            out.append(slice(start, len(self._repeat)))
+        return out
 
     def metric_arrays(self, fit, values: np.ndarray, curves: slice | None = None) -> list:
         """Oriented metric of every curve (or of the curves ``curves``, a slice of ``meta``) for every entry vector
@@ -135,12 +161,11 @@ class CurveGrid:
         values = np.atleast_2d(np.asarray(values, float))
         whole = curves is None or (curves.start in (None, 0) and curves.stop in (None, len(self.meta)))
         if whole:
-            heads, repeat, columns, signs, ends = self.heads, self._repeat, self.columns, self.signs, self._ends
+            heads, repeat, signs, ends = self.heads, self._repeat, self.signs, self._ends
+            columns = self.columns
         else:
-            offsets = np.concatenate([[0], np.cumsum(self._repeat)])
-            lo, hi = offsets[curves.start], offsets[curves.stop]
             heads, repeat, signs = self.heads.iloc[curves], self._repeat[curves], self.signs[curves]
-            columns = SimpleNamespace(**{k: v[lo:hi] for k, v in vars(self.columns).items()})
+            columns = self.block_columns(curves)
             ends = np.cumsum(repeat)[:-1]
         params = {name: np.repeat(v, repeat, axis=-1) for name, v in fit.param_values(heads, values).items()}
         metric = fit.form(columns, **params) * np.repeat(signs, repeat)
@@ -151,8 +176,13 @@ class CurveGrid:
         """MethodCurves of ``fit`` on these grids (a CurveFit of the same panels and methods)."""
         if not self.meta:
             return []
-        params = {name: np.repeat(v, self._repeat) for name, v in fit.param_values(self.heads).items()}
-        metric = fit.form(self.columns, **params) * np.repeat(self.signs, self._repeat)
+        parts = []
+        for block in self.blocks():   # bounded temporaries: the form's arrays for one block of curves at a time
+            repeat = self._repeat[block]
+            heads = self.heads if block == slice(0, len(self.meta)) else self.heads.iloc[block]
+            params = {name: np.repeat(v, repeat) for name, v in fit.param_values(heads).items()}
+            parts.append(fit.form(self.block_columns(block), **params) * np.repeat(self.signs[block], repeat))
+        metric = np.concatenate(parts)
         return [MethodCurve(task, model, n, method, sel, full, fractions, values, sign) for
                 (task, model, n, method, sel, full), fractions, values, sign in
                 zip(self.meta, self.fractions, np.split(metric, self._ends), self.signs)]

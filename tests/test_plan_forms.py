@@ -7,7 +7,8 @@ import pytest
 from costlaw.forecast import fit_groups
 from costlaw.planner import DEFAULT_FITS, Problem, breakeven_map, plan, plan_budgets, tipping_point
 from costlaw.planner.forms import (PANEL_FORMS, SIZE_FORMS, default_form, default_size_form, form_loo,
-                                   same_winner, shipped_form_fits, size_heldout)
+                                   same_winner, shipped_form_fits, size_heldout,
+                                   within_margin, near_tie)
 
 ARGS = dict(train_params=70e9, pool_tokens=1.0938e8, task="mmlu")
 
@@ -76,10 +77,34 @@ def test_sweep_marks_budgets_where_forms_disagree(tmp_path):
     sweep = plan_budgets(np.geomspace(3e17, 3e19, 9), 30e9, 1.0938e8, task="mmlu")
     table = sweep.summary()
     split = table[table.forms_agree == False]  # noqa: E712
-    assert len(split) and (split.verdict == "depends on the form").all()   # 30B: the size models disagree
+    assert len(split)   # 30B: the size models pick different winners
+    for p in sweep.plans:
+        if p.same_winner_across_forms is False:  # near tie -> indistinguishable, else the answer depends on the form
+            assert p.verdict == ("indistinguishable" if all(r["others_within_margin"] for r in p.spread_rows)
+                                 else "depends on the form")
+    # here the picks differ by hundredths of a point against a ~1-point margin: indistinguishable, not form-dependent
+    assert (split.verdict == "indistinguishable").all()
     assert (table[table.forms_agree == True].verdict != "depends on the form").all()  # noqa: E712
     sweep.plot(tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").stat().st_size > 0
+    # with a margin far below the picks' differences the same budgets depend on the form
+    tight = plan_budgets(np.geomspace(3e17, 3e19, 9), 30e9, 1.0938e8,
+                         problem=Problem(30e9, 1.0938e8, "mmlu", margin=1e-4))
+    split = tight.summary()[tight.summary().forms_agree == False]  # noqa: E712
+    assert len(split) and (split.verdict == "depends on the form").all()
+    assert "the verdict is 'depends on the form'" in tight.forms_agreement()
+
+
+def test_near_tie_needs_every_form_to_score_every_pick_within_its_margin():
+    rows = [{"method": "a", "selector_params": 0.0, "metric_pred": 50.0, "affordable": True},
+            {"method": "b", "selector_params": 0.0, "metric_pred": 49.5, "affordable": True}]
+    picks = {("a", 0.0), ("b", 0.0)}
+    assert within_margin(rows, rows[0], picks, margin=0.6)
+    assert not within_margin(rows, rows[0], picks, margin=0.4)
+    assert not within_margin(rows[:1], rows[0], picks, margin=10)     # a pick this form cannot afford
+    assert near_tie([{"others_within_margin": True}, {"others_within_margin": True}])
+    assert not near_tie([{"others_within_margin": True}, {"others_within_margin": False}])
+    assert not near_tie([])
 
 
 def test_breakeven_map_per_form():

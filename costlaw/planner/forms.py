@@ -32,8 +32,11 @@ FORM_LOO = "paper_forms_loo"
 SIZE_HELDOUT = "paper_size_forms_heldout"
 """Shipped folder holding the size models' held-out errors (``compare.csv``, protocol ``extrapolate_size``: 70B
 predicted from fits of 7B and 13B)."""
+PILOT_HELDOUT = "paper_pilot_heldout"
+"""Shipped folder holding the pilot-anchored forecasts' held-out scores (``compare.csv``, protocol
+``extrapolate_size_pilot``: each size predicted from the others plus one pilot run at it), ranking included."""
 SPREAD_COLUMNS = ["form", "method", "selector_params", "fraction", "metric_pred", "metric_lo", "metric_hi",
-                  "p_best", "heldout_rmse", "default"]
+                  "p_best", "heldout_rmse", "default", "others_within_margin"]
 DEPENDS = "depends on the form"
 """The verdict of an answer whose forms disagree."""
 SAME = "same under every form"
@@ -68,6 +71,21 @@ def size_errors(table=None, forms=PANEL_FORMS) -> dict:
     if not err:
         raise InputError(f"the comparison table has no extrapolate_size rows for the forms {', '.join(forms)}")
     return {f"{f}_size": v for f, v in err.items()}
+
+
+def pilot_ranking(table=None) -> dict | None:
+    """How often pilot-anchored forecasts pick the best method at a held-out size, over every direction (the
+    ``extrapolate_size_pilot@every`` row of a ``costlaw compare`` table; default: the shipped one): {"hits",
+    "n_ranked", "accuracy", "lo", "hi" (its 90% interval), "baseline" (the best method at the nearest measured
+    size)}; None without that row."""
+    rows = records(compare_rows(PILOT_HELDOUT) if table is None else table)
+    row = next((r for r in rows if r["protocol"] == "extrapolate_size_pilot@every"), None)
+    if row is None:
+        return None
+    n = int(float(row["n_ranked"]))
+    acc, base = float(row["ranking_accuracy"]), float(row["ranking_baseline"])
+    return {"hits": int(round(acc * n)), "n_ranked": n, "accuracy": acc, "lo": float(row["ranking_lo"]),
+            "hi": float(row["ranking_hi"]), "baseline": base, "baseline_hits": int(round(base * n))}
 
 
 def _series(errors: dict, index_name: str | None = None):
@@ -149,15 +167,20 @@ class FormSet:
         default = self.default
         out = []
         for i in range(len(budgets)):
-            rows = []
+            bests = {}
             for label, tables in per_form.items():
                 ok = [r for r in tables[i] if r["affordable"]]
-                best = ok[0] if ok else None
+                bests[label] = ok[0] if ok else None
+            picks = {(b["method"], float(b["selector_params"])) for b in bests.values() if b is not None}
+            rows = []
+            for label, best in bests.items():
                 rows.append({"form": label, "method": None if best is None else best["method"],
                              "selector_params": np.nan if best is None else best["selector_params"],
                              **{c: np.nan if best is None else float(best[c])
                                 for c in ("fraction", "metric_pred", "metric_lo", "metric_hi", "p_best")},
-                             "heldout_rmse": float(self.errors.get(label, np.nan)), "default": label == default})
+                             "heldout_rmse": float(self.errors.get(label, np.nan)), "default": label == default,
+                             "others_within_margin": within_margin(per_form[label][i], best, picks,
+                                                                   self.problems[label].margin)})
             out.append(rows)
         return out
 
@@ -211,6 +234,25 @@ def same_winner(spread) -> bool | None:
         return None
     labels = {(None if _missing(r["method"]) else r["method"], float(r["selector_params"])) for r in rows}
     return len(labels) == 1
+
+
+def within_margin(candidates: list, best: dict | None, picks: set, margin: float) -> bool:
+    """Whether, under one form, every plan in ``picks`` ((method, selector_params) of each form's winner) is
+    affordable and predicted within ``margin`` metric points of that form's ``best`` (``candidates``: the form's
+    plan records at one budget)."""
+    if best is None:
+        return False
+    pred = {(r["method"], float(r["selector_params"])): float(r["metric_pred"]) for r in candidates
+            if r["affordable"]}
+    return all(pick in pred and abs(float(best["metric_pred"]) - pred[pick]) <= margin for pick in picks)
+
+
+def near_tie(spread) -> bool:
+    """Whether the forms of a spread pick different winners only among plans that every form scores within its
+    margin of its best (``others_within_margin`` in every row): the picks are indistinguishable, not a
+    form-dependent answer."""
+    rows = [] if spread is None else records(spread)
+    return bool(rows) and all(bool(r.get("others_within_margin", False)) for r in rows)
 
 
 def within(values, lo: float, hi: float) -> bool:

@@ -124,6 +124,12 @@ class Plan:
         return same_winner(self.spread_rows)
 
     @property
+    def forms_near_tie(self) -> bool:
+        """Whether the forms' different picks are all within every form's margin of its best (``forms.near_tie``)."""
+        from .forms import near_tie
+        return near_tie(self.spread_rows)
+
+    @property
     def default_form(self) -> str | None:
         """The form with the lowest held-out error among the spread's forms; None without a spread."""
         marked = [r["form"] for r in self.spread_rows or [] if r["default"]]
@@ -133,14 +139,15 @@ class Plan:
     def verdict(self) -> str:
         """Whether the best plan beats the runner-up by more than the margin: "wins" when it does in at least
         ``noise.VERDICT_PROBABILITY`` of bootstrap refits (``p_lead``), else "indistinguishable" (the best point
-        estimate, but within the noise of the runner-up); "only candidate" when nothing else fits; "depends on
-        the form" when the forms of the form spread pick different winners."""
+        estimate, but within the noise of the runner-up); "only candidate" when nothing else fits; when the forms
+        of the form spread pick different winners, "indistinguishable" if every form scores every form's pick
+        within its margin of its best (``forms.near_tie``), else "depends on the form"."""
         from ..noise import VERDICT_PROBABILITY
         best = self.best
         if best is None:
             return "no plan"
         if self.same_winner_across_forms is False:
-            return "depends on the form"
+            return "indistinguishable" if self.forms_near_tie else "depends on the form"
         if best.get("next_method") is None or best.get("p_lead") is None:
             return "only candidate"
         return "wins" if best["p_lead"] >= VERDICT_PROBABILITY else "indistinguishable"
@@ -208,7 +215,10 @@ class Plan:
                 f"{best['metric_hi']:.2f}] ({pct} CI of the curve; a new run {best['pred_lo']:.2f}..{best['pred_hi']:.2f})"
                 f"; best in {100 * best['p_best']:.0f}% of bootstrap refits")
             if self.same_winner_across_forms is False:
-                lines.append("verdict: depends on the form: the forms pick different winners (form spread below)")
+                lines.append("verdict: indistinguishable: the forms pick different winners, but every form scores "
+                             f"every form's pick within the margin ({self.margin:.2g} points) of its best (form "
+                             "spread below)" if self.forms_near_tie else
+                             "verdict: depends on the form: the forms pick different winners (form spread below)")
             elif best.get("next_method") is not None and best.get("p_lead") is not None:
                 verdict = self.verdict
                 lines.append(
@@ -246,7 +256,8 @@ class Plan:
                        else ("form", "held-out error"))
         lines = [f"form spread (best plan under each {kind}; default {self.default_form}, the lowest {error}): "
                  + ("same winner under every form" if same else
-                    "the forms pick different winners: the answer depends on the form")]
+                    "the forms pick different winners, all within the margin of each form's best" if
+                    self.forms_near_tie else "the forms pick different winners: the answer depends on the form")]
         for r in (SimpleNamespace(**row) for row in self.spread_rows):
             if r.method is None:
                 lines.append(f"  {r.form}: no plan")

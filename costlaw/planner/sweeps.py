@@ -86,11 +86,13 @@ class BudgetSweep:
             return ""
         table = [r for r in self.records() if not _missing(r["method"])]
         agree = sum(1 for r in table if r["forms_agree"] is None or bool(r["forms_agree"]))
+        depends = sum(1 for r in table if r["verdict"] == DEPENDS)
         p = next(p for p in self.plans if p.spread_rows is not None)
         forms = ", ".join(r["form"] + (" (default)" if r["default"] else "") for r in p.spread_rows)
         text = f"forms ({forms}) pick the same winner at {agree} of {len(table)} budgets"
         if agree < len(table):
-            text += f"; at the others the verdict is '{DEPENDS}' (marked in the plot)"
+            text += (f"; at {len(table) - agree - depends} of the others their picks are within the margin "
+                     f"(indistinguishable), at {depends} the verdict is '{DEPENDS}' (marked in the plot)")
         return text
 
     def to_json(self) -> str:
@@ -121,7 +123,7 @@ class BudgetSweep:
             for i, (form, g) in enumerate(forms[~forms["default"]].groupby("form", sort=False)):
                 ax.plot(g.budget_flops, g.metric_pred, color="black", lw=0.9, ls=("--", ":", "-.")[i % 3],
                         label=f"best plan under {form}")
-            split = table[table.forms_agree == False]  # noqa: E712 (None: no spread at that budget)
+            split = table[table.verdict == DEPENDS]
             if len(split):
                 ax.plot(split.budget_flops, split.metric_pred, "x", color="crimson", ms=6,
                         label=DEPENDS)
