@@ -99,44 +99,73 @@ def interval_with_mc(samples, level: float = 0.9, cdf_sd=None, z: float = 1.96, 
             "p_never_mc": np.sqrt(p_never * (1 - p_never) / n) if never_sd is None else np.asarray(never_sd, float)}
 
 
-def recombine(n_rep: int, n_groups: int, copies: int, seed: int = 0) -> np.ndarray:
+def recombine(n_rep, n_groups: int, copies: int, seed: int = 0) -> np.ndarray:
     """Joint draws from refits of independent groups (e.g. panels fitted in separate blocks): ``copies`` x
     ``n_rep`` rows, each naming one refit per group (``n_rep`` x ... x ``n_groups`` indices). The first
     ``n_rep`` rows are the refits as drawn; each further block of ``n_rep`` rows permutes every group's refits
     independently, so each refit of each group is used exactly ``copies`` times. A statistic of several groups
     (a median or mean over panels) evaluated on these rows estimates the same distribution as on the refits,
-    with less Monte Carlo error (an average over many combinations: a V-statistic)."""
+    with less Monte Carlo error (an average over many combinations: a V-statistic).
+
+    ``n_rep`` may give each group its own number of refits (a sequence of ``n_groups``; the same everywhere is the
+    scalar case): then there are ``copies`` x max rows, and group g's column is its refits in order followed by
+    seeded permutations of them, cut to length, so each of its refits is used equally often (to within one). The
+    indices never depend on the refits' values and the groups are independent, so each row is still a draw from
+    the joint distribution and the mean over rows is unbiased for it."""
+    sizes = np.broadcast_to(np.asarray(n_rep, np.intp), (n_groups,))
     rng = np.random.default_rng(seed)
-    take = np.empty((copies * n_rep, n_groups), np.intp)
-    take[:n_rep] = np.arange(n_rep)[:, None]
-    for c in range(1, copies):
-        take[c * n_rep:(c + 1) * n_rep] = np.argsort(rng.random((n_rep, n_groups)), axis=0)
+    if n_groups == 0 or (sizes == sizes[0]).all():
+        n = int(sizes[0]) if n_groups else int(n_rep)
+        take = np.empty((copies * n, n_groups), np.intp)
+        take[:n] = np.arange(n)[:, None]
+        for c in range(1, copies):
+            take[c * n:(c + 1) * n] = np.argsort(rng.random((n, n_groups)), axis=0)
+        return take
+    n_draw = copies * int(sizes.max())
+    take = np.empty((n_draw, n_groups), np.intp)
+    for g, n in enumerate(sizes):
+        reps = -(-n_draw // int(n))
+        take[:, g] = np.concatenate([np.arange(n)] + [rng.permutation(n) for _ in range(reps - 1)])[:n_draw]
     return take
 
 
-def recombined_cdf_sd(indicator, take: np.ndarray, n_rep: int) -> np.ndarray:
-    """Monte Carlo sd of the mean over joint draws (rows of ``take``, from ``recombine``) of ``indicator``
-    (draws x columns, e.g. whether a draw is at or below an interval end), from the first-order (Hoeffding)
-    projections: the sum over groups of the between-refit variance of the indicator's mean over the draws using
-    each refit (less its within-refit noise, one-way ANOVA), divided by ``n_rep``, plus the variance those
-    projections leave, divided by the number of draws. Refits of different groups must be independent, and each
-    used at least twice (``copies`` >= 2 in ``recombine``)."""
+def recombined_cdf_parts(indicator, take: np.ndarray, n_rep) -> tuple[np.ndarray, np.ndarray]:
+    """The parts of ``recombined_cdf_sd``: (first, rest), ``first`` (groups x columns) the variance of each
+    group's first-order (Hoeffding) projection of ``indicator`` (its share of the Monte Carlo variance is
+    first / refits of the group), ``rest`` (columns) what the projections leave (its share: rest / draws)."""
     ind = np.asarray(indicator, float)
     ind = ind[:, None] if ind.ndim == 1 else ind
-    n_draw = len(ind)
+    sizes = np.broadcast_to(np.asarray(n_rep, np.intp), (take.shape[1],))
     p = ind.mean(axis=0)
-    first = np.zeros(ind.shape[1])
+    first = np.zeros((take.shape[1], ind.shape[1]))
     for g in range(take.shape[1]):
-        count = np.bincount(take[:, g], minlength=n_rep)[:, None]
+        count = np.bincount(take[:, g], minlength=sizes[g])[:, None]
         used = count[:, 0] > 0
-        sums = np.stack([np.bincount(take[:, g], weights=ind[:, j], minlength=n_rep) for j in range(ind.shape[1])],
-                        axis=1)
+        sums = np.stack([np.bincount(take[:, g], weights=ind[:, j], minlength=sizes[g])
+                         for j in range(ind.shape[1])], axis=1)
         means = sums[used] / count[used]
         copies = float(np.mean(count[used]))
         within = np.mean(means * (1 - means), axis=0) * copies / max(copies - 1, 1)   # indicator variance per refit
-        first += np.maximum(np.var(means, axis=0, ddof=1) - within / copies, 0.0)
-    # first-order terms from the refits, plus what the projections leave over the finite number of draws
-    return np.sqrt(first / n_rep + np.maximum(p * (1 - p) - first, 0.0) / n_draw)
+        first[g] = np.maximum(np.var(means, axis=0, ddof=1) - within / copies, 0.0)
+    total = np.zeros(ind.shape[1])
+    for g in range(take.shape[1]):      # in order, as a running sum
+        total += first[g]
+    return first, np.maximum(p * (1 - p) - total, 0.0)
+
+
+def recombined_cdf_sd(indicator, take: np.ndarray, n_rep) -> np.ndarray:
+    """Monte Carlo sd of the mean over joint draws (rows of ``take``, from ``recombine``) of ``indicator``
+    (draws x columns, e.g. whether a draw is at or below an interval end), from the first-order (Hoeffding)
+    projections: the sum over groups of the between-refit variance of the indicator's mean over the draws using
+    each refit (less its within-refit noise, one-way ANOVA), divided by that group's refits (``n_rep``: one
+    number, or one per group), plus the variance those projections leave, divided by the number of draws. Refits
+    of different groups must be independent, and each used at least twice (``copies`` >= 2 in ``recombine``)."""
+    first, rest = recombined_cdf_parts(indicator, take, n_rep)
+    sizes = np.broadcast_to(np.asarray(n_rep, float), (take.shape[1],))
+    scaled = np.zeros(first.shape[1])
+    for g in range(take.shape[1]):
+        scaled += first[g] if np.ndim(n_rep) == 0 else first[g] / sizes[g]
+    return np.sqrt((scaled / n_rep if np.ndim(n_rep) == 0 else scaled) + rest / len(take))
 
 
 def prediction_band(curve_samples, noise_sd, level: float = 0.9, seed: int = 0):

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from . import costs
-from .bands import STABLE_SE_LOG10, interval_with_mc, percentile_interval, recombine, recombined_cdf_sd
+from .bands import (STABLE_SE_LOG10, interval_with_mc, percentile_interval, recombine, recombined_cdf_parts,
+                    recombined_cdf_sd)
 from .checks import check_int
 from .frontier import CHEAP_METHODS, CurveGrid, MethodCurve, budget_grid, method_curves, panel_curves
 from .schema import higher_is_better
@@ -482,12 +483,53 @@ class ContestRefits:
     ``ratio``, ``lead`` (R x contests) and ``curves`` (R x contests x ``RATIO_GRID``: lead - margin, clipped to
     the panel's span) per contest (task, train_model, method); ``block`` gives each contest's independent fitting
     block (``fitting.blocks``: refits of different blocks are independent, so they may be recombined).
+    ``n_of``: refits per block (default: R for all); a block with fewer has its first ``n_of[b]`` rows valid
+    (NaN below them), so blocks may carry different numbers of refits (``add``).
     """
 
-    def __init__(self, contests, shapes, ratio, lead, curves, block):
+    def __init__(self, contests, shapes, ratio, lead, curves, block, n_of=None):
         self.contests, self.shapes = contests, shapes
         self.ratio, self.lead, self.curves, self.block = ratio, lead, curves, np.asarray(block, np.intp)
         self.keys = [("shrink", t, mo, me) for t, mo, me, *_ in contests]
+        self.n_of = (np.full(self.n_blocks, len(ratio), np.intp) if n_of is None
+                     else np.asarray(n_of, np.intp).copy())
+
+    def add(self, other: "ContestRefits", extra) -> "ContestRefits":
+        """These refits with, for each block b, the first ``extra[b]`` refits of ``other`` appended (its other
+        rows unused): blocks then carry different numbers of refits."""
+        extra = np.asarray(extra, np.intp)
+        n_new = self.n_of + extra
+        n_rows = int(n_new.max()) if len(n_new) else 0
+        arrays = []
+        for mine, theirs in ((self.ratio, other.ratio), (self.lead, other.lead), (self.curves, other.curves)):
+            out = np.full((n_rows,) + mine.shape[1:], np.nan)
+            for b in range(self.n_blocks):
+                ks = np.flatnonzero(self.block == b)
+                n, e = self.n_of[b], extra[b]
+                out[:n, ks] = mine[:n, ks]
+                out[n:n + e, ks] = theirs[:e, ks]
+            arrays.append(out)
+        return ContestRefits(self.contests, self.shapes, *arrays, self.block, n_new)
+
+    def contest_counts(self) -> np.ndarray:
+        """Refits of each contest (its block's)."""
+        return self.n_of[self.block]
+
+    def panel_intervals(self, level: float = 0.9) -> dict:
+        """``bands.interval_with_mc`` of every contest's ratio over its own block's refits."""
+        out = {}
+        for n in np.unique(self.n_of):
+            ks = np.flatnonzero(self.contest_counts() == n)
+            iv = interval_with_mc(self.ratio[:n, ks], level)
+            for key, v in iv.items():
+                out.setdefault(key, np.empty(len(self.contests), np.asarray(v).dtype))[ks] = v
+        return out
+
+    def share(self, hit: np.ndarray) -> np.ndarray:
+        """Per contest, the share of its block's refits in which ``hit`` (R x contests, bool) holds."""
+        counts = self.contest_counts()
+        valid = np.arange(len(hit))[:, None] < counts[None, :]
+        return np.sum(hit & valid, axis=0) / np.maximum(counts, 1)
 
     def extend(self, other: "ContestRefits") -> "ContestRefits":
         """The refits of ``self`` followed by those of ``other`` (same fit, same contests)."""
@@ -499,20 +541,24 @@ class ContestRefits:
     def n_blocks(self) -> int:
         return int(self.block.max()) + 1 if len(self.block) else 0
 
-    def pooled(self, take: np.ndarray | None = None) -> tuple[list, np.ndarray]:
+    def pooled(self, take: np.ndarray | None = None, uses: list | None = None) -> tuple[list, np.ndarray]:
         """(keys, ratios (J x pooled rows)) of the pooled rows (shrink, size, pooled_mean) on J joint draws:
         draw j takes, for the contests of block b, refit ``take[j, b]`` (default: refit j in every block, the
-        refits as they were drawn)."""
+        refits as they were drawn). ``uses``: a list to which the blocks each pooled row depends on are appended
+        (an array of block codes per row)."""
         n_rep = len(self.ratio)
         if take is None:
             take = np.broadcast_to(np.arange(n_rep)[:, None], (n_rep, max(self.n_blocks, 1)))
         contests, shapes, n_draw = self.contests, self.shapes, len(take)
         keys, ratio_cols = [], []
+        uses = [] if uses is None else uses
         x_grid = np.log10(RATIO_GRID)
         for method in dict.fromkeys(c[2] for c in contests):
             ks = [k for k, c in enumerate(contests) if c[2] == method]
             rows = take[:, self.block[ks]]                                              # J x contests
             keys.append(("shrink", "all", "pooled", method))
+            everywhere = np.unique(self.block[ks])
+            uses.append(everywhere)
             ratio_cols.append(log_median_rows(self.ratio[rows, ks])[:, None])
             margin_k = np.array([contests[k][6] for k in ks])
             span_k = np.array([contests[k][5] for k in ks])
@@ -525,15 +571,18 @@ class ContestRefits:
                 if len(set(params[cols])) < 2:
                     continue
                 keys.append(("size", task, "all sizes", method))
+                uses.append(np.unique(self.block[np.asarray(ks)[cols]]))
                 ratio_cols.append(crossing_rows(np.log10(actual[cols]), d[:, cols])[:, None])
             sizes = np.unique(params)
             if len(sizes) >= 2:
                 keys.append(("size", "all", "pooled", method))
+                uses.append(everywhere)
                 member = params[None, :] == sizes[:, None]                               # sizes x panels
                 x = np.log10((member * actual).sum(axis=1) / member.sum(axis=1))
                 dm = d @ member.T / member.sum(axis=1)
                 ratio_cols.append(crossing_rows(x, dm)[:, None])
             keys.append(("pooled_mean", "all", "pooled", method))
+            uses.append(everywhere)
             mean = np.zeros((n_draw, len(RATIO_GRID)))
             for j, k in enumerate(ks):                                   # accumulate: no J x contests x grid array
                 mean += self.curves[rows[:, j], k]
@@ -572,8 +621,9 @@ def crossing_rows(log_r: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 def contest_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin_table: pd.DataFrame | None = None,
                    grid: CurveGrid | None = None, margin: float | None = None, chunk: int | None = None,
-                   jobs: int = 1) -> ContestRefits:
-    """The per-panel part of ``breakeven_refits``: every contest's ratio, lead and clipped lead curve per refit."""
+                   jobs: int = 1, blocks: np.ndarray | None = None) -> ContestRefits:
+    """The per-panel part of ``breakeven_refits``: every contest's ratio, lead and clipped lead curve per refit.
+    ``blocks``: evaluate only the contests of these blocks (``panel_groups`` codes; the others are NaN)."""
     if margin_table is None:
         margin_table = make_margins(panel_noise(fitted), margin)
     grid = grid or CurveGrid(fitted.runs_, 600)
@@ -600,12 +650,19 @@ def contest_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin
                            default=1)
         chunk = int(np.clip(CHUNK_GRID_VALUES // panel_values, 1, 100))
     from .parallel import map_parts, split
+    group = panel_groups(fitted, contests)
+    ks = np.arange(len(contests)) if blocks is None else np.flatnonzero(np.isin(group, blocks))
     parts = split(n_rep, jobs) if jobs > 1 else [slice(0, n_rep)]
-    done = map_parts(_contest_refits, (fitted, grid, shapes, contests, values, chunk), parts, jobs)
-    ratio, lead, curves_c = (np.concatenate([d[i] for d in done]) if done else np.empty((0, len(contests)))
+    done = map_parts(_contest_refits, (fitted, grid, shapes, [contests[k] for k in ks], values, chunk), parts, jobs)
+    ratio, lead, curves_c = (np.concatenate([d[i] for d in done]) if done else np.empty((0, len(ks)))
                              for i in range(3))
-    curves_c = curves_c.reshape(n_rep, len(contests), len(RATIO_GRID))
-    return ContestRefits(contests, shapes, ratio, lead, curves_c, panel_groups(fitted, contests))
+    curves_c = curves_c.reshape(n_rep, len(ks), len(RATIO_GRID))
+    if len(ks) < len(contests):       # only some blocks: the others' contests are NaN
+        full = [np.full((n_rep, len(contests)) + a.shape[2:], np.nan) for a in (ratio, lead, curves_c)]
+        for a, part in zip(full, (ratio, lead, curves_c)):
+            a[:, ks] = part
+        ratio, lead, curves_c = full
+    return ContestRefits(contests, shapes, ratio, lead, curves_c, group)
 
 
 def panel_groups(fitted, contests) -> np.ndarray:
@@ -731,17 +788,104 @@ def refits_needed(intervals: list[dict], n_rep: int, max_boot: int) -> int:
     return int(min(max_boot, 100 * np.ceil(max(need) / 100)))
 
 
-def pooled_interval(draws: np.ndarray, take: np.ndarray, n_rep: int, level: float = 0.9) -> dict:
+def pooled_interval(draws: np.ndarray, take: np.ndarray, n_rep, level: float = 0.9) -> dict:
     """``bands.interval_with_mc`` of pooled ratios on recombined joint draws (``draws``: J x rows, ``take``: the
-    refit of each group in each draw), with the Monte Carlo sd of the empirical CDF at each end from the
-    draws' Hoeffding projections (``bands.recombined_cdf_sd``) instead of the independent-draw binomial."""
-    if len(take) <= n_rep:    # not recombined (one group, or too many panels to afford copies): independent draws
-        return interval_with_mc(draws, level)
+    refit of each group in each draw; ``n_rep``: refits per group, one number or one per group), with the Monte
+    Carlo sd of the empirical CDF at each end from the draws' Hoeffding projections (``bands.recombined_cdf_sd``)
+    instead of the independent-draw binomial. Recombined, it also gives each end's variance parts
+    (``lo_first``/``hi_first``: groups x rows, ``lo_rest``/``hi_rest``: ``bands.recombined_cdf_parts``)."""
+    sizes = np.atleast_1d(np.asarray(n_rep))
+    if (sizes == sizes[0]).all() and len(take) <= sizes[0]:
+        return interval_with_mc(draws, level)   # not recombined (one group, or too many panels): independent draws
     lo, hi = percentile_interval(draws, level)
     with np.errstate(invalid="ignore"):
         below = [np.where(np.isinf(end)[None, :], np.isfinite(draws), draws <= end[None, :]) for end in (lo, hi)]
+    parts = [recombined_cdf_parts(b, take, n_rep) for b in below]
     sd = [recombined_cdf_sd(b, take, n_rep) for b in below]
-    return interval_with_mc(draws, level, cdf_sd=sd, never_sd=recombined_cdf_sd(np.isinf(draws), take, n_rep))
+    out = interval_with_mc(draws, level, cdf_sd=sd, never_sd=recombined_cdf_sd(np.isinf(draws), take, n_rep))
+    for end, (first, rest) in zip(("lo", "hi"), parts):
+        out[f"{end}_first"], out[f"{end}_rest"] = first, rest
+    return out
+
+
+def allocate_refits(first: np.ndarray, rest: float, n_of: np.ndarray, shrink: float, max_boot: int):
+    """Refits per group (at least ``n_of``, at most ``max_boot``) that make the Monte Carlo variance of a
+    recombined statistic, sum_g first_g / n_g + ``rest``, at most ``shrink`` times what it is now, with the fewest
+    refits in all (n_g proportional to sqrt(first_g) where not held at a bound: Lagrange); ``None`` when even
+    ``max_boot`` refits everywhere cannot."""
+    first, n_of = np.asarray(first, float), np.asarray(n_of, float)
+    room = shrink * (np.sum(first / n_of) + rest) - rest
+    if room <= 0:
+        return None
+    n_new, free = n_of.copy(), first > 0
+    for _ in range(len(first) + 1):
+        left = room - np.sum(first[~free] / n_new[~free])
+        if not free.any() or left <= 0:
+            break
+        opt = np.sqrt(first) * np.sum(np.sqrt(first[free])) / left
+        low, high = free & (opt < n_of), free & (opt > max_boot)
+        if low.any():                 # groups that already have enough: keep theirs, share the rest
+            free &= ~low
+            continue
+        if high.any():
+            n_new[high], free = float(max_boot), free & ~high
+            continue
+        n_new[free] = opt[free]
+        break
+    if np.sum(first / n_new) > room * (1 + 1e-9) or (n_new > max_boot).any():
+        return None
+    return np.maximum(n_of, 100 * np.ceil(n_new / 100)).astype(np.intp)
+
+
+def block_targets(refits: "ContestRefits", panel_iv: dict, pooled_iv: dict, uses: list, n_draw: int,
+                  max_boot: int) -> np.ndarray:
+    """Refits each fitting block should have so that every interval end that ``max_boot`` refits can pin has a
+    Monte Carlo error within ``bands.STABLE_SE_LOG10`` (``refits_needed``, per block): a per-panel end asks its
+    own block for n (mc / tol)^2 refits; a pooled end asks only the blocks it depends on (``uses``), as many as
+    ``allocate_refits`` finds from each block's share of its Monte Carlo variance (``pooled_interval``'s parts;
+    all alike when the draws are not recombined). Ends no affordable count pins (thin tails) ask for nothing;
+    an upper end widened to "never" neither. Multiples of 100; ``refits.n_of`` where nothing needs more."""
+    tol = STABLE_SE_LOG10
+    n_of, target = refits.n_of, refits.n_of.copy()
+    counts = refits.contest_counts()
+    for mc in (panel_iv["lo_mc"], np.where(panel_iv["hi_widened"], 0.0, panel_iv["hi_mc"])):
+        mc = np.asarray(mc, float)
+        with np.errstate(invalid="ignore", over="ignore"):
+            need = counts * (mc / tol) ** 2
+        for k in np.flatnonzero((mc > tol) & (need <= max_boot)):
+            b = refits.block[k]
+            target[b] = max(target[b], int(100 * np.ceil(need[k] / 100)))
+    for end in ("lo", "hi"):
+        mc = np.asarray(pooled_iv[f"{end}_mc"], float)
+        if end == "hi":
+            mc = np.where(pooled_iv["hi_widened"], 0.0, mc)
+        for j in np.flatnonzero(mc > tol):
+            bs = np.asarray(uses[j], np.intp)
+            if f"{end}_first" in pooled_iv:
+                want = allocate_refits(pooled_iv[f"{end}_first"][bs, j], pooled_iv[f"{end}_rest"][j] / n_draw,
+                                       n_of[bs], (tol / mc[j]) ** 2, max_boot)
+            else:               # independent draws: every block alike
+                need = n_of[bs].max() * (mc[j] / tol) ** 2
+                want = None if need > max_boot else np.full(len(bs), int(100 * np.ceil(need / 100)))
+            if want is not None:
+                target[bs] = np.maximum(target[bs], want)
+    return np.maximum(n_of, np.minimum(target, max_boot))
+
+
+def run_groups(fitted, refits: "ContestRefits") -> np.ndarray:
+    """Per run of ``fitted.runs_``, the ``panel_groups`` code of its fitting block (-1: a block of no contest)."""
+    from .fitting import blocks
+
+    runs = fitted.runs_
+    row_block, _ = blocks(fitted.form, runs)
+    row_block = np.asarray(row_block, np.intp)
+    pairs = pd.DataFrame({"task": runs.task.to_numpy(), "model": runs.train_model.to_numpy(), "block": row_block})
+    groups = pd.DataFrame([(c[0], c[1], g) for c, g in zip(refits.contests, refits.block)],
+                          columns=["task", "model", "group"]).drop_duplicates()
+    found = pairs.drop_duplicates().merge(groups, on=["task", "model"])
+    lookup = np.full(int(row_block.max()) + 1 if len(row_block) else 0, -1, np.intp)
+    lookup[found.block.to_numpy(np.intp)] = found.group.to_numpy(np.intp)
+    return lookup[row_block]
 
 
 def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float = 0.9, margin: float | None = None,
@@ -754,8 +898,12 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
     below ``claims[method]`` (e.g. the paper's 5x / 10x). ``boot``: a ``Bootstrap`` of ``fitted`` to reuse.
     ``jobs``: processes the refits and their break-even are spread over (the same numbers as with one).
     ``max_boot``: add refits in seeded batches, up to this many, until every end they can pin has a Monte Carlo
-    error within ``bands.STABLE_SE_LOG10`` (``refits_needed``; default: none beyond ``n_boot``). Pooled rows are
-    evaluated on recombinations of the panels' refits (``bands.recombine``); ``p_never``: share of "never";
+    error within ``bands.STABLE_SE_LOG10`` (default: none beyond ``n_boot``), only to the fitting blocks (groups
+    of panels, ``panel_groups``) whose ends need them (``block_targets``); batch i draws its resamples from seed
+    ``[seed, i]`` and the other blocks keep their point values there, unsolved. Pooled rows are evaluated on
+    recombinations of the panels' refits (``bands.recombine``, blocks with different numbers of refits used
+    equally often each); ``n_boot``: the refits of the row's panel (the most of its panels, pooled rows);
+    ``n_draws``: the draws its interval is read from; ``p_never``: share of "never";
     ``hi_widened``: an upper end within Monte Carlo error of "never", reported ``inf`` (``bands.interval_with_mc``)."""
     from .uncertainty import bootstrap
 
@@ -772,20 +920,30 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
         if boot is None or boot.n_boot < n_boot:
             boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level, progress=progress, jobs=jobs)
         refits = contest_refits(fitted, boot.values[:n_boot], methods, margin_table, jobs=jobs)
-        batch = 0
+        batch, groups_of_runs = 0, None
         while True:
-            n_rep = len(refits.ratio)
+            n_of = refits.n_of if refits.n_blocks else np.array([n_boot])
+            n_rep = int(n_of.max())
             copies = recombine_copies(n_rep, len(refits.contests)) if refits.n_blocks > 1 else 1
-            take = recombine(n_rep, max(refits.n_blocks, 1), copies, seed)
-            pooled_keys, pooled = refits.pooled(take)
-            ivs = [interval_with_mc(refits.ratio, level), pooled_interval(pooled, take, n_rep, level)]
-            target = refits_needed(ivs, n_rep, max_boot)
-            if target <= n_rep:
+            take = recombine(n_of if refits.n_blocks else n_boot, max(refits.n_blocks, 1), copies, seed)
+            uses: list = []
+            pooled_keys, pooled = refits.pooled(take, uses)
+            ivs = [refits.panel_intervals(level), pooled_interval(pooled, take, n_of, level)]
+            if max_boot <= n_rep or not refits.n_blocks:
                 break
-            batch += 1    # more refits, seeded (seed, batch): deterministic given the seed
-            more = bootstrap(fitted, n_boot=target - n_rep, seed=[seed, batch], level=level, progress=progress,
-                             jobs=jobs)
-            refits = refits.extend(contest_refits(fitted, more.values, methods, margin_table, jobs=jobs))
+            extra = block_targets(refits, ivs[0], ivs[1], uses, len(take), max_boot) - refits.n_of
+            if not extra.any():
+                break
+            batch += 1    # more refits of the blocks that need them, seeded (seed, batch): deterministic
+            if groups_of_runs is None:
+                groups_of_runs = run_groups(fitted, refits)
+            resampled = np.where(groups_of_runs >= 0, extra[np.maximum(groups_of_runs, 0)], 0)
+            more = bootstrap(fitted, n_boot=int(extra.max()), seed=[seed, batch], level=level, progress=progress,
+                             jobs=jobs, resampled=resampled).values
+            for e in np.unique(extra[extra > 0]):      # each block's new refits only, evaluated once
+                now = np.where(extra == e, e, 0)
+                refits = refits.add(contest_refits(fitted, more[:e], methods, margin_table, jobs=jobs,
+                                                   blocks=np.flatnonzero(now)), now)
         same = np.array(refits.keys + pooled_keys, str).reshape(-1, 4)
         if same.shape != (len(point), 4) or (same != point[["definition", "task", "train_model", "method"]]
                                              .to_numpy(str)).any():
@@ -794,15 +952,18 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
         names = {"lo": "ratio_lo", "hi": "ratio_hi", "lo_mc": "ratio_lo_mc", "hi_mc": "ratio_hi_mc"}
         for key in ivs[0]:
             point[names.get(key, key)] = np.concatenate([iv[key] for iv in ivs])
-        point["n_draws"] = [n_rep] * k + [len(take)] * pooled.shape[1]
+        counts = refits.contest_counts()
+        point["n_draws"] = np.concatenate([counts, np.full(pooled.shape[1], len(take))]).astype(int)
         with np.errstate(invalid="ignore"):
-            p_win = np.mean(refits.lead > point.margin.to_numpy(float)[None, :k] + TIE, axis=0)
+            p_win = refits.share(refits.lead > point.margin.to_numpy(float)[None, :k] + TIE)
         point["p_win"] = np.concatenate([p_win, np.full(pooled.shape[1], np.nan)])
         if claims:
             claim = point.method.map(claims).to_numpy(float)
-            point["p_within_claim"] = np.concatenate([np.mean(refits.ratio <= claim[None, :k], axis=0),
-                                                      np.mean(pooled <= claim[None, k:], axis=0)])
-        point["n_boot"], point["seed"] = n_rep, seed
+            with np.errstate(invalid="ignore"):
+                point["p_within_claim"] = np.concatenate([refits.share(refits.ratio <= claim[None, :k]),
+                                                          np.mean(pooled <= claim[None, k:], axis=0)])
+        point["n_boot"] = np.concatenate([counts, [int(n_of[u].max()) for u in uses]]).astype(int)
+        point["seed"] = seed
     point["verdict"] = [verdict(p) for p in point.get("p_win", pd.Series(np.nan, index=point.index))]
     # model-free, but held to this form's noise margins: labelled with the form
     pareto = pareto_breakeven(fitted.runs_, margin_table, methods, seed=seed, level=level).assign(form=fitted.form.name)

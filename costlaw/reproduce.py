@@ -260,10 +260,15 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
         log(notes[-1])
         n_boot = refits
         max_boot = None if max_boot is None else max(refits, scale_refits(max_boot, n_panels, scale_panels))
-    log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form)")
+    adaptive = max_boot is not None and max_boot > n_boot
+    log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form"
+        + (f"; more, up to {max_boot}, for the panels whose interval ends need them)" if adaptive else ")"))
     breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed, margin=margin,
                                                     jobs=jobs, max_boot=max_boot)
                            for name, f in result.fits.items()], ignore_index=True)
+    if adaptive and breakeven.get("n_boot", pd.Series(dtype=float)).notna().any():
+        used = breakeven.n_boot.dropna()
+        log(f"break-even refits per panel: {int(used.min())} to {int(used.max())}")
     result.tables["breakeven"] = breakeven
     if all(name in FORMS for name in SPREAD_FORMS):
         log(f"form uncertainty: break-even under {', '.join(SPREAD_FORMS)} (AIC weights, leave-one-out errors)")

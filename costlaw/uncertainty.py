@@ -114,15 +114,20 @@ class Bootstrap:
 
 
 def bootstrap(fitted: CurveFit, n_boot: int = 100, seed: int = 0, level: float = 0.9, progress=None,
-              jobs: int = 1) -> Bootstrap:
+              jobs: int = 1, resampled: np.ndarray | None = None) -> Bootstrap:
     """Refit ``fitted``'s form on ``n_boot`` stratified resamples of its runs (seeded), solved together in
     chunks of replicates (bounded memory). ``progress``: optional wrapper of an iterable (e.g. ``tqdm``),
-    advanced per chunk. ``jobs``: processes the chunks are spread over (the same refits as with one)."""
+    advanced per chunk. ``jobs``: processes the chunks are spread over (the same refits as with one).
+    ``resampled``: per run, in how many of the first replicates it is resampled (default: all); in the others it
+    counts once, so a fitting block left out of a replicate keeps its point values without a solve
+    (``fitting.refit``). Give every run of a fitting block the same number (e.g. to refit only some panels)."""
     from .parallel import map_parts, split
 
     n_boot, jobs = check_int(n_boot, "n_boot", low=0), check_int(jobs, "jobs", low=1)
     rng = np.random.default_rng(seed)
     counts = resample_counts(fitted.runs_, n_boot, rng)
+    if resampled is not None:
+        counts[np.arange(n_boot)[:, None] >= np.asarray(resampled)[None, :]] = 1.0
     step = max(1, min(n_boot, 5_000_000 // max(len(fitted.runs_), 1)))
     parts = [slice(lo, min(lo + step, n_boot)) for lo in range(0, n_boot, step)]
     if jobs > 1 and len(parts) < jobs:

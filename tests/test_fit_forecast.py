@@ -87,3 +87,14 @@ def test_shipped_size_heldout_is_fresh(paper_runs):
     shipped = size_heldout()
     fresh = size_heldout(compare(paper_runs, list(PANEL_FORMS), protocols=("extrapolate_size",)))
     pd.testing.assert_series_equal(shipped.sort_index(), fresh.sort_index(), check_exact=False, rtol=1e-6)
+
+
+def test_shipped_pilot_heldout_is_fresh(paper_runs):
+    """Fails when fits/paper_pilot_heldout/compare.csv (the ranking numbers pilot plans print) is stale."""
+    from costlaw.compare import compare
+    from costlaw.planner.forms import pilot_ranking
+    shipped = pilot_ranking()
+    fresh = pilot_ranking(compare(paper_runs, ["offset_exp"], protocols=("extrapolate_size_pilot",)))
+    assert shipped is not None and shipped.keys() == fresh.keys()
+    for key in shipped:
+        assert shipped[key] == pytest.approx(fresh[key], rel=1e-6)

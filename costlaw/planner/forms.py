@@ -32,6 +32,9 @@ FORM_LOO = "paper_forms_loo"
 SIZE_HELDOUT = "paper_size_forms_heldout"
 """Shipped folder holding the size models' held-out errors (``compare.csv``, protocol ``extrapolate_size``: 70B
 predicted from fits of 7B and 13B)."""
+PILOT_HELDOUT = "paper_pilot_heldout"
+"""Shipped folder holding the pilot-anchored forecasts' held-out scores (``compare.csv``, protocol
+``extrapolate_size_pilot``: each size predicted from the others plus one pilot run at it), ranking included."""
 SPREAD_COLUMNS = ["form", "method", "selector_params", "fraction", "metric_pred", "metric_lo", "metric_hi",
                   "p_best", "heldout_rmse", "default", "others_within_margin"]
 DEPENDS = "depends on the form"
@@ -68,6 +71,21 @@ def size_errors(table=None, forms=PANEL_FORMS) -> dict:
     if not err:
         raise InputError(f"the comparison table has no extrapolate_size rows for the forms {', '.join(forms)}")
     return {f"{f}_size": v for f, v in err.items()}
+
+
+def pilot_ranking(table=None) -> dict | None:
+    """How often pilot-anchored forecasts pick the best method at a held-out size, over every direction (the
+    ``extrapolate_size_pilot@every`` row of a ``costlaw compare`` table; default: the shipped one): {"hits",
+    "n_ranked", "accuracy", "lo", "hi" (its 90% interval), "baseline" (the best method at the nearest measured
+    size)}; None without that row."""
+    rows = records(compare_rows(PILOT_HELDOUT) if table is None else table)
+    row = next((r for r in rows if r["protocol"] == "extrapolate_size_pilot@every"), None)
+    if row is None:
+        return None
+    n = int(float(row["n_ranked"]))
+    acc, base = float(row["ranking_accuracy"]), float(row["ranking_baseline"])
+    return {"hits": int(round(acc * n)), "n_ranked": n, "accuracy": acc, "lo": float(row["ranking_lo"]),
+            "hi": float(row["ranking_hi"]), "baseline": base, "baseline_hits": int(round(base * n))}
 
 
 def _series(errors: dict, index_name: str | None = None):

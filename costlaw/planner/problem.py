@@ -488,11 +488,15 @@ class Problem:
     def notes(self) -> list[str]:
         out = [f"scored by the {self.fit_kind}: form {self.form.name}"]
         if self.pilots:
-            out.append("which method is best is not predictable across sizes: on the paper's runs, holding out "
-                       "each size in turn, pilot forecasts pick the best method at 13 of 30 (task, fraction) "
-                       "points (43%, 90% interval 28-60%), no better than taking the best method at the nearest "
-                       "measured size (11 of 30; `costlaw compare paper --protocol extrapolate_size_pilot`); "
-                       "read p_best and the verdict, not the rank")
+            from .forms import PILOT_HELDOUT, pilot_ranking
+            r = pilot_ranking()
+            if r is not None:
+                out.append(f"which method is best is not predictable across sizes: on the paper's runs, holding out "
+                           f"each size in turn, pilot forecasts pick the best method at {r['hits']} of "
+                           f"{r['n_ranked']} (task, fraction) points ({100 * r['accuracy']:.0f}%, 90% interval "
+                           f"{100 * r['lo']:.0f}-{100 * r['hi']:.0f}%), against {r['baseline_hits']} of "
+                           f"{r['n_ranked']} for the best method at the nearest measured size "
+                           f"(fits/{PILOT_HELDOUT}); read p_best and the verdict, not the rank")
             k = len(self.pilot_source_sizes)
             if k == 1:
                 out.append("the forecasts come from one measured size: their intervals hold only run noise, not "
