@@ -443,12 +443,13 @@ def _contest_refits(shared, part: slice):
 
 def contest_blocks(contests: list, shapes: list, max_values: int) -> list:
     """Consecutive contests grouped so that the range of ``shapes`` they use holds at most ``max_values`` grid
-    points (one contest alone may exceed it): [(slice of shapes, contest indices)]."""
+    points (one contest alone may exceed it) and no shapes between them go unused (a subset of the contests, e.g.
+    some panels only, gathers only its own): [(slice of shapes, contest indices)]."""
     cum = np.concatenate([[0], np.cumsum([len(c.fractions) for c in shapes])])
     blocks, ks, lo, hi = [], [], 0, 0
     for k, c in enumerate(contests):
         c_lo, c_hi = min(c[3], *c[4]), max(c[3], *c[4]) + 1
-        if ks and cum[max(hi, c_hi)] - cum[min(lo, c_lo)] > max_values:
+        if ks and (cum[max(hi, c_hi)] - cum[min(lo, c_lo)] > max_values or c_lo > hi or c_hi < lo):
             blocks.append((slice(lo, hi), ks))
             ks = []
         lo, hi = (min(lo, c_lo), max(hi, c_hi)) if ks else (c_lo, c_hi)
