@@ -163,13 +163,16 @@ def selector_cost_line(runs: pd.DataFrame, task: str, model: str, method: str) -
 
 
 def selector_cost_lines(runs: pd.DataFrame, methods=None) -> dict:
-    """``selector_cost_line`` of every (task, train_model, method) of ``runs`` (only ``methods`` when given), in
-    one pass over the runs: {(task, train_model, method): (C0, a, N_sel)}."""
-    out = {}
-    for key, rows in runs.groupby(["task", "train_model", "method"], sort=False):
-        if methods is None or key[2] in methods:
-            out[key] = _cost_line(rows, key[2])
-    return out
+    """``selector_cost_line`` of every (task, train_model, method) of ``runs`` (only ``methods`` when given), from
+    one groupby of medians: {(task, train_model, method): (C0, a, N_sel)}."""
+    sub = runs if methods is None else runs[runs.method.isin(list(methods))]
+    has_sel = "selector_params" in runs
+    stats = sub.groupby(["task", "train_model", "method"], sort=False).agg(
+        pool=("pool_tokens", "median"), sel=("selection_flops", "median"),
+        **({"n_sel": ("selector_params", "median")} if has_sel else {}))
+    n_sel = stats.n_sel.to_numpy(float) if has_sel else np.zeros(len(stats))
+    return {key: _cost_line_values(key[2], float(pool), float(sel), float(n)) for key, pool, sel, n in
+            zip(stats.index, stats.pool.to_numpy(float), stats.sel.to_numpy(float), n_sel)}
 
 
 def panel_spans(runs: pd.DataFrame) -> dict:
@@ -179,9 +182,12 @@ def panel_spans(runs: pd.DataFrame) -> dict:
 
 
 def _cost_line(rows: pd.DataFrame, method: str) -> tuple[float, float, float]:
-    pool = float(np.median(rows.pool_tokens))
     n_sel = float(np.median(rows.selector_params)) if "selector_params" in rows else 0.0
-    sel = float(np.median(rows.selection_flops))
+    return _cost_line_values(method, float(np.median(rows.pool_tokens)), float(np.median(rows.selection_flops)),
+                             n_sel)
+
+
+def _cost_line_values(method: str, pool: float, sel: float, n_sel: float) -> tuple[float, float, float]:
     known = method in costs.SELECTOR_COSTS  # arms such as 'ppl@s1' have no cost model: all cost scales
     c0 = costs.selection_flops_fixed(method, pool) if known else 0.0
     if n_sel > 0 and sel > c0:
