@@ -504,9 +504,9 @@ class ContestRefits:
         arrays = []
         for mine, theirs in ((self.ratio, other.ratio), (self.lead, other.lead), (self.curves, other.curves)):
             out = np.full((n_rows,) + mine.shape[1:], np.nan)
-            for b in range(self.n_blocks):
-                ks = np.flatnonzero(self.block == b)
-                n, e = self.n_of[b], extra[b]
+            pairs = np.stack([self.n_of[self.block], extra[self.block]], axis=1)
+            for n, e in np.unique(pairs, axis=0):        # the contests of blocks alike, together
+                ks = np.flatnonzero((pairs[:, 0] == n) & (pairs[:, 1] == e))
                 out[:n, ks] = mine[:n, ks]
                 out[n:n + e, ks] = theirs[:e, ks]
             arrays.append(out)
