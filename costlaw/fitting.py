@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import levmar
-from .curves import CURVE, PANEL, Form, columns, get_form
+from .curves import CURVE, Form, get_form
 from .errors import CostlawWarning, FitError, InputError
 from .fitarrays import find_groups
 from .schema import validate_runs
@@ -242,7 +242,6 @@ def build_layout(form: Form, runs: pd.DataFrame) -> tuple[Layout, dict]:
 
 
 def _start_values(layout: Layout) -> np.ndarray:
-    lo, hi = layout.lower, layout.upper
     return np.array([s[0] for s in layout.starts], float)
 
 
