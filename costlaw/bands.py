@@ -20,6 +20,7 @@ made the same way:
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 STABLE_LOG10 = float(np.log10(1.1))
 """Interval ends agree across seeds when they are within this in log10 (10%)."""
@@ -132,25 +133,31 @@ def recombine(n_rep, n_groups: int, copies: int, seed: int = 0) -> np.ndarray:
 def recombined_cdf_parts(indicator, take: np.ndarray, n_rep) -> tuple[np.ndarray, np.ndarray]:
     """The parts of ``recombined_cdf_sd``: (first, rest), ``first`` (groups x columns) the variance of each
     group's first-order (Hoeffding) projection of ``indicator`` (its share of the Monte Carlo variance is
-    first / refits of the group), ``rest`` (columns) what the projections leave (its share: rest / draws)."""
+    first / refits of the group), ``rest`` (columns) what the projections leave (its share: rest / draws).
+    All groups at once: the draws' refits numbered across groups, their sums by one sparse product."""
     ind = np.asarray(indicator, float)
     ind = ind[:, None] if ind.ndim == 1 else ind
-    sizes = np.broadcast_to(np.asarray(n_rep, np.intp), (take.shape[1],))
+    n_groups = take.shape[1]
+    sizes = np.broadcast_to(np.asarray(n_rep, np.intp), (n_groups,))
     p = ind.mean(axis=0)
-    first = np.zeros((take.shape[1], ind.shape[1]))
-    for g in range(take.shape[1]):
-        count = np.bincount(take[:, g], minlength=sizes[g])[:, None]
-        used = count[:, 0] > 0
-        sums = np.stack([np.bincount(take[:, g], weights=ind[:, j], minlength=sizes[g])
-                         for j in range(ind.shape[1])], axis=1)
-        means = sums[used] / count[used]
-        copies = float(np.mean(count[used]))
-        within = np.mean(means * (1 - means), axis=0) * copies / max(copies - 1, 1)   # indicator variance per refit
-        first[g] = np.maximum(np.var(means, axis=0, ddof=1) - within / copies, 0.0)
-    total = np.zeros(ind.shape[1])
-    for g in range(take.shape[1]):      # in order, as a running sum
-        total += first[g]
-    return first, np.maximum(p * (1 - p) - total, 0.0)
+    n_slots = int(sizes.sum())
+    slot = (take + (np.cumsum(sizes) - sizes)[None, :]).ravel()    # (draw, group) -> refit, numbered across groups
+    count = np.bincount(slot, minlength=n_slots)
+    pick = sparse.csr_matrix((np.ones(slot.size), slot, np.arange(0, slot.size + 1, n_groups)),
+                             shape=(len(take), n_slots))
+    used = count > 0
+    means = (pick.T @ ind)[used] / count[used, None]             # each used refit's mean of the indicator
+    group = np.repeat(np.arange(n_groups), sizes)[used]
+    of_group = sparse.csr_matrix((np.ones(len(group)), (group, np.arange(len(group)))),
+                                 shape=(n_groups, len(group)))
+    n_used = np.bincount(group, minlength=n_groups).astype(float)[:, None]
+    copies = np.bincount(group, weights=count[used], minlength=n_groups)[:, None] / n_used
+    with np.errstate(invalid="ignore", divide="ignore"):
+        within = (of_group @ (means * (1 - means))) / n_used * copies / np.maximum(copies - 1, 1)
+        centre = (of_group @ means) / n_used
+        var = (of_group @ (means - centre[group]) ** 2) / (n_used - 1)
+    first = np.maximum(var - within / copies, 0.0)
+    return first, np.maximum(p * (1 - p) - first.sum(axis=0), 0.0)
 
 
 def recombined_cdf_sd(indicator, take: np.ndarray, n_rep) -> np.ndarray:
@@ -162,9 +169,7 @@ def recombined_cdf_sd(indicator, take: np.ndarray, n_rep) -> np.ndarray:
     of different groups must be independent, and each used at least twice (``copies`` >= 2 in ``recombine``)."""
     first, rest = recombined_cdf_parts(indicator, take, n_rep)
     sizes = np.broadcast_to(np.asarray(n_rep, float), (take.shape[1],))
-    scaled = np.zeros(first.shape[1])
-    for g in range(take.shape[1]):
-        scaled += first[g] if np.ndim(n_rep) == 0 else first[g] / sizes[g]
+    scaled = first.sum(axis=0) if np.ndim(n_rep) == 0 else (first / sizes[:, None]).sum(axis=0)
     return np.sqrt((scaled / n_rep if np.ndim(n_rep) == 0 else scaled) + rest / len(take))
 
 

@@ -34,6 +34,19 @@ def context_columns(cols: dict) -> dict:
     return out
 
 
+def find_groups(index: dict, keys: list, form_name: str, param) -> np.ndarray:
+    """Each key's group number in ``index`` ({group key: number}) of parameter ``param`` (a ``curves.Param``);
+    ``UnknownName`` naming the first group the fit has not seen."""
+    found = np.array([index.get(k, -1) for k in keys], dtype=np.intp)
+    if (found < 0).any():
+        missing = keys[int(np.flatnonzero(found < 0)[0])]
+        hint = (" (this form does not model size; fit a size-aware form such as 'offset_exp_size')"
+                if "train_model" in param.by else "")
+        where = ", ".join(f"{c}={v}" for c, v in zip(param.by, missing))
+        raise UnknownName(f"form '{form_name}' has no fitted '{param.name}' for {where}{hint}")
+    return found
+
+
 def numeric(cols: dict) -> SimpleNamespace:
     """The numeric (and boolean) columns of ``cols`` with attribute access, as forms read them."""
     return SimpleNamespace(**{c: v for c, v in cols.items() if isinstance(v, np.ndarray) and v.dtype.kind in "biufc"})
@@ -143,15 +156,7 @@ class FitArrays:
         n = len(next(iter(rows.values())))
         cols = [np.asarray(rows[c]).tolist() for c in p.by]
         keys = list(zip(*[[str(v) for v in col] for col in cols])) if cols else [()] * n
-        index = self.index[p.name]
-        found = np.array([index.get(k, -1) for k in keys], dtype=np.intp)
-        if (found < 0).any():
-            missing = keys[int(np.flatnonzero(found < 0)[0])]
-            hint = (" (this form does not model size; fit a size-aware form such as 'offset_exp_size')"
-                    if "train_model" in p.by else "")
-            where = ", ".join(f"{c}={v}" for c, v in zip(p.by, missing))
-            raise UnknownName(f"form '{self.form.name}' has no fitted '{p.name}' for {where}{hint}")
-        return found
+        return find_groups(self.index[p.name], keys, self.form.name, p)
 
     def predict(self, rows: dict, values: np.ndarray | None = None) -> np.ndarray:
         """The form at ``rows`` (name -> array with the columns the form reads and the context columns)."""

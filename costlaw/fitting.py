@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from . import levmar
-from .curves import CURVE, PANEL, Form, columns, get_form
-from .errors import CostlawWarning, FitError, InputError, UnknownName
+from .curves import CURVE, Form, get_form
+from .errors import CostlawWarning, FitError, InputError
+from .fitarrays import find_groups
 from .schema import validate_runs
 
 KEY_COLUMNS = ("task", "train_model", "method")
@@ -114,15 +115,7 @@ class Layout:
         """Each row's group index for parameter ``name`` (KeyError naming a group the fit has not seen)."""
         p = self.form.param(name)
         codes, keys = group_codes(rows, p.by)
-        index = self.index[name]
-        found = np.array([index.get(k, -1) for k in keys], dtype=np.intp)
-        if (found < 0).any():
-            missing = keys[int(np.flatnonzero(found < 0)[0])]
-            hint = (" (this form does not model size; fit a size-aware form such as 'offset_exp_size')"
-                    if "train_model" in p.by else "")
-            where = ", ".join(f"{c}={v}" for c, v in zip(p.by, missing))
-            raise UnknownName(f"form '{self.form.name}' has no fitted '{name}' for {where}{hint}")
-        return found[codes]
+        return find_groups(self.index[name], keys, self.form.name, p)[codes]
 
     def gather(self, rows: pd.DataFrame, values: np.ndarray) -> dict:
         """Per-row parameter values for ``rows`` (with the context columns) from entry ``values`` (..., n_entries):
@@ -249,7 +242,6 @@ def build_layout(form: Form, runs: pd.DataFrame) -> tuple[Layout, dict]:
 
 
 def _start_values(layout: Layout) -> np.ndarray:
-    lo, hi = layout.lower, layout.upper
     return np.array([s[0] for s in layout.starts], float)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import breakeven as be
-from .curves import CURVE, OFFSET_EXP, PANEL, Param, register_form
+from .curves import OFFSET_EXP, PANEL, Param, register_form
 from .datasets import PAPER_CLAIMED_RATIO
 from .errors import InputError
 from .fitting import fit

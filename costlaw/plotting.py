@@ -6,7 +6,6 @@ from pathlib import Path
 import matplotlib
 import matplotlib.pyplot as plt
 import matplotlib.ticker
-import numpy as np
 import pandas as pd
 
 METHOD_COLORS = {"random": "#7f7f7f", "bm25": "#1f77b4", "embed": "#2ca02c", "ppl": "#ff7f0e", "less": "#d62728"}

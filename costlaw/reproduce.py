@@ -15,7 +15,6 @@ from .fitting import CurveFit, fit
 from .frontier import budget_grid, frontier_columns, loglinear_front, method_curves, panel_curves
 from .io import write_csv_atomic
 from .ladder import is_ladder, ratio_analysis
-from .uncertainty import bootstrap
 from .compare import compare
 
 DEFAULT_N_BOOT = 400

@@ -40,6 +40,43 @@ def test_recombined_sd_with_different_refits_per_group():
     np.testing.assert_array_equal(recombined_cdf_sd(ind, even, [300, 300, 300]), recombined_cdf_sd(ind, even, 300))
 
 
+def _parts_by_group(ind, take, n_rep):
+    """recombined_cdf_parts one group and one column at a time (the definition; the library does all at once)."""
+    ind = ind[:, None] if ind.ndim == 1 else ind
+    sizes = np.broadcast_to(np.asarray(n_rep, np.intp), (take.shape[1],))
+    first = np.zeros((take.shape[1], ind.shape[1]))
+    for g in range(take.shape[1]):
+        count = np.bincount(take[:, g], minlength=sizes[g])
+        used = count > 0
+        sums = np.stack([np.bincount(take[:, g], weights=ind[:, j], minlength=sizes[g])
+                         for j in range(ind.shape[1])], axis=1)
+        means = sums[used] / count[used][:, None]
+        copies = float(np.mean(count[used]))
+        within = np.mean(means * (1 - means), axis=0) * copies / max(copies - 1, 1)
+        first[g] = np.maximum(np.var(means, axis=0, ddof=1) - within / copies, 0.0)
+    p = ind.mean(axis=0)
+    return first, np.maximum(p * (1 - p) - first.sum(axis=0), 0.0)
+
+
+@pytest.mark.parametrize("sizes", [40, [30, 90, 55, 12]])
+def test_recombined_parts_all_groups_at_once_match_group_by_group(sizes):
+    """Recombined draws (every refit used) and random draws (some refits unused, uneven use), several columns."""
+    rng = np.random.default_rng(3)
+    n = np.broadcast_to(np.asarray(sizes), (4,))
+    for take in (recombine(sizes, 4, 5, seed=2), np.stack([rng.integers(0, k, 150) for k in n], axis=1)):
+        values = np.stack([rng.normal(size=k) for k in n.max() * np.ones(4, int)], axis=1)
+        stat = values[take, np.arange(4)].sum(axis=1)
+        ind = stat[:, None] <= np.array([-1.0, 0.0, 0.5, 9.0])[None, :]
+        first, rest = recombined_cdf_parts(ind, take, sizes)
+        ref_first, ref_rest = _parts_by_group(ind.astype(float), take, sizes)
+        assert (ref_first[:, :3] > 0).any()                             # a test that could fail
+        np.testing.assert_allclose(first, ref_first, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(rest, ref_rest, rtol=1e-9, atol=1e-15)
+        scaled = (ref_first / n[:, None]).sum(axis=0) if np.ndim(sizes) else ref_first.sum(axis=0) / sizes
+        np.testing.assert_allclose(recombined_cdf_sd(ind, take, sizes), np.sqrt(scaled + ref_rest / len(take)),
+                                   rtol=1e-9)
+
+
 def test_allocate_refits_goes_where_the_variance_is():
     # variance 3a / 400 now; a quarter of it: the groups that carry it get 4x, the idle one none
     got = be.allocate_refits(np.array([1.0, 0.0, 1.0]), 0.0, np.array([400, 400, 400]), 0.25, 2000)
