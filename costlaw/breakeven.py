@@ -532,12 +532,6 @@ class ContestRefits:
         valid = np.arange(len(hit))[:, None] < counts[None, :]
         return np.sum(hit & valid, axis=0) / np.maximum(counts, 1)
 
-    def extend(self, other: "ContestRefits") -> "ContestRefits":
-        """The refits of ``self`` followed by those of ``other`` (same fit, same contests)."""
-        return ContestRefits(self.contests, self.shapes, np.concatenate([self.ratio, other.ratio]),
-                             np.concatenate([self.lead, other.lead]), np.concatenate([self.curves, other.curves]),
-                             self.block)
-
     @property
     def n_blocks(self) -> int:
         return int(self.block.max()) + 1 if len(self.block) else 0
@@ -622,15 +616,52 @@ def crossing_rows(log_r: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 def contest_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin_table: pd.DataFrame | None = None,
                    grid: CurveGrid | None = None, margin: float | None = None, chunk: int | None = None,
-                   jobs: int = 1, blocks: np.ndarray | None = None) -> ContestRefits:
+                   jobs: int = 1, blocks: np.ndarray | None = None,
+                   like: ContestRefits | None = None) -> ContestRefits:
     """The per-panel part of ``breakeven_refits``: every contest's ratio, lead and clipped lead curve per refit.
-    ``blocks``: evaluate only the contests of these blocks (``panel_groups`` codes; the others are NaN)."""
+    ``blocks``: evaluate only the contests of these blocks (``panel_groups`` codes; the others are NaN).
+    ``like``: an earlier result for the same fit, methods, margins and ``grid`` whose contests (curves, cost lines,
+    margins, blocks) are reused instead of set up again (more refits of the same fit, ``breakeven_intervals``)."""
+    grid = grid or CurveGrid(fitted.runs_, 600)
+    if like is None:
+        shapes, contests = contest_setup(fitted, grid, methods, margin_table, margin)
+        group = panel_groups(fitted, contests)
+    else:
+        shapes, contests, group = like.shapes, like.contests, like.block
+    panels: dict = {}
+    for i, c in enumerate(shapes):
+        panels.setdefault((c.task, c.train_model), []).append(i)
+    values = np.atleast_2d(np.asarray(values, float))
+    n_rep = len(values)
+    if chunk is None:   # refits at a time; panels are blocked within a chunk (contest_blocks)
+        panel_values = max([len(c.fractions) * len(idx) for idx in panels.values() for c in [shapes[idx[0]]]],
+                           default=1)
+        chunk = int(np.clip(CHUNK_GRID_VALUES // panel_values, 1, 100))
+    from .parallel import map_parts, split
+    ks = np.arange(len(contests)) if blocks is None else np.flatnonzero(np.isin(group, blocks))
+    parts = split(n_rep, jobs) if jobs > 1 else [slice(0, n_rep)]
+    done = map_parts(_contest_refits, (fitted, grid, shapes, [contests[k] for k in ks], values, chunk), parts, jobs)
+    ratio, lead, curves_c = (np.concatenate([d[i] for d in done]) if done else np.empty((0, len(ks)))
+                             for i in range(3))
+    curves_c = curves_c.reshape(n_rep, len(ks), len(RATIO_GRID))
+    if len(ks) < len(contests):       # only some blocks: the others' contests are NaN
+        full = [np.full((n_rep, len(contests)) + a.shape[2:], np.nan) for a in (ratio, lead, curves_c)]
+        for a, part in zip(full, (ratio, lead, curves_c)):
+            a[:, ks] = part
+        ratio, lead, curves_c = full
+    return ContestRefits(contests, shapes, ratio, lead, curves_c, group)
+
+
+def contest_setup(fitted, grid: CurveGrid, methods=BREAKEVEN_METHODS, margin_table: pd.DataFrame | None = None,
+                  margin: float | None = None) -> tuple[list, list]:
+    """(shapes, contests) of ``contest_refits``: every curve of ``grid`` for ``fitted`` (its fractions and costs;
+    the metric is replaced per refit) and one contest per (panel, method of ``methods``) with rivals:
+    (task, train_model, method, curve index, rival curve indices, span, margin, c0, a, n_sel)."""
     if margin_table is None:
         margin_table = make_margins(panel_noise(fitted), margin)
-    grid = grid or CurveGrid(fitted.runs_, 600)
     m_of = margin_lookup(margin_table)
     runs = fitted.runs_
-    shapes = grid.curves(fitted)          # the curves' fractions and costs (the metric is replaced per refit)
+    shapes = grid.curves(fitted)
     panels: dict = {}
     for i, c in enumerate(shapes):
         panels.setdefault((c.task, c.train_model), []).append(i)
@@ -644,26 +675,7 @@ def contest_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin
                 c0, a, n_sel = lines[(task, model, method)]
                 contests.append((task, model, method, by_name[method], [i for i in idx if i != by_name[method]],
                                  span, m_of[(task, model)], c0, a, n_sel))
-    values = np.atleast_2d(np.asarray(values, float))
-    n_rep = len(values)
-    if chunk is None:   # refits at a time; panels are blocked within a chunk (contest_blocks)
-        panel_values = max([len(c.fractions) * len(idx) for idx in panels.values() for c in [shapes[idx[0]]]],
-                           default=1)
-        chunk = int(np.clip(CHUNK_GRID_VALUES // panel_values, 1, 100))
-    from .parallel import map_parts, split
-    group = panel_groups(fitted, contests)
-    ks = np.arange(len(contests)) if blocks is None else np.flatnonzero(np.isin(group, blocks))
-    parts = split(n_rep, jobs) if jobs > 1 else [slice(0, n_rep)]
-    done = map_parts(_contest_refits, (fitted, grid, shapes, [contests[k] for k in ks], values, chunk), parts, jobs)
-    ratio, lead, curves_c = (np.concatenate([d[i] for d in done]) if done else np.empty((0, len(ks)))
-                             for i in range(3))
-    curves_c = curves_c.reshape(n_rep, len(ks), len(RATIO_GRID))
-    if len(ks) < len(contests):       # only some blocks: the others' contests are NaN
-        full = [np.full((n_rep, len(contests)) + a.shape[2:], np.nan) for a in (ratio, lead, curves_c)]
-        for a, part in zip(full, (ratio, lead, curves_c)):
-            a[:, ks] = part
-        ratio, lead, curves_c = full
-    return ContestRefits(contests, shapes, ratio, lead, curves_c, group)
+    return shapes, contests
 
 
 def panel_groups(fitted, contests) -> np.ndarray:
@@ -771,24 +783,6 @@ def recombine_copies(n_rep: int, n_contests: int, most: int = 20) -> int:
     return int(np.clip(RECOMBINE_VALUES // max(n_rep * n_contests * len(RATIO_GRID), 1), 1, most))
 
 
-def refits_needed(intervals: list[dict], n_rep: int, max_boot: int) -> int:
-    """Refits (a multiple of 100, at most ``max_boot``) at which every interval end whose Monte Carlo error is
-    above ``bands.STABLE_SE_LOG10`` would reach it, the error shrinking as 1 / sqrt(refits); ends that would need more
-    than ``max_boot`` (thin tails, e.g. a few finite ratios among many "never") are left as they are, flagged.
-    ``n_rep`` when nothing needs more."""
-    tol = STABLE_SE_LOG10
-    need = []
-    for iv in intervals:
-        for mc in (iv["lo_mc"], np.where(iv["hi_widened"], 0.0, iv["hi_mc"])):
-            mc = np.asarray(mc, float)
-            with np.errstate(invalid="ignore", over="ignore"):
-                n = n_rep * (mc / tol) ** 2
-            need.extend(n[(mc > tol) & (n <= max_boot)].tolist())
-    if not need:
-        return n_rep
-    return int(min(max_boot, 100 * np.ceil(max(need) / 100)))
-
-
 def pooled_interval(draws: np.ndarray, take: np.ndarray, n_rep, level: float = 0.9) -> dict:
     """``bands.interval_with_mc`` of pooled ratios on recombined joint draws (``draws``: J x rows, ``take``: the
     refit of each group in each draw; ``n_rep``: refits per group, one number or one per group), with the Monte
@@ -841,9 +835,9 @@ def allocate_refits(first: np.ndarray, rest: float, n_of: np.ndarray, shrink: fl
 def block_targets(refits: "ContestRefits", panel_iv: dict, pooled_iv: dict, uses: list, n_draw: int,
                   max_boot: int) -> np.ndarray:
     """Refits each fitting block should have so that every interval end that ``max_boot`` refits can pin has a
-    Monte Carlo error within ``bands.STABLE_SE_LOG10`` (``refits_needed``, per block): a per-panel end asks its
-    own block for n (mc / tol)^2 refits; a pooled end asks only the blocks it depends on (``uses``), as many as
-    ``allocate_refits`` finds from each block's share of its Monte Carlo variance (``pooled_interval``'s parts;
+    Monte Carlo error within ``bands.STABLE_SE_LOG10``, the error shrinking as 1 / sqrt(refits): a per-panel
+    end asks its own block for n (mc / tol)^2 refits; a pooled end asks only the blocks it depends on (``uses``),
+    as many as ``allocate_refits`` finds from each block's share of its Monte Carlo variance (``pooled_interval``'s parts;
     all alike when the draws are not recombined). Ends no affordable count pins (thin tails) ask for nothing;
     an upper end widened to "never" neither. Multiples of 100; ``refits.n_of`` where nothing needs more."""
     tol = STABLE_SE_LOG10
@@ -911,7 +905,8 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
     n_boot = check_int(n_boot, "n_boot", low=0)
     max_boot = n_boot if max_boot is None else check_int(max_boot, "max_boot", low=n_boot)
     margin_table = make_margins(panel_noise(fitted), margin)
-    point = breakeven_table(fitted, methods, margin_table=margin_table, grid=CurveGrid(fitted.runs_, 600))
+    grid = CurveGrid(fitted.runs_, 600)
+    point = breakeven_table(fitted, methods, margin_table=margin_table, grid=grid)
     if point.empty:  # no PPL/LESS curves: break-even is not applicable
         return pd.DataFrame(columns=["definition", "task", "train_model", "method", "form", "ratio", "ratio_lo",
                                      "ratio_hi", "margin", "p_win", "verdict"])
@@ -920,7 +915,7 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
     if n_boot > 0:
         if boot is None or boot.n_boot < n_boot:
             boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level, progress=progress, jobs=jobs)
-        refits = contest_refits(fitted, boot.values[:n_boot], methods, margin_table, jobs=jobs)
+        refits = contest_refits(fitted, boot.values[:n_boot], methods, margin_table, grid, jobs=jobs)
         batch, groups_of_runs = 0, None
         while True:
             n_of = refits.n_of if refits.n_blocks else np.array([n_boot])
@@ -943,8 +938,8 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
                              jobs=jobs, resampled=resampled).values
             for e in np.unique(extra[extra > 0]):      # each block's new refits only, evaluated once
                 now = np.where(extra == e, e, 0)
-                refits = refits.add(contest_refits(fitted, more[:e], methods, margin_table, jobs=jobs,
-                                                   blocks=np.flatnonzero(now)), now)
+                refits = refits.add(contest_refits(fitted, more[:e], methods, margin_table, grid, jobs=jobs,
+                                                   blocks=np.flatnonzero(now), like=refits), now)
         same = np.array(refits.keys + pooled_keys, str).reshape(-1, 4)
         if same.shape != (len(point), 4) or (same != point[["definition", "task", "train_model", "method"]]
                                              .to_numpy(str)).any():

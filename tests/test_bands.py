@@ -95,14 +95,20 @@ def test_crossing_rows_matches_crossing():
     np.testing.assert_allclose(be.crossing_rows(x, d), want, rtol=1e-12)
 
 
-def test_refits_needed_targets_the_resolvable_ends():
+def test_block_targets_ask_for_the_resolvable_ends():
     tol = STABLE_SE_LOG10
-    iv = {"lo_mc": np.array([tol / 2, 2 * tol, 10 * tol]), "hi_mc": np.zeros(3), "hi_widened": np.zeros(3, bool)}
+    contests = [("t", "m", name) for name in ("a", "b", "c")]      # one contest per block
+    refits = be.ContestRefits(contests, [], np.zeros((400, 3)), np.zeros((400, 3)), np.zeros((400, 3, 1)),
+                              [0, 1, 2])
+    panel = {"lo_mc": np.array([tol / 2, 2 * tol, 10 * tol]), "hi_mc": np.zeros(3), "hi_widened": np.zeros(3, bool)}
+    pooled = {"lo_mc": np.zeros(0), "hi_mc": np.zeros(0), "hi_widened": np.zeros(0, bool)}
     # 2x the tolerance needs 4x the refits; 10x (a thin tail) would need 100x: beyond the cap, left flagged
-    assert be.refits_needed([iv], 400, 2000) == 1600
-    assert be.refits_needed([iv], 400, 1000) == 400       # 1600 > 1000: nothing it can resolve
-    first = {key: v[:1] for key, v in iv.items()}
-    assert be.refits_needed([first], 400, 2000) == 400    # within the tolerance already
+    np.testing.assert_array_equal(be.block_targets(refits, panel, pooled, [], 400, 2000), [400, 1600, 400])
+    np.testing.assert_array_equal(be.block_targets(refits, panel, pooled, [], 400, 1000), [400, 400, 400])
+    panel["hi_mc"] = np.array([0.0, 0.0, 3 * tol])               # 9x: 3600 > 2000, unless widened to "never"
+    np.testing.assert_array_equal(be.block_targets(refits, panel, pooled, [], 400, 4000), [400, 1600, 3600])
+    panel["hi_widened"] = np.array([False, False, True])
+    np.testing.assert_array_equal(be.block_targets(refits, panel, pooled, [], 400, 4000), [400, 1600, 400])
 
 
 def test_adaptive_refits_stop_where_they_should(paper_runs):
