@@ -370,23 +370,29 @@ class ContestBatch:
         affordable = (self.budgets - selection_flops[..., None]) / self.curve.train_flops_full
         return np.searchsorted(self.curve.fractions, affordable, side="right")  # 0 where nothing is affordable
 
-    @staticmethod
-    def _best_diff(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
-        # -inf - -inf is NaN: neither can afford the budget; fmax skips it, and a row of only those is -inf
-        with np.errstate(invalid="ignore"):
-            out = np.fmax.reduce(np.subtract(mine, theirs, out=mine), axis=-1)   # mine is a fresh gather
-        return np.where(np.isnan(out), -np.inf, out)
+    LEAD_CHUNK_VALUES = 250_000
+    """Most (cost, budget, refit) differences ``lead`` holds at once (2 MB: they stay in cache)."""
 
     def lead(self, selection_flops) -> np.ndarray:
         """Lead (R x S) at selection costs shared by every refit (S,), FLOPs; as ``Contest.lead`` per refit."""
         idx = self._index(np.atleast_1d(np.asarray(selection_flops, float)))          # S x B
-        out = np.full((len(self.theirs), idx.shape[0]), -np.inf)  # costs at which no budget is affordable
-        rows = idx[:, -1] > 0
-        cols = np.any(idx[rows] > 0, axis=0)   # budgets unaffordable at every cost cannot hold the max
-        if rows.any():
-            sub = idx[np.ix_(rows, cols)]
-            out[:, rows] = self._best_diff(self._run_max[:, sub], self.theirs[:, None, cols])
-        return out
+        out = np.full((idx.shape[0], len(self.theirs)), -np.inf)  # costs at which no budget is affordable
+        rows = np.flatnonzero(idx[:, -1] > 0)
+        if len(rows):
+            cols = np.any(idx[rows] > 0, axis=0)   # budgets unaffordable at every cost cannot hold the max
+            if not hasattr(self, "_run_max_t"):      # refits last: each gathered (cost, budget) is one row
+                self._run_max_t = np.ascontiguousarray(self._run_max.T)
+            theirs = np.ascontiguousarray(self.theirs.T[cols])
+            step = max(1, self.LEAD_CHUNK_VALUES // max(theirs.size, 1))
+            for lo in range(0, len(rows), step):
+                r = rows[lo:lo + step]
+                diff = self._run_max_t[idx[np.ix_(r, cols)]]
+                diff -= theirs
+                # -inf - -inf is NaN: neither can afford the budget; fmax skips it, and a row of only those is -inf
+                with np.errstate(invalid="ignore"):
+                    out[r] = np.fmax.reduce(diff, axis=1)
+            out[np.isnan(out)] = -np.inf
+        return out.T
 
     def threshold(self, margin: float = 0.0, tol: float = 0.005) -> np.ndarray:
         """``Contest.threshold`` per refit (R,), FLOPs."""

@@ -251,6 +251,22 @@ def exp_shape_drate(fraction, rate):
     return np.where(small, 0.5 * fraction * (1 - fraction), num / denom ** 2)
 
 
+def exp_shape_and_drate(fraction, rate):
+    """(``exp_shape``, ``exp_shape_drate``) together, sharing their exponentials (the same numbers)."""
+    fraction, rate = np.broadcast_arrays(np.asarray(fraction, float), np.asarray(rate, float))
+    small = np.abs(rate) < 1e-6
+    if small.any():
+        return exp_shape(fraction, rate), exp_shape_drate(fraction, rate)
+    e_f, e_1 = np.expm1(-rate * fraction), np.expm1(-rate)
+    num = -fraction * np.exp(-rate * fraction) * e_1 + np.exp(-rate) * e_f
+    return e_f / e_1, num / e_1 ** 2
+
+
+def _offset_exp_jacobian(rows, P0, Pfull, k):
+    shape, d_k = exp_shape_and_drate(rows.fraction, k)
+    return _level_derivatives(P0, Pfull, shape, k=d_k)
+
+
 def power_shape(fraction, alpha, log10_scale):
     """Saturating power law in trained tokens: (1 - (1 + f/s)^-a) / (1 - (1 + 1/s)^-a)."""
     scale = 10.0 ** np.asarray(log10_scale, float)
@@ -365,8 +381,7 @@ OFFSET_EXP = register_form(Form(
     params=LEVELS + (Param("k", (-30.0, 80.0), (0.5, 5.0, 30.0), by=CURVE,
                            doc="front-loading of the method's gains; larger = better early selection"),),
     function=lambda rows, P0, Pfull, k: _levels(rows, P0, Pfull, exp_shape(rows.fraction, k)),
-    jacobian=lambda rows, P0, Pfull, k: _level_derivatives(P0, Pfull, exp_shape(rows.fraction, k),
-                                                           k=exp_shape_drate(rows.fraction, k)),
+    jacobian=_offset_exp_jacobian,
     doc="P0 + (Pfull - P0)(1 - exp(-k f))/(1 - exp(-k)): f the trained share of the pool, selection cost an "
         "offset; zero-shot P0 and full-pool Pfull shared by all methods of a panel, one rate k per method.",
 ))
