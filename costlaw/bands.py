@@ -130,18 +130,35 @@ def recombine(n_rep, n_groups: int, copies: int, seed: int = 0) -> np.ndarray:
     return take
 
 
+CDF_CHUNK = 1_000_000
+"""``recombined_cdf_parts`` takes groups in chunks of about this many cells ((draw, group) pairs plus (refit,
+column) pairs; memory ~50 bytes each)."""
+
+
 def recombined_cdf_parts(indicator, take: np.ndarray, n_rep) -> tuple[np.ndarray, np.ndarray]:
     """The parts of ``recombined_cdf_sd``: (first, rest), ``first`` (groups x columns) the variance of each
     group's first-order (Hoeffding) projection of ``indicator`` (its share of the Monte Carlo variance is
     first / refits of the group), ``rest`` (columns) what the projections leave (its share: rest / draws).
-    All groups at once: the draws' refits numbered across groups, their sums by one sparse product."""
+    Groups in chunks (``CDF_CHUNK``): the draws' refits numbered across the chunk's groups, their sums by one
+    sparse product."""
     ind = np.asarray(indicator, float)
     ind = ind[:, None] if ind.ndim == 1 else ind
     n_groups = take.shape[1]
     sizes = np.broadcast_to(np.asarray(n_rep, np.intp), (n_groups,))
     p = ind.mean(axis=0)
+    first = np.zeros((n_groups, ind.shape[1]))
+    step = max(1, CDF_CHUNK // (len(take) + int(sizes.max(initial=0)) * ind.shape[1] + 1))
+    for g in range(0, n_groups, step):
+        first[g:g + step] = _projection_variance(ind, take[:, g:g + step], sizes[g:g + step])
+    return first, np.maximum(p * (1 - p) - first.sum(axis=0), 0.0)
+
+
+def _projection_variance(ind: np.ndarray, take: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """``first`` of ``recombined_cdf_parts`` for the groups of ``take``'s columns (``sizes`` refits each)."""
+    n_groups = take.shape[1]
+    start = np.cumsum(sizes) - sizes
+    slot = (take + start[None, :]).ravel()                        # (draw, group) -> refit, numbered across groups
     n_slots = int(sizes.sum())
-    slot = (take + (np.cumsum(sizes) - sizes)[None, :]).ravel()    # (draw, group) -> refit, numbered across groups
     count = np.bincount(slot, minlength=n_slots)
     pick = sparse.csr_matrix((np.ones(slot.size), slot, np.arange(0, slot.size + 1, n_groups)),
                              shape=(len(take), n_slots))
@@ -156,8 +173,7 @@ def recombined_cdf_parts(indicator, take: np.ndarray, n_rep) -> tuple[np.ndarray
         within = (of_group @ (means * (1 - means))) / n_used * copies / np.maximum(copies - 1, 1)
         centre = (of_group @ means) / n_used
         var = (of_group @ (means - centre[group]) ** 2) / (n_used - 1)
-    first = np.maximum(var - within / copies, 0.0)
-    return first, np.maximum(p * (1 - p) - first.sum(axis=0), 0.0)
+    return np.maximum(var - within / copies, 0.0)
 
 
 def recombined_cdf_sd(indicator, take: np.ndarray, n_rep) -> np.ndarray:

@@ -58,9 +58,14 @@ def _parts_by_group(ind, take, n_rep):
     return first, np.maximum(p * (1 - p) - first.sum(axis=0), 0.0)
 
 
+@pytest.mark.parametrize("chunk", [None, 300])
 @pytest.mark.parametrize("sizes", [40, [30, 90, 55, 12]])
-def test_recombined_parts_all_groups_at_once_match_group_by_group(sizes):
-    """Recombined draws (every refit used) and random draws (some refits unused, uneven use), several columns."""
+def test_recombined_parts_all_groups_at_once_match_group_by_group(sizes, chunk, monkeypatch):
+    """Recombined draws (every refit used) and random draws (some refits unused, uneven use), several columns;
+    groups in one chunk, or in chunks of one or two (``CDF_CHUNK``)."""
+    from costlaw import bands
+    if chunk:
+        monkeypatch.setattr(bands, "CDF_CHUNK", chunk)   # one or two groups at a time
     rng = np.random.default_rng(3)
     n = np.broadcast_to(np.asarray(sizes), (4,))
     for take in (recombine(sizes, 4, 5, seed=2), np.stack([rng.integers(0, k, 150) for k in n], axis=1)):
