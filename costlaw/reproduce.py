@@ -129,23 +129,36 @@ def choose_form(runs: pd.DataFrame, forms=SPREAD_FORMS, loss: str | None = None,
     return best, why, loo, fits
 
 
+SPREAD_DEFINITIONS = ("shrink", "size", "pooled_mean")
+"""Break-even definitions whose pooled answers ``form_spread`` compares across forms (a-c)."""
+
+
 def _fit_and_breakeven(shared, name):
-    runs, fits, margin = shared
+    runs, fits, margin, tables = shared
     fitted = fits.get(name) or fit(runs, name, warn=False)
-    return fitted, be.breakeven_table(fitted, margin=margin)
+    return fitted, tables[name] if name in tables else be.breakeven_table(fitted, margin=margin)
 
 
 def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS, margin: float | None = None,
-                loss: str | None = None, loo: pd.Series | None = None, jobs: int = 1) -> pd.DataFrame:
+                loss: str | None = None, loo: pd.Series | None = None, jobs: int = 1,
+                tables: dict | None = None) -> pd.DataFrame:
     """Form uncertainty of the pooled break-even answers (definitions a-c): each form's ratio with its AIC,
     Akaike weight exp(-dAIC/2) (normalised) and leave-one-out RMSE; per (definition, method) the spread (min,
     max), the Akaike-weighted median in log ratio (``ratio_avg``) and the default form, the one with the lowest
-    leave-one-out error (``default``); ``loo`` (RMSE per form) reuses errors already computed; ``jobs``:
-    processes the forms are fitted and solved in."""
+    leave-one-out error (``default``); ``loo`` (RMSE per form) reuses errors already computed; ``tables``
+    (break-even tables by form, ``breakeven_table`` or ``breakeven_intervals`` of the fit in ``fits`` with the same
+    ``margin``) reuses point answers already computed; ``jobs``: processes the forms are fitted and solved in.
+    Rows: per form, per method (in ``BREAKEVEN_METHODS`` order) the definitions in ``SPREAD_DEFINITIONS`` order."""
     from .parallel import map_parts
-    done = map_parts(_fit_and_breakeven, (runs, fits or {}, margin), list(forms), jobs)
+    done = map_parts(_fit_and_breakeven, (runs, fits or {}, margin, tables or {}), list(forms), jobs)
     fits = {name: f for name, (f, _) in zip(forms, done)}
-    tables = {name: t for name, (_, t) in zip(forms, done)}
+    order = {d: i for i, d in enumerate(SPREAD_DEFINITIONS)}
+    rank = {m: i for i, m in enumerate(be.BREAKEVEN_METHODS)}
+    tables = {}
+    for name, (_, t) in zip(forms, done):
+        t = t[(t.task == "all") & t.definition.isin(SPREAD_DEFINITIONS)]
+        tables[name] = t.iloc[np.lexsort((t.definition.map(order).to_numpy(),
+                                          t.method.map(lambda m: rank.get(m, len(rank))).to_numpy()))]
     loo = loo_errors(runs, fits, loss) if loo is None else loo
     aic = pd.Series({n: f.aic for n, f in fits.items()})
     weight = np.exp(-(aic - aic.min()) / 2)
@@ -153,8 +166,7 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
     best = str(loo.idxmin())
     rows = []
     for name, f in fits.items():
-        t = tables[name]
-        for r in t[t.task == "all"].itertuples():
+        for r in tables[name].itertuples():
             rows.append({"definition": r.definition, "method": r.method, "form": name, "ratio": r.ratio,
                          "aic": aic[name], "akaike_weight": weight[name], "loo_rmse": loo[name],
                          "default": name == best})
@@ -273,8 +285,9 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
         log(f"form uncertainty: break-even under {', '.join(SPREAD_FORMS)} (AIC weights, leave-one-out errors)")
         if loo is None and scored is not runs:   # leave-one-out errors of the sample, as the choice would use
             loo = choose_form(scored, jobs=jobs)[2]
+        made = {name: breakeven[breakeven.form == name] for name in SPREAD_FORMS if name in result.fits}
         result.tables["forms"] = form_spread(runs, {**spread_fits, **result.fits}, margin=margin, loo=loo,
-                                             jobs=jobs)
+                                             jobs=jobs, tables=made)
     result.tables["stats"] = result.summary()
     result.tables["front_line"] = loglinear_front(runs)
     if is_ladder(runs):

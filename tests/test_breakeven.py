@@ -140,6 +140,19 @@ def test_reproduce_reports_form_uncertainty(reproduced_paper):
     assert "Form uncertainty" in reproduced_paper[1]
 
 
+def test_form_spread_reuses_the_headline_forms_breakeven_as_if_solved_again(reproduced_paper, paper_runs):
+    """reproduce hands the headline form's break-even table (with intervals) to form_spread: the ratios and their
+    order are those a fresh point table gives."""
+    from costlaw.reproduce import SPREAD_DEFINITIONS
+    forms = pd.read_csv(reproduced_paper[0] / "forms.csv")
+    got = forms[forms.form == "offset_exp"]
+    fresh = be.breakeven_table(fit(paper_runs, "offset_exp", warn=False))
+    fresh = fresh[(fresh.task == "all") & fresh.definition.isin(SPREAD_DEFINITIONS)]
+    assert len(got) == len(fresh) == 3 * fresh.method.nunique() >= 6
+    assert list(got.definition) == list(fresh.definition) and list(got.method) == list(fresh.method)
+    np.testing.assert_allclose(got.ratio, fresh.ratio, rtol=1e-9)
+
+
 def test_reproduce_picks_the_headline_form_by_leave_one_out(reproduced_paper):
     """Without --form the headline form is the LOO winner of the spread forms (offset_exp on the paper's runs)."""
     forms = pd.read_csv(reproduced_paper[0] / "forms.csv").drop_duplicates("form")
