@@ -69,6 +69,11 @@ def _running_argmax(values: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(values >= best, idx, 0))
 
 
+CURVE_BLOCK_VALUES = 250_000
+"""``CurveGrid.curves`` evaluates a form on blocks of at most this many grid points (its temporaries, a dozen
+arrays of this length, are what memory holds beside the curves)."""
+
+
 class CurveGrid:
     """The dense fraction grids of every (panel, method) of a runs table, made once and evaluated for any fit of
     the same runs (the point fit and each bootstrap refit) without rebuilding tables.
@@ -177,7 +182,7 @@ class CurveGrid:
         if not self.meta:
             return []
         parts = []
-        for block in self.blocks():   # bounded temporaries: the form's arrays for one block of curves at a time
+        for block in self.blocks(CURVE_BLOCK_VALUES):   # bounded temporaries: the form's arrays, a block at a time
             repeat = self._repeat[block]
             heads = self.heads if block == slice(0, len(self.meta)) else self.heads.iloc[block]
             params = {name: np.repeat(v, repeat) for name, v in fit.param_values(heads).items()}

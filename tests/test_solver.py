@@ -103,3 +103,19 @@ def test_frontier_reports_the_lead_over_the_runner_up(fitted):
     front = frontier(curves, budget_grid(curves, 100))
     assert (front.lead >= 0).all()
     assert (front.runner_up.dropna() != front.best_method[front.runner_up.notna()]).all()
+
+
+def test_curve_grid_blocks_give_the_same_curves(paper_runs, monkeypatch):
+    """``CurveGrid.curves`` evaluates the form a block of grid points at a time (``CURVE_BLOCK_VALUES``): small
+    blocks (a curve or two each) give the same curves, bit for bit."""
+    from costlaw import frontier as fr
+    fitted = fit(paper_runs, "offset_exp", warn=False)
+    whole = method_curves(fitted)
+    monkeypatch.setattr(fr, "CURVE_BLOCK_VALUES", 1500)
+    grid = fr.CurveGrid(fitted.runs_)
+    assert len(grid.blocks(fr.CURVE_BLOCK_VALUES)) > len(whole) / 2
+    small = grid.curves(fitted)
+    assert [(c.task, c.train_model, c.method) for c in small] == [(c.task, c.train_model, c.method) for c in whole]
+    for a, b in zip(small, whole):
+        np.testing.assert_array_equal(a.metric, b.metric)
+        np.testing.assert_array_equal(a.fractions, b.fractions)
