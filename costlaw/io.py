@@ -71,6 +71,18 @@ def write_csv_atomic(path, table) -> Path:
     return Path(path)
 
 
+def write_csv_parts_atomic(path, tables) -> Path:
+    """Write the DataFrames ``tables`` (an iterable, consumed one at a time) one after another as one CSV with
+    one header, atomically: the same bytes as ``write_csv_atomic`` of their concatenation (same columns and
+    dtypes), without holding them all."""
+    with atomic_writer(path) as fh:
+        first = True
+        for table in tables:
+            table.to_csv(fh, index=False, float_format="%.10g", header=first)
+            first = False
+    return Path(path)
+
+
 def json_value(value):
     """``value`` as plain JSON: NumPy scalars to Python, NaN and infinities to None."""
     if isinstance(value, (np.floating, float)):

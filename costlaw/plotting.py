@@ -53,6 +53,12 @@ MAX_PANELS = 24
 """Panels drawn by ``panel_figures`` at most (the CSVs hold every panel; a figure of thousands is unreadable)."""
 
 
+def figure_panels(runs, max_panels: int = MAX_PANELS) -> list[tuple]:
+    """The (task, train_model) panels ``panel_figures`` draws: the first ``max_panels`` sorted by task and size."""
+    keys = runs[["task", "train_params", "train_model"]].drop_duplicates().sort_values(["task", "train_params"])
+    return list(keys[["task", "train_model"]].drop_duplicates().itertuples(index=False, name=None))[:max_panels]
+
+
 def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_form: str | None = "paper",
                   max_panels: int = MAX_PANELS) -> list[Path]:
     """One PNG per (task, train_model) panel plus ``panels.png`` with all of them, for the first ``max_panels``
@@ -64,8 +70,7 @@ def panel_figures(runs, curves, frontier, out_dir: Path, form: str, reference_fo
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    keys = runs[["task", "train_params", "train_model"]].drop_duplicates().sort_values(["task", "train_params"])
-    keys = list(keys[["task", "train_model"]].drop_duplicates().itertuples(index=False, name=None))[:max_panels]
+    keys = figure_panels(runs, max_panels)
     written, tiles = [], []
 
     def select(df, task, model, form_name):

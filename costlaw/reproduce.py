@@ -13,7 +13,7 @@ from .curves import FORMS, get_form
 from .datasets import PAPER_CLAIMED_RATIO, PAPER_PBAR, paper_runs
 from .fitting import CurveFit, fit
 from .frontier import budget_grid, frontier_columns, loglinear_front, method_curves, panel_curves
-from .io import write_csv_atomic
+from .io import write_csv_atomic, write_csv_parts_atomic
 from .ladder import is_ladder, ratio_analysis
 from .compare import compare
 
@@ -67,6 +67,7 @@ class Reproduction:
     runs: pd.DataFrame
     fits: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)
+    """Every table written but ``streamed`` ones, by file stem."""
     figures: list = field(default_factory=list)
     ratio: object = None
     """A ``ladder.RatioAnalysis`` when the runs hold a selector-size ladder (measured vs analytic ratios)."""
@@ -74,6 +75,8 @@ class Reproduction:
     """Which headline form ``reproduce`` picked and why (empty when the forms were given)."""
     notes: list = field(default_factory=list)
     """What was sampled or cut at scale (``SCALE_PANELS``); empty when everything covers every panel."""
+    streamed: list = field(default_factory=list)
+    """Tables written as they were made and not held in ``tables`` (``curves``, ``frontier``: millions of rows)."""
 
     def summary(self) -> pd.DataFrame:
         """One row per form: n_points, n_params, rmse, mae, aic, bic, converged."""
@@ -253,15 +256,30 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
         result.fits[name] = spread_fits.get(name) or fit(data, name, warn=False)  # the report lists its warnings
     result.tables["runs"] = runs
     result.tables["fits"] = pd.concat([f.summary() for f in result.fits.values()], ignore_index=True)
-    result.tables["curves"] = pd.concat([curve_table(f) for f in result.fits.values()], ignore_index=True)
-    result.tables["frontier"] = pd.concat([frontier_table(f, margin=margin) for f in result.fits.values()],
-                                          ignore_index=True)
+    # curves.csv and frontier.csv (millions of rows at scale) are written one form at a time, not held; the
+    # figures keep their panels' rows
+    shown = None
+    if figures:
+        from .plotting import figure_panels
+        shown = figure_panels(runs)
+    drawn = {"curves": [], "frontier": []}
+
+    def made(name, make):
+        for f in result.fits.values():
+            table = make(f)
+            if shown is not None:
+                drawn[name].append(table[pd.MultiIndex.from_frame(table[["task", "train_model"]]).isin(shown)])
+            yield table
+    write_csv_parts_atomic(out / "curves.csv", made("curves", curve_table))
+    write_csv_parts_atomic(out / "frontier.csv", made("frontier", lambda f: frontier_table(f, margin=margin)))
+    result.streamed = ["curves", "frontier"]
+    drawn = {name: pd.concat(parts, ignore_index=True) for name, parts in drawn.items() if parts}
     # with jobs > 1 the held-out comparison and the figures are made beside the rest (each in one process)
     from .parallel import Background
     same_runs = {k: f for k, f in result.fits.items() if len(f.runs_) == len(runs)} if scored is runs else {}
     comparing = Background(compare, scored, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
                            fits=same_runs, jobs=jobs) if protocols else None
-    drawing = Background(_draw_figures, runs, result.tables["curves"], result.tables["frontier"], out / "figures",
+    drawing = Background(_draw_figures, runs, drawn.get("curves"), drawn.get("frontier"), out / "figures",
                          forms, log, jobs=jobs) if figures else None
     refits = scale_refits(n_boot, n_panels, scale_panels)
     if refits < n_boot:

@@ -130,3 +130,18 @@ def test_negative_numbers_reach_their_check():
     proc = subprocess.run([sys.executable, "-m", "costlaw.cli", "forecast", "--fits", "x", "--train-params", "-7e9",
                            "--fraction", "0.1"], capture_output=True, text=True)
     assert proc.returncode == 2 and "--train-params: must be positive" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_csv_parts_are_the_bytes_of_their_concatenation(tmp_path):
+    """reproduce streams curves.csv / frontier.csv one form at a time: one header, the same bytes as writing the
+    concatenated table (floats, NaN, inf, None, booleans)."""
+    import numpy as np
+    import pandas as pd
+    from costlaw.io import write_csv_atomic, write_csv_parts_atomic
+    parts = [pd.DataFrame({"task": ["a", "b"], "x": [1.0 / 3, np.nan], "y": [np.inf, 2e20], "up": ["m", None],
+                           "ok": [True, False]}),
+             pd.DataFrame({"task": ["c"], "x": [-0.0], "y": [5.0], "up": [None], "ok": [True]})]
+    write_csv_atomic(tmp_path / "whole.csv", pd.concat(parts, ignore_index=True))
+    write_csv_parts_atomic(tmp_path / "parts.csv", iter(parts))
+    assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert (tmp_path / "parts.csv").read_text().count("task,") == 1

@@ -53,6 +53,6 @@ def run(args) -> int:
                        n_boot=args.n_boot, seed=args.seed, protocols=protocols, margin=args.margin, log=log,
                        jobs=args.jobs or default_jobs(), max_boot=args.max_boot)
     print(format_report(result))
-    print(f"\nwrote {', '.join(sorted(result.tables))} (.csv) and {len(result.figures)} figures to {args.out} "
+    print(f"\nwrote {', '.join(sorted([*result.tables, *result.streamed]))} (.csv) and {len(result.figures)} figures to {args.out} "
           f"in {time.perf_counter() - start:.1f} s")
     return 0
