@@ -20,7 +20,6 @@ made the same way:
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
 STABLE_LOG10 = float(np.log10(1.1))
 """Interval ends agree across seeds when they are within this in log10 (10%)."""
@@ -155,6 +154,7 @@ def recombined_cdf_parts(indicator, take: np.ndarray, n_rep) -> tuple[np.ndarray
 
 def _projection_variance(ind: np.ndarray, take: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """``first`` of ``recombined_cdf_parts`` for the groups of ``take``'s columns (``sizes`` refits each)."""
+    from scipy import sparse   # here, not at import: `costlaw plan` imports bands and must not load scipy
     n_groups = take.shape[1]
     start = np.cumsum(sizes) - sizes
     slot = (take + start[None, :]).ravel()                        # (draw, group) -> refit, numbered across groups
