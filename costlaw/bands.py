@@ -184,9 +184,14 @@ def recombined_cdf_sd(indicator, take: np.ndarray, n_rep) -> np.ndarray:
     number, or one per group), plus the variance those projections leave, divided by the number of draws. Refits
     of different groups must be independent, and each used at least twice (``copies`` >= 2 in ``recombine``)."""
     first, rest = recombined_cdf_parts(indicator, take, n_rep)
-    sizes = np.broadcast_to(np.asarray(n_rep, float), (take.shape[1],))
+    return cdf_sd_from_parts(first, rest, n_rep, len(take))
+
+
+def cdf_sd_from_parts(first: np.ndarray, rest: np.ndarray, n_rep, n_draws: int) -> np.ndarray:
+    """``recombined_cdf_sd`` from its parts (``recombined_cdf_parts``): sqrt(sum_g first_g / n_g + rest / draws)."""
+    sizes = np.broadcast_to(np.asarray(n_rep, float), (first.shape[0],))
     scaled = first.sum(axis=0) if np.ndim(n_rep) == 0 else (first / sizes[:, None]).sum(axis=0)
-    return np.sqrt((scaled / n_rep if np.ndim(n_rep) == 0 else scaled) + rest / len(take))
+    return np.sqrt((scaled / n_rep if np.ndim(n_rep) == 0 else scaled) + rest / n_draws)
 
 
 def prediction_band(curve_samples, noise_sd, level: float = 0.9, seed: int = 0):

@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 from . import costs
-from .bands import (STABLE_SE_LOG10, interval_with_mc, percentile_interval, recombine, recombined_cdf_parts,
-                    recombined_cdf_sd)
+from .bands import (STABLE_SE_LOG10, cdf_sd_from_parts, interval_with_mc, percentile_interval, recombine,
+                    recombined_cdf_parts, recombined_cdf_sd)
 from .checks import check_int
 from .frontier import CHEAP_METHODS, CurveGrid, MethodCurve, budget_grid, method_curves, panel_curves
 from .schema import higher_is_better
@@ -802,7 +802,7 @@ def pooled_interval(draws: np.ndarray, take: np.ndarray, n_rep, level: float = 0
     with np.errstate(invalid="ignore"):
         below = [np.where(np.isinf(end)[None, :], np.isfinite(draws), draws <= end[None, :]) for end in (lo, hi)]
     parts = [recombined_cdf_parts(b, take, n_rep) for b in below]
-    sd = [recombined_cdf_sd(b, take, n_rep) for b in below]
+    sd = [cdf_sd_from_parts(first, rest, n_rep, len(take)) for first, rest in parts]
     out = interval_with_mc(draws, level, cdf_sd=sd, never_sd=recombined_cdf_sd(np.isinf(draws), take, n_rep))
     for end, (first, rest) in zip(("lo", "hi"), parts):
         out[f"{end}_first"], out[f"{end}_rest"] = first, rest
