@@ -37,7 +37,7 @@ from . import costs
 from .bands import (STABLE_SE_LOG10, cdf_sd_from_parts, interval_with_mc, percentile_interval, recombine,
                     recombined_cdf_parts, recombined_cdf_sd)
 from .checks import check_int
-from .frontier import CHEAP_METHODS, CurveGrid, MethodCurve, budget_grid, method_curves, panel_curves
+from .frontier import CHEAP_METHODS, CurveGrid, MethodCurve, budget_grid, panel_curves
 from .schema import higher_is_better
 from .noise import margin_lookup, margins as make_margins, panel_noise, verdict
 
@@ -208,16 +208,18 @@ RATIO_GRID = np.geomspace(1e-2, 1e4, 121)
 
 
 def _panel_contests(fitted, methods, n_grid, grid=None):
-    out = []
+    """(task, model, method, curve, others, span) per contest, made a block of panels at a time
+    (``CurveGrid.panel_blocks``): memory holds one block's curves, however many panels there are."""
     spans = panel_spans(fitted.runs_)
-    for (task, model), curves in panel_curves(method_curves(fitted, n_grid=n_grid, grid=grid)).items():
-        span = spans[(task, model)]
-        by_name = {c.method: c for c in curves}
-        for method in methods:
-            if method in by_name and len(curves) > 1:
-                others = [c for c in curves if c.method != method]
-                out.append((task, model, method, by_name[method], others, span))
-    return out
+    grid = grid or CurveGrid(fitted.runs_, n_grid)    # as method_curves makes it
+    for block in grid.panel_blocks():
+        for (task, model), curves in panel_curves(grid.curves(fitted, block)).items():
+            span = spans[(task, model)]
+            by_name = {c.method: c for c in curves}
+            for method in methods:
+                if method in by_name and len(curves) > 1:
+                    others = [c for c in curves if c.method != method]
+                    yield task, model, method, by_name[method], others, span
 
 
 def _crossing(log_r: np.ndarray, d: np.ndarray) -> tuple[float, bool]:
@@ -427,24 +429,60 @@ def _contest_refits(shared, part: slice):
     ratio = np.empty((n_rep, len(contests)))
     lead = np.empty((n_rep, len(contests)))
     curves_c = np.empty((n_rep, len(contests), len(RATIO_GRID)))
-    blocks = contest_blocks(contests, shapes, max(1, CHUNK_GRID_VALUES // max(chunk, 1)))
-    for start in range(0, n_rep, chunk):
-        rows = slice(start, min(start + chunk, n_rep))
-        for first, ks in blocks:            # curves first.start.. of these contests, gathered together
-            metric = grid.metric_arrays(fitted, values[part][rows], first)
-            for k in ks:
+    for ks, r, ld, c in _contest_block_refits(fitted, grid, shapes, contests, values[part], chunk):
+        ratio[:, ks], lead[:, ks], curves_c[:, ks] = r, ld, c
+    return ratio, lead, curves_c
+
+
+def _contest_block_refits(fitted, grid, shapes, contests, values, chunk):
+    """Per block of consecutive contests (``contest_blocks``): (contest indices, ratio, lead (R x contests),
+    lead curves (R x contests x ``RATIO_GRID``)) over all refits ``values``, ``chunk`` refits at a time; what a
+    block holds is bounded by ``CHUNK_GRID_VALUES`` (its grid) and its contests' lead curves. Each contest's
+    numbers do not depend on the blocks or chunks it is computed in."""
+    n_rep = len(values)
+    for first, ks in contest_blocks(contests, shapes, max(1, CHUNK_GRID_VALUES // max(chunk, 1))):
+        ratio = np.empty((n_rep, len(ks)))
+        lead = np.empty((n_rep, len(ks)))
+        curves_c = np.empty((n_rep, len(ks), len(RATIO_GRID)))
+        for start in range(0, n_rep, chunk):
+            rows = slice(start, min(start + chunk, n_rep))
+            metric = grid.metric_arrays(fitted, values[rows], first)   # curves first.start.. gathered together
+            for j, k in enumerate(ks):
                 task, model, method, me, others, span, m, c0, a, n_sel = contests[k]
                 curve = shapes[me]
                 contest = ContestBatch(curve, metric[me - first.start],
                                        [(shapes[o], metric[o - first.start]) for o in others])
                 sel_star = contest.threshold(m)
                 with np.errstate(divide="ignore"):
-                    ratio[rows, k] = np.where(sel_star > c0, curve.train_params * a / np.where(
+                    ratio[rows, j] = np.where(sel_star > c0, curve.train_params * a / np.where(
                         sel_star > c0, sel_star - c0, 1.0), np.inf)
-                lead[rows, k] = contest.lead([curve.selection_flops])[:, 0]
+                lead[rows, j] = contest.lead([curve.selection_flops])[:, 0]
                 sel_grid = c0 + a * curve.train_params / RATIO_GRID
-                curves_c[rows, k] = np.clip(contest.lead(sel_grid) - m, -span, span)
-    return ratio, lead, curves_c
+                curves_c[rows, j] = np.clip(contest.lead(sel_grid) - m, -span, span)
+        yield np.asarray(ks, np.intp), ratio, lead, curves_c
+
+
+def _contest_part_refits(shared, part: slice):
+    """``_contest_block_refits`` of the contests ``contests[part]`` over every refit, as a list (a worker's part)."""
+    fitted, grid, shapes, contests, values, chunk = shared
+    return [(ks + part.start, *rest) for ks, *rest in
+            _contest_block_refits(fitted, grid, shapes, contests[part], values, chunk)]
+
+
+POOLED_PART_VALUES = 4_000_000
+"""With ``jobs`` > 1 and the pooled sums made as the refits come (``contest_refits``'s ``draws_seed``), the
+contests go to the workers in parts of about this many lead-curve values (refits x contests x ``RATIO_GRID``,
+32 MB), taken in order by this process one part at a time."""
+
+
+def pooled_draws(n_of, n_blocks: int, n_contests: int, seed: int = 0) -> np.ndarray:
+    """The joint draws (``bands.recombine``) on which ``breakeven_intervals`` evaluates the pooled rows: for
+    ``n_blocks`` independent blocks holding ``n_of`` refits (one number, or one per block) and ``n_contests``
+    contests, ``recombine_copies`` copies (one when there is one block or none)."""
+    sizes = np.atleast_1d(np.asarray(n_of, np.intp))
+    n_rep = int(sizes.max())
+    copies = recombine_copies(n_rep, n_contests) if n_blocks > 1 else 1
+    return recombine(n_of if n_blocks else n_rep, max(n_blocks, 1), copies, seed)
 
 
 def contest_blocks(contests: list, shapes: list, max_values: int) -> list:
@@ -494,9 +532,12 @@ class ContestRefits:
     (NaN below them), so blocks may carry different numbers of refits (``add``).
     """
 
-    def __init__(self, contests, shapes, ratio, lead, curves, block, n_of=None):
+    def __init__(self, contests, shapes, ratio, lead, curves, block, n_of=None, pooled_sums=None):
         self.contests, self.shapes = contests, shapes
         self.ratio, self.lead, self.curves, self.block = ratio, lead, curves, np.asarray(block, np.intp)
+        self.pooled_sums = pooled_sums
+        """(take, {method: J x ``RATIO_GRID``}) when ``curves`` is None: per method, the sum over its contests
+        (in order) of each joint draw's lead curve, the draws ``take`` (``contest_refits``' ``draws_seed``)."""
         self.keys = [("shrink", t, mo, me) for t, mo, me, *_ in contests]
         self.n_of = (np.full(self.n_blocks, len(ratio), np.intp) if n_of is None
                      else np.asarray(n_of, np.intp).copy())
@@ -504,6 +545,8 @@ class ContestRefits:
     def add(self, other: "ContestRefits", extra) -> "ContestRefits":
         """These refits with, for each block b, the first ``extra[b]`` refits of ``other`` appended (its other
         rows unused): blocks then carry different numbers of refits."""
+        if self.curves is None or other.curves is None:
+            raise ValueError("refits made with draws_seed keep no lead curves: no more refits can be added")
         extra = np.asarray(extra, np.intp)
         n_new = self.n_of + extra
         n_rows = int(n_new.max()) if len(n_new) else 0
@@ -550,6 +593,8 @@ class ContestRefits:
         n_rep = len(self.ratio)
         if take is None:
             take = np.broadcast_to(np.arange(n_rep)[:, None], (n_rep, max(self.n_blocks, 1)))
+        if self.curves is None and not np.array_equal(take, self.pooled_sums[0]):
+            raise ValueError("these refits keep only the pooled sums of the draws they were made for (draws_seed)")
         contests, shapes, n_draw = self.contests, self.shapes, len(take)
         keys, ratio_cols = [], []
         uses = [] if uses is None else uses
@@ -584,9 +629,12 @@ class ContestRefits:
                 ratio_cols.append(crossing_rows(x, dm)[:, None])
             keys.append(("pooled_mean", "all", "pooled", method))
             uses.append(everywhere)
-            mean = np.zeros((n_draw, len(RATIO_GRID)))
-            for j, k in enumerate(ks):                                   # accumulate: no J x contests x grid array
-                mean += self.curves[rows[:, j], k]
+            if self.curves is None:                                      # summed as the refits were made
+                mean = self.pooled_sums[1][method].copy()
+            else:
+                mean = np.zeros((n_draw, len(RATIO_GRID)))
+                for j, k in enumerate(ks):                               # accumulate: no J x contests x grid array
+                    mean += self.curves[rows[:, j], k]
             mean /= len(ks)
             pos = mean > 0
             first = np.argmax(pos, axis=1)
@@ -623,11 +671,16 @@ def crossing_rows(log_r: np.ndarray, d: np.ndarray) -> np.ndarray:
 def contest_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin_table: pd.DataFrame | None = None,
                    grid: CurveGrid | None = None, margin: float | None = None, chunk: int | None = None,
                    jobs: int = 1, blocks: np.ndarray | None = None,
-                   like: ContestRefits | None = None) -> ContestRefits:
+                   like: ContestRefits | None = None, draws_seed: int | None = None) -> ContestRefits:
     """The per-panel part of ``breakeven_refits``: every contest's ratio, lead and clipped lead curve per refit.
     ``blocks``: evaluate only the contests of these blocks (``panel_groups`` codes; the others are NaN).
     ``like``: an earlier result for the same fit, methods, margins and ``grid`` whose contests (curves, cost lines,
-    margins, blocks) are reused instead of set up again (more refits of the same fit, ``breakeven_intervals``)."""
+    margins, blocks) are reused instead of set up again (more refits of the same fit, ``breakeven_intervals``).
+    ``draws_seed``: the pooled rows will be evaluated on ``pooled_draws(R, blocks, contests, draws_seed)`` only (no
+    more refits to be added): then the lead curves (R x contests x ``RATIO_GRID``, the largest part by far) are
+    not kept, only their sums per method on those draws (``ContestRefits.pooled_sums``), made block by block as
+    the contests are evaluated (with ``jobs`` > 1, workers take parts of the contests, not of the refits); the
+    same numbers as without."""
     grid = grid or CurveGrid(fitted.runs_, 600)
     if like is None:
         shapes, contests = contest_setup(fitted, grid, methods, margin_table, margin)
@@ -643,7 +696,27 @@ def contest_refits(fitted, values: np.ndarray, methods=BREAKEVEN_METHODS, margin
         panel_values = max([len(c.fractions) * len(idx) for idx in panels.values() for c in [shapes[idx[0]]]],
                            default=1)
         chunk = int(np.clip(CHUNK_GRID_VALUES // panel_values, 1, 100))
-    from .parallel import map_parts, split
+    from .parallel import imap_parts, map_parts, split
+    if draws_seed is not None and blocks is None and len(contests):
+        # the pooled-mean rows need only, per method, the sum over its contests of each draw's lead curve: summed
+        # as the contests' blocks come (in contest order, as ``pooled`` would), the lead curves are never held
+        n_blocks = int(group.max()) + 1
+        take = pooled_draws(n_rep, n_blocks, len(contests), draws_seed)
+        sums = {method: np.zeros((len(take), len(RATIO_GRID))) for method in dict.fromkeys(c[2] for c in contests)}
+        ratio, lead = np.empty((n_rep, len(contests))), np.empty((n_rep, len(contests)))
+        shared = (fitted, grid, shapes, contests, values, chunk)
+        if jobs > 1:
+            step = max(1, POOLED_PART_VALUES // max(n_rep * len(RATIO_GRID), 1))
+            done = (b for part in imap_parts(_contest_part_refits, shared,
+                                             split(len(contests), max(jobs, -(-len(contests) // step))), jobs)
+                    for b in part)
+        else:
+            done = _contest_block_refits(*shared)
+        for ks, r, ld, c in done:
+            ratio[:, ks], lead[:, ks] = r, ld
+            for j, k in enumerate(ks):
+                sums[contests[k][2]] += c[take[:, group[k]], j]
+        return ContestRefits(contests, shapes, ratio, lead, None, group, pooled_sums=(take, sums))
     ks = np.arange(len(contests)) if blocks is None else np.flatnonzero(np.isin(group, blocks))
     parts = split(n_rep, jobs) if jobs > 1 else [slice(0, n_rep)]
     done = map_parts(_contest_refits, (fitted, grid, shapes, [contests[k] for k in ks], values, chunk), parts, jobs)
@@ -667,7 +740,7 @@ def contest_setup(fitted, grid: CurveGrid, methods=BREAKEVEN_METHODS, margin_tab
         margin_table = make_margins(panel_noise(fitted), margin)
     m_of = margin_lookup(margin_table)
     runs = fitted.runs_
-    shapes = grid.curves(fitted)
+    shapes = grid.shapes()    # fractions and costs; every refit brings its own metric
     panels: dict = {}
     for i, c in enumerate(shapes):
         panels.setdefault((c.task, c.train_model), []).append(i)
@@ -921,13 +994,17 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
     if n_boot > 0:
         if boot is None or boot.n_boot < n_boot:
             boot = bootstrap(fitted, n_boot=n_boot, seed=seed, level=level, progress=progress, jobs=jobs)
-        refits = contest_refits(fitted, boot.values[:n_boot], methods, margin_table, grid, jobs=jobs)
+        values = boot.values[:n_boot]
+        if max_boot <= n_boot:      # no refits to add: the lead curves need not be kept (pooled sums instead)
+            del boot
+        refits = contest_refits(fitted, values, methods, margin_table, grid, jobs=jobs,
+                                draws_seed=seed if max_boot <= n_boot else None)
+        del values
         batch, groups_of_runs = 0, None
         while True:
             n_of = refits.n_of if refits.n_blocks else np.array([n_boot])
             n_rep = int(n_of.max())
-            copies = recombine_copies(n_rep, len(refits.contests)) if refits.n_blocks > 1 else 1
-            take = recombine(n_of if refits.n_blocks else n_boot, max(refits.n_blocks, 1), copies, seed)
+            take = pooled_draws(n_of if refits.n_blocks else n_boot, refits.n_blocks, len(refits.contests), seed)
             uses: list = []
             pooled_keys, pooled = refits.pooled(take, uses)
             ivs = [refits.panel_intervals(level), pooled_interval(pooled, take, n_of, level)]

@@ -603,9 +603,11 @@ class CurveFit:
                 out[col] = [e[col] for e in extra]
         return out
 
-    def curve_table(self, n_points: int = 60) -> pd.DataFrame:
+    def curve_table(self, n_points: int = 60, max_rows: int | None = None):
         """Fitted curves over each method's observed fraction range: task, train_model, method, form, fraction,
-        total_flops (FLOPs), metric_pred; ``n_points`` log-spaced fractions per curve, one prediction call."""
+        total_flops (FLOPs), metric_pred; ``n_points`` log-spaced fractions per curve, one prediction call.
+        ``max_rows``: instead, an iterator of the table in parts of whole curves, at most ``max_rows`` rows each
+        (their concatenation is the table; to write it without holding it)."""
         runs = self.runs_
         codes, keys = group_codes(runs, CURVE)
         frame = pd.DataFrame({"c": codes, "fraction": runs.fraction.to_numpy(float),
@@ -626,7 +628,14 @@ class CurveFit:
                               "train_params": agg.train_params.to_numpy(), "selector_params": agg.selector_params.to_numpy(),
                               "selection_flops": agg.sel.to_numpy(), "train_flops_full": agg.full.to_numpy(),
                               "tokens_full": agg.tokens.to_numpy()})
+        if max_rows is None:
+            return self._curve_rows(heads, fractions)
+        return (self._curve_rows(heads.iloc[lo:lo + step], fractions[lo:lo + step])
+                for step in [max(1, max_rows // max(n_points, 1))] for lo in range(0, len(heads), step))
+
+    def _curve_rows(self, heads: pd.DataFrame, fractions: np.ndarray) -> pd.DataFrame:
         metric = self.predict_grid(heads, list(fractions))
+        n_points = fractions.shape[1]
         rep = lambda col: np.repeat(heads[col].to_numpy(), n_points)
         return pd.DataFrame({"task": rep("task"), "train_model": rep("train_model"), "method": rep("method"),
                              "form": self.form.name, "fraction": fractions.ravel(),

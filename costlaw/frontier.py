@@ -69,6 +69,9 @@ def _running_argmax(values: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(values >= best, idx, 0))
 
 
+PANEL_BLOCK_VALUES = 1_000_000
+"""Most grid points (curves x fractions) of the panels worked on at once (``CurveGrid.panel_blocks``): their
+curves, running arguments and frontier arrays take some tens of MB, whatever the number of panels."""
 CURVE_BLOCK_VALUES = 250_000
 """``CurveGrid.curves`` evaluates a form on blocks of at most this many grid points (its temporaries, a dozen
 arrays of this length, are what memory holds beside the curves)."""
@@ -145,11 +148,29 @@ class CurveGrid:
                                selection_flops=sel, total_flops=sel + fraction * full, pool_tokens=pool,
                                train_tokens=fraction * tokens)
 
-    def blocks(self, max_values: int = 2_000_000) -> list[slice]:
-        """Consecutive curves in slices holding at most ``max_values`` grid points (at least one curve each)."""
+    def blocks(self, max_values: int = 2_000_000, curves: slice | None = None) -> list[slice]:
+        """Consecutive curves (of ``curves``, default all) in slices holding at most ``max_values`` grid points
+        (at least one curve each)."""
+        first, stop = (0, len(self._repeat)) if curves is None else curves.indices(len(self._repeat))[:2]
+        out, start, size = [], first, 0
+        for i in range(first, stop):
+            n = self._repeat[i]
+            if size and size + n > max_values:
+                out.append(slice(start, i))
+                start, size = i, 0
+            size += n
+        if stop > first:
+            out.append(slice(start, stop))
+        return out
+
+    def panel_blocks(self, max_values: int = PANEL_BLOCK_VALUES) -> list[slice]:
+        """Consecutive curves in slices of whole panels holding at most ``max_values`` grid points (at least one
+        panel each): work panel by panel (frontiers, break-even) on a block at a time, so that memory holds one
+        block's curves however many panels there are."""
         out, start, size = [], 0, 0
         for i, n in enumerate(self._repeat):
-            if size and size + n > max_values:
+            new_panel = i == 0 or self.meta[i][:2] != self.meta[i - 1][:2]
+            if new_panel and size + n > max_values and i > start:
                 out.append(slice(start, i))
                 start, size = i, 0
             size += n
@@ -177,20 +198,29 @@ class CurveGrid:
         metric = np.broadcast_to(metric, (len(values), len(columns.fraction)))
         return np.split(metric, ends, axis=1)
 
-    def curves(self, fit) -> list:
-        """MethodCurves of ``fit`` on these grids (a CurveFit of the same panels and methods)."""
+    def curves(self, fit, curves: slice | None = None) -> list:
+        """MethodCurves of ``fit`` on these grids (a CurveFit of the same panels and methods); ``curves``: only
+        those of this slice of ``meta`` (e.g. a ``panel_blocks`` block; the same values as from all)."""
         if not self.meta:
             return []
+        curves = slice(0, len(self.meta)) if curves is None else slice(*curves.indices(len(self.meta))[:2])
         parts = []
-        for block in self.blocks(CURVE_BLOCK_VALUES):   # bounded temporaries: the form's arrays, a block at a time
+        for block in self.blocks(CURVE_BLOCK_VALUES, curves):   # bounded temporaries: a block at a time
             repeat = self._repeat[block]
             heads = self.heads if block == slice(0, len(self.meta)) else self.heads.iloc[block]
             params = {name: np.repeat(v, repeat) for name, v in fit.param_values(heads).items()}
             parts.append(fit.form(self.block_columns(block), **params) * np.repeat(self.signs[block], repeat))
-        metric = np.concatenate(parts)
+        metric = np.concatenate(parts) if parts else np.empty(0)
+        ends = np.cumsum(self._repeat[curves])[:-1]
         return [MethodCurve(task, model, n, method, sel, full, fractions, values, sign) for
                 (task, model, n, method, sel, full), fractions, values, sign in
-                zip(self.meta, self.fractions, np.split(metric, self._ends), self.signs)]
+                zip(self.meta[curves], self.fractions[curves], np.split(metric, ends), self.signs[curves])]
+
+    def shapes(self) -> list:
+        """Every curve's MethodCurve without a metric (``metric`` None): its fractions and costs only, for work
+        that supplies the metric itself (bootstrap refits, ``breakeven.ContestBatch``)."""
+        return [MethodCurve(task, model, n, method, sel, full, fractions, None, sign) for
+                (task, model, n, method, sel, full), fractions, sign in zip(self.meta, self.fractions, self.signs)]
 
 
 def method_curves(fit, runs: pd.DataFrame | None = None, n_grid: int = 1200, fraction_range=None,

@@ -55,6 +55,23 @@ def map_parts(fn, shared, parts: list, jobs: int = 1) -> list:
         _SHARED.clear()
 
 
+def imap_parts(fn, shared, parts: list, jobs: int = 1):
+    """``map_parts`` as an iterator: the results in order, each as soon as it is done, so that the caller can use
+    and drop them one at a time (with one job, each part is computed only when asked for)."""
+    jobs = check_int(jobs, "jobs", low=1)
+    context = _fork_context()
+    if jobs == 1 or len(parts) <= 1 or context is None or _SHARED:
+        for part in parts:
+            yield fn(shared, part)
+        return
+    _SHARED["shared"] = shared
+    try:
+        with ProcessPoolExecutor(min(jobs, len(parts)), mp_context=context) as pool:
+            yield from pool.map(_call, [fn] * len(parts), parts)
+    finally:
+        _SHARED.clear()
+
+
 def split(n: int, parts: int) -> list[slice]:
     """``range(n)`` as up to ``parts`` contiguous slices of near-equal length (none empty)."""
     parts = max(1, min(parts, n))

@@ -12,7 +12,7 @@ from . import breakeven as be
 from .curves import FORMS, get_form
 from .datasets import PAPER_CLAIMED_RATIO, PAPER_PBAR, paper_runs
 from .fitting import CurveFit, fit
-from .frontier import budget_grid, frontier_columns, loglinear_front, method_curves, panel_curves
+from .frontier import budget_grid, frontier_columns, loglinear_front, panel_curves
 from .io import write_csv_atomic, write_csv_parts_atomic
 from .ladder import is_ladder, ratio_analysis
 from .compare import compare
@@ -32,32 +32,55 @@ MIN_SCALE_REFITS = 50
 """Fewest break-even refits at scale (each interval end reports its Monte Carlo error)."""
 
 
+CURVE_ROWS = 200_000
+"""Rows of curves.csv made and written at a time (``reproduce``: a few tens of MB, whatever the number of panels)."""
+
+
 def curve_table(fit_: CurveFit, n_points: int = CURVE_POINTS) -> pd.DataFrame:
     """Fitted curves over each method's observed fraction range: task, train_model, method, form, fraction,
     total_flops, metric_pred (n_points log-spaced points per curve); ``CurveFit.curve_table``."""
     return fit_.curve_table(n_points)
 
 
+def curve_parts(fit_: CurveFit, n_points: int = CURVE_POINTS, max_rows: int = CURVE_ROWS):
+    """``curve_table`` in parts of whole curves of at most ``max_rows`` rows (their concatenation is the table)."""
+    return fit_.curve_table(n_points, max_rows=max_rows)
+
+
+FRONTIER_COLUMNS = ["task", "train_model", "form", "budget_flops", "best_method", "best_fraction", "metric_pred",
+                    "runner_up", "lead", "margin", "indistinguishable"]
+
+
 def frontier_table(fit_: CurveFit, n_budgets: int = 200, margin: float | None = None) -> pd.DataFrame:
     """Compute-optimal frontier of every panel: task, train_model, form, budget_flops, best_method,
     best_fraction, metric_pred, runner_up, lead (metric units over the runner-up), margin and
     ``indistinguishable`` (the lead is within the margin: the best method is not separable from the runner-up)."""
+    parts = list(frontier_parts(fit_, n_budgets, margin))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FRONTIER_COLUMNS)
+
+
+def frontier_parts(fit_: CurveFit, n_budgets: int = 200, margin: float | None = None,
+                   max_values: int | None = None):
+    """``frontier_table`` in parts, one DataFrame per block of whole panels (``frontier.CurveGrid.panel_blocks``,
+    at most ``max_values`` grid points; default ``frontier.PANEL_BLOCK_VALUES``): their concatenation is the
+    table, and memory holds one block's curves at a time (``reproduce`` writes them as they come)."""
+    from .frontier import PANEL_BLOCK_VALUES, CurveGrid
     from .noise import margin_lookup, margins, panel_noise
     margin_of = margin_lookup(margins(panel_noise(fit_), margin))
-    parts = []
-    for (task, model), curves in panel_curves(method_curves(fit_)).items():
-        front = frontier_columns(curves, budget_grid(curves, n_budgets))
-        n = len(front["budget_flops"])
-        parts.append({**front, "task": np.full(n, task, dtype=object), "train_model": np.full(n, model, dtype=object),
-                      "margin": np.full(n, margin_of[(task, model)])})
-    cols = ["task", "train_model", "form", "budget_flops", "best_method", "best_fraction", "metric_pred",
-            "runner_up", "lead", "margin", "indistinguishable"]
-    if not parts:
-        return pd.DataFrame(columns=cols)
-    table = pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in parts[0]})   # one frame, not one per panel
-    table["form"] = fit_.form.name
-    table["indistinguishable"] = table.lead <= table.margin
-    return table[cols]
+    grid = CurveGrid(fit_.runs_, 1200)   # method_curves' grid
+    for block in grid.panel_blocks(max_values or PANEL_BLOCK_VALUES):
+        parts = []
+        for (task, model), curves in panel_curves(grid.curves(fit_, block)).items():
+            front = frontier_columns(curves, budget_grid(curves, n_budgets))
+            n = len(front["budget_flops"])
+            parts.append({**front, "task": np.full(n, task, dtype=object),
+                          "train_model": np.full(n, model, dtype=object), "margin": np.full(n, margin_of[(task, model)])})
+        if not parts:
+            continue
+        table = pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in parts[0]})   # one frame per block
+        table["form"] = fit_.form.name
+        table["indistinguishable"] = table.lead <= table.margin
+        yield table[FRONTIER_COLUMNS]
 
 
 @dataclass
@@ -266,12 +289,12 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
 
     def made(name, make):
         for f in result.fits.values():
-            table = make(f)
-            if shown is not None:
-                drawn[name].append(table[pd.MultiIndex.from_frame(table[["task", "train_model"]]).isin(shown)])
-            yield table
-    write_csv_parts_atomic(out / "curves.csv", made("curves", curve_table))
-    write_csv_parts_atomic(out / "frontier.csv", made("frontier", lambda f: frontier_table(f, margin=margin)))
+            for table in make(f):      # a block of curves or panels at a time: memory holds one block
+                if shown is not None:
+                    drawn[name].append(table[pd.MultiIndex.from_frame(table[["task", "train_model"]]).isin(shown)])
+                yield table
+    write_csv_parts_atomic(out / "curves.csv", made("curves", curve_parts))
+    write_csv_parts_atomic(out / "frontier.csv", made("frontier", lambda f: frontier_parts(f, margin=margin)))
     result.streamed = ["curves", "frontier"]
     drawn = {name: pd.concat(parts, ignore_index=True) for name, parts in drawn.items() if parts}
     # with jobs > 1 the held-out comparison and the figures are made beside the rest (each in one process)
