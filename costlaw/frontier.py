@@ -163,10 +163,11 @@ class CurveGrid:
             out.append(slice(start, stop))
         return out
 
-    def panel_blocks(self, max_values: int = PANEL_BLOCK_VALUES) -> list[slice]:
-        """Consecutive curves in slices of whole panels holding at most ``max_values`` grid points (at least one
-        panel each): work panel by panel (frontiers, break-even) on a block at a time, so that memory holds one
-        block's curves however many panels there are."""
+    def panel_blocks(self, max_values: int | None = None) -> list[slice]:
+        """Consecutive curves in slices of whole panels holding at most ``max_values`` grid points (default
+        ``PANEL_BLOCK_VALUES``; at least one panel each): work panel by panel (frontiers, break-even) on a block at
+        a time, so that memory holds one block's curves however many panels there are."""
+        max_values = PANEL_BLOCK_VALUES if max_values is None else max_values
         out, start, size = [], 0, 0
         for i, n in enumerate(self._repeat):
             new_panel = i == 0 or self.meta[i][:2] != self.meta[i - 1][:2]

@@ -64,11 +64,11 @@ def frontier_parts(fit_: CurveFit, n_budgets: int = 200, margin: float | None = 
     """``frontier_table`` in parts, one DataFrame per block of whole panels (``frontier.CurveGrid.panel_blocks``,
     at most ``max_values`` grid points; default ``frontier.PANEL_BLOCK_VALUES``): their concatenation is the
     table, and memory holds one block's curves at a time (``reproduce`` writes them as they come)."""
-    from .frontier import PANEL_BLOCK_VALUES, CurveGrid
+    from .frontier import CurveGrid
     from .noise import margin_lookup, margins, panel_noise
     margin_of = margin_lookup(margins(panel_noise(fit_), margin))
     grid = CurveGrid(fit_.runs_, 1200)   # method_curves' grid
-    for block in grid.panel_blocks(max_values or PANEL_BLOCK_VALUES):
+    for block in grid.panel_blocks(max_values):
         parts = []
         for (task, model), curves in panel_curves(grid.curves(fit_, block)).items():
             front = frontier_columns(curves, budget_grid(curves, n_budgets))

@@ -29,16 +29,20 @@ def resample(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return runs.iloc[idx]
 
 
-def resample_counts(runs: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def resample_counts(runs: pd.DataFrame, n_boot: int, rng: np.random.Generator, dtype=float) -> np.ndarray:
     """Multiplicity of each run in ``n_boot`` stratified resamples (n_boot x n_runs): the draws of ``resample``."""
     groups = runs.groupby(CURVE_KEYS, sort=False).indices.values()
-    counts = np.zeros((n_boot, len(runs)))
+    counts = np.zeros((n_boot, len(runs)), dtype)
     rep = np.arange(n_boot)[:, None]
     for ix in groups:
         draws = ix[rng.integers(0, len(ix), size=(n_boot, len(ix)))]
         np.add.at(counts, (np.broadcast_to(rep, draws.shape), draws), 1.0)
     return counts
 
+
+BOOT_CHUNK_VALUES = 1_000_000
+"""Most (refit, run) weights ``bootstrap`` solves at once (refits in chunks of this many over the runs): the batched
+problems of a chunk take some 60 bytes a weight, about 60 MB, whatever the number of runs."""
 
 quantiles = percentile_interval
 """Percentile interval along axis 0 without interpolating across inf (inverted CDF): ``bands.percentile_interval``."""
@@ -125,10 +129,10 @@ def bootstrap(fitted: CurveFit, n_boot: int = 100, seed: int = 0, level: float =
 
     n_boot, jobs = check_int(n_boot, "n_boot", low=0), check_int(jobs, "jobs", low=1)
     rng = np.random.default_rng(seed)
-    counts = resample_counts(fitted.runs_, n_boot, rng)
+    counts = resample_counts(fitted.runs_, n_boot, rng, dtype=np.float32)   # small integers: exact, half the memory
     if resampled is not None:
         counts[np.arange(n_boot)[:, None] >= np.asarray(resampled)[None, :]] = 1.0
-    step = max(1, min(n_boot, 5_000_000 // max(len(fitted.runs_), 1)))
+    step = max(1, min(n_boot, BOOT_CHUNK_VALUES // max(len(fitted.runs_), 1)))
     parts = [slice(lo, min(lo + step, n_boot)) for lo in range(0, n_boot, step)]
     if jobs > 1 and len(parts) < jobs:
         parts = split(n_boot, jobs)
