@@ -4,6 +4,7 @@
     python benchmarks/core_speed.py --scaling        # + the scaling series 180 ... 180,000 runs (long)
     python benchmarks/core_speed.py --quick          # fewer repetitions, 100 baseline refits
     python benchmarks/core_speed.py --skip-core --scaling --only-reproduce --reproduce-sizes 180,1800,18000
+    python benchmarks/core_speed.py --skip-core --scaling --only-reproduce --reproduce-sizes 18000 --jobs 2 --no-figures
     python benchmarks/core_speed.py --plan-only      # only the `costlaw plan` processes (a minute)
 
 Baselines (numpy and scipy only, reading the CSV with ``csv``): the offset_exp fit done directly per panel with
@@ -11,7 +12,10 @@ Baselines (numpy and scipy only, reading the CSV with ``csv``): the offset_exp f
 warm per-panel ``least_squares`` refits of the same resamples; whole processes against a minimal script that
 reads, fits, makes 30 refits and writes a CSV (reproduce) or only imports numpy (plan). In-process
 figures are CPU seconds (``time.process_time``), A and B alternated, the ratio taken pair by pair (the machine is
-shared). Whole processes are timed with ``os.wait4`` (CPU = user + sys of the child; peak memory = its max RSS).
+shared). Whole processes are timed with ``os.wait4`` (CPU = user + sys of the child and its workers; peak memory =
+its max RSS, the largest single process); in the scaling series ``reproduce`` also gets the peak over time of the
+summed RSS and summed PSS of all its processes (sampled from /proc every 0.1 s: with ``--jobs`` > 1 the workers'
+memory counts too; RSS counts pages shared after fork once per process, PSS splits them).
 The scaling series grows the paper's 180 runs by panels (more tasks) or by seeds (repeats of every run), metric +
 N(0, 0.3) on the copies, and reports time and peak memory per size and the fitted exponent of time in runs.
 Results go to stdout as a markdown table and to ``results/core_speed.json`` (git-ignored).
@@ -143,11 +147,48 @@ def paired(a, b, n):
     return float(np.median(ta)), float(np.median(tb)), float(ratio)
 
 
-def process(argv, env=None):
-    """Run a whole process; CPU seconds (user + sys), wall seconds, peak RSS in MiB."""
+def tree_memory_mib(pid: int) -> tuple[float, float]:
+    """(summed RSS, summed PSS) in MiB of ``pid`` and its descendants, from /proc (Linux; zeros elsewhere). RSS
+    counts pages a forked worker shares with its parent in both; PSS splits each shared page between them."""
+    rss = pss = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith(("Rss:", "Pss:")):
+                        kb = float(line.split()[1]) / 1024
+                        rss, pss = (rss + kb, pss) if line.startswith("Rss:") else (rss, pss + kb)
+            with open(f"/proc/{p}/task/{p}/children") as fh:
+                todo += [int(c) for c in fh.read().split()]
+        except (OSError, ValueError):
+            continue
+    return rss, pss
+
+
+def process(argv, env=None, tree: dict | None = None):
+    """Run a whole process; CPU seconds (user + sys), wall seconds, peak RSS in MiB (``ru_maxrss``: the largest
+    of the process and its waited-for children, not their sum). ``tree``: a dict that gets the peaks over time of
+    the summed RSS and summed PSS of the process and its children (``--jobs`` workers), sampled every 0.1 s."""
+    import threading
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.1):
+            rss, pss = tree_memory_mib(proc.pid)
+            tree["peak_rss_sum_mib"] = max(tree.get("peak_rss_sum_mib", 0.0), rss)
+            tree["peak_pss_sum_mib"] = max(tree.get("peak_pss_sum_mib", 0.0), pss)
+
+    sampler = threading.Thread(target=sample, daemon=True) if tree is not None else None
+    if sampler:
+        sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    if sampler:
+        sampler.join()
     wall = time.perf_counter() - start
     err = proc.stderr.read().decode()
     proc.stderr.close()
@@ -229,6 +270,8 @@ def main(argv=None) -> int:
                         help="reproduce --jobs in the scaling series (default 1: CPU seconds of one process; "
                              "with more, CPU counts the workers too and wall is the figure to read)")
     parser.add_argument("--plan-only", action="store_true", help="only the `costlaw plan` processes")
+    parser.add_argument("--no-figures", dest="figures", action="store_false",
+                        help="reproduce --no-figures in the scaling series (CSVs only)")
     parser.add_argument("--out", default=str(ROOT / "results" / "core_speed.json"))
     args = parser.parse_args(argv)
     import warnings
@@ -313,13 +356,18 @@ def scaling(args, env) -> dict:
                     print(f"fit --n-boot 30, {how} grow, {n} runs: {cpu_s:.1f} s CPU, {wall:.1f} s wall, {mem:.0f} MiB",
                           flush=True)
                 if how == "panels" and n in rsizes:
-                    load = os.getloadavg()[0]
+                    load, tree = os.getloadavg()[0], {}
                     cpu_s, wall, mem = process([sys.executable, "-m", "costlaw.cli", "reproduce", "--runs", str(path),
-                                                "--out", str(Path(tmp) / f"rep_{n}"), "--jobs", str(args.jobs)], env)
+                                                "--out", str(Path(tmp) / f"rep_{n}"), "--jobs", str(args.jobs)]
+                                               + ([] if args.figures else ["--no-figures"]), env, tree=tree)
                     out["reproduce"]["panels"].append({"runs": n, "cpu_s": cpu_s, "wall_s": wall, "peak_mib": mem,
+                                                       **tree, "figures": args.figures,
                                                        "load_before": load, "load_after": os.getloadavg()[0]})
-                    print(f"reproduce --jobs {args.jobs}, panels grow, {n} runs: {cpu_s:.1f} s CPU, {wall:.1f} s wall, "
-                          f"{mem:.0f} MiB (1-minute load {load:.1f} -> {os.getloadavg()[0]:.1f})", flush=True)
+                    summed = (f"; all processes together: RSS {tree.get('peak_rss_sum_mib', 0):.0f}, PSS "
+                              f"{tree.get('peak_pss_sum_mib', 0):.0f} MiB" if args.jobs > 1 else "")
+                    print(f"reproduce --jobs {args.jobs}{'' if args.figures else ' --no-figures'}, panels grow, {n} "
+                          f"runs: {cpu_s:.1f} s CPU, {wall:.1f} s wall, peak {mem:.0f} MiB (largest process{summed}; "
+                          f"1-minute load {load:.1f} -> {os.getloadavg()[0]:.1f})", flush=True)
     floor = process([sys.executable, "-c", "import costlaw, pandas, scipy.optimize"], env)[0]
     out["import_floor_cpu_s"] = floor
     for kind, series in (("fit", out["fit"]["panels"]), ("fit", out["fit"]["seeds"]),
