@@ -4,8 +4,8 @@ tipping point) re-solved under each shipped form, with the default form the one 
 - At a measured training size: the per-panel fits ``fits/paper_<form>`` of ``PANEL_FORMS``; the default is the
   lowest leave-one-out error (``fits/paper_forms_loo/compare.csv``).
 - At an unmeasured size: the size models ``fits/paper_<form>_size`` (levels linear in log10 N_train); the default
-  is the lowest held-out error predicting the largest measured size from the smaller ones (protocol
-  ``extrapolate_size``, ``fits/paper_size_forms_heldout/compare.csv``).
+  is the lowest held-out error with each measured size held out in turn and predicted from the others, pooled over
+  the three folds (protocol ``leave_size_out``, ``fits/paper_size_forms_heldout/compare.csv``).
 
 Both tables are written by ``costlaw compare`` (commands in fits/README.md). A ``FormSet`` holds one
 ``Problem`` per form, built with the plan's task, size, pool, candidates and margin; its answers agree when every
@@ -30,8 +30,10 @@ SIZE_FORMS = tuple(f"{name}_size" for name in PANEL_FORMS)
 FORM_LOO = "paper_forms_loo"
 """Shipped folder holding the forms' leave-one-out errors on the paper's runs (``compare.csv``)."""
 SIZE_HELDOUT = "paper_size_forms_heldout"
-"""Shipped folder holding the size models' held-out errors (``compare.csv``, protocol ``extrapolate_size``: 70B
-predicted from fits of 7B and 13B)."""
+"""Shipped folder holding the size models' held-out errors (``compare.csv``, protocol ``leave_size_out``: each of
+7B, 13B and 70B predicted from fits of the other two, per held-out size and pooled)."""
+SIZE_PROTOCOL = "leave_size_out"
+"""The protocol whose pooled held-out error picks the default size model (``costlaw.compare``)."""
 PILOT_HELDOUT = "paper_pilot_heldout"
 """Shipped folder holding the pilot-anchored forecasts' held-out scores (``compare.csv``, protocol
 ``extrapolate_size_pilot``: each size predicted from the others plus one pilot run at it), ranking included."""
@@ -67,9 +69,9 @@ def loo_errors(table=None, forms=PANEL_FORMS) -> dict:
 
 def size_errors(table=None, forms=PANEL_FORMS) -> dict:
     """``size_heldout`` as a dict {"<form>_size": RMSE} (no pandas with the shipped table)."""
-    err = protocol_errors(compare_rows(SIZE_HELDOUT) if table is None else table, "extrapolate_size", forms)
+    err = protocol_errors(compare_rows(SIZE_HELDOUT) if table is None else table, SIZE_PROTOCOL, forms)
     if not err:
-        raise InputError(f"the comparison table has no extrapolate_size rows for the forms {', '.join(forms)}")
+        raise InputError(f"the comparison table has no {SIZE_PROTOCOL} rows for the forms {', '.join(forms)}")
     return {f"{f}_size": v for f, v in err.items()}
 
 
@@ -101,9 +103,9 @@ def form_loo(table=None, forms=PANEL_FORMS):
 
 
 def size_heldout(table=None, forms=PANEL_FORMS):
-    """Held-out RMSE (metric points) of each form's size model predicting the largest measured size from the
-    smaller ones (protocol ``extrapolate_size``), a Series indexed by the size form's name (``<form>_size``), from a
-    ``costlaw compare`` table (default: the shipped one)."""
+    """Held-out RMSE (metric points) of each form's size model with each measured size held out in turn, pooled
+    over the folds (protocol ``leave_size_out``), a Series indexed by the size form's name (``<form>_size``), from
+    a ``costlaw compare`` table (default: the shipped one)."""
     return _series(size_errors(table, forms))
 
 
@@ -138,7 +140,7 @@ class FormSet:
     errors: dict
     """{form label: held-out RMSE, metric points}."""
     basis: str
-    """Which held-out error picks the default: ``leave-one-out`` or ``extrapolate_size``."""
+    """Which held-out error picks the default: ``leave-one-out`` or ``leave_size_out``."""
 
     @property
     def default(self) -> str:
@@ -153,7 +155,7 @@ class FormSet:
     def describe(self) -> str:
         errs = ", ".join(f"{k} {self.errors.get(k, np.nan):.3g}" for k in self.problems)
         what = ("per-panel fits, default: lowest leave-one-out RMSE" if self.basis == "leave-one-out" else
-                "size models, default: lowest held-out RMSE predicting the largest measured size from the others")
+                "size models, default: lowest held-out RMSE with each measured size held out in turn")
         return f"{len(self.problems)} forms ({what}: {errs})"
 
     def spreads(self, budgets) -> list:
@@ -213,7 +215,7 @@ def form_set(problem, form_fits: dict | None = None, form_errors=None):
         form_fits = shipped_form_fits(size=not measured)
         if form_errors is None:
             form_errors = loo_errors() if measured else size_errors()
-        basis = "leave-one-out" if measured else "extrapolate_size"
+        basis = "leave-one-out" if measured else SIZE_PROTOCOL
     errors = {} if form_errors is None else {str(k): float(v) for k, v in dict(form_errors).items()}
     reuse = problem.form.name if problem.bundled and problem.form.name in form_fits else None
     problems = {}

@@ -473,17 +473,25 @@ class Problem:
         return known[c]
 
     def _size_model_error_note(self) -> str:
-        """How far the bundled size model misses a held-out size (the shipped ``extrapolate_size`` comparison)."""
-        from .forms import SIZE_HELDOUT, compare_rows
+        """How far the bundled size model misses a held-out size (the shipped ``leave_size_out`` comparison): the
+        fold in the same position as this plan's size (between measured sizes: the interpolation fold; above or
+        below them: the extrapolation fold that way) and every fold pooled."""
+        from .forms import SIZE_HELDOUT, SIZE_PROTOCOL, compare_rows
         base = self.form.name[:-len("_size")] if self.form.name.endswith("_size") else self.form.name
-        row = next((r for r in compare_rows(SIZE_HELDOUT)
-                    if r["form"] == base and r["protocol"] == "extrapolate_size"), None)
-        if row is None:
+        rows = [r for r in compare_rows(SIZE_HELDOUT) if r["form"] == base]
+        lo, hi = self.fitted_sizes
+        position = ("interpolation" if lo < self.train_params < hi else
+                    "extrapolation up" if self.train_params >= hi else "extrapolation down")
+        fold = next((r for r in rows if r["protocol"].startswith(f"{SIZE_PROTOCOL}@") and ":" not in r["protocol"]
+                     and r.get("position") == position), None)
+        pooled = next((r for r in rows if r["protocol"] == SIZE_PROTOCOL), None)
+        if fold is None or pooled is None:
             return "the size model's held-out error is not known"
-        return (f"size models are rough: predicting 70B from 7B + 13B, {self.form.name} misses by "
-                f"{float(row['heldout_rmse']):.2g} points RMSE and its 90% intervals cover "
-                f"{100 * float(row['coverage']):.0f}% of the runs (fits/{SIZE_HELDOUT}): read the levels and "
-                f"intervals here as rough; a pilot run at this size (--pilot) anchors the level")
+        return (f"size models are rough: holding out each measured size in turn, {self.form.name} misses the "
+                f"{fold['held_out']} runs ({position}, like this size) by {float(fold['heldout_rmse']):.2g} points "
+                f"RMSE with {100 * float(fold['coverage']):.0f}% inside its 90% intervals ({float(pooled['heldout_rmse']):.2g} "
+                f"and {100 * float(pooled['coverage']):.0f}% over every size; fits/{SIZE_HELDOUT}): read the "
+                f"levels and intervals here as rough; a pilot run at this size (--pilot) anchors the level")
 
     def notes(self) -> list[str]:
         out = [f"scored by the {self.fit_kind}: form {self.form.name}"]

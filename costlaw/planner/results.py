@@ -98,7 +98,7 @@ class Plan:
     form_spread_note: str = ""
     """Why there is no form spread, or empty."""
     form_basis: str = ""
-    """Which held-out error picks the default form of the spread (``leave-one-out``, ``extrapolate_size``)."""
+    """Which held-out error picks the default form of the spread (``leave-one-out``, ``leave_size_out``)."""
     higher_is_better: bool = True
     """False for a loss: the best plan has the lowest predicted metric."""
 
@@ -250,8 +250,8 @@ class Plan:
         if self.spread_rows is None:
             return [f"form spread: {self.form_spread_note}"] if self.form_spread_note else []
         same = self.same_winner_across_forms
-        kind, error = (("size model", "held-out error predicting the largest measured size")
-                       if self.form_basis == "extrapolate_size" else
+        kind, error = (("size model", "held-out error, each measured size held out in turn")
+                       if self.form_basis == "leave_size_out" else
                        ("per-panel form", "leave-one-out error") if self.form_basis == "leave-one-out"
                        else ("form", "held-out error"))
         lines = [f"form spread (best plan under each {kind}; default {self.default_form}, the lowest {error}): "
