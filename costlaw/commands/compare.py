@@ -21,16 +21,17 @@ def add_parser(subparsers):
     p.add_argument("--n-boot", type=integer(low=N_BOOT_MIN), default=40,
                    help="bootstrap refits for the prediction intervals (default 40)")
     p.add_argument("--seed", type=integer(low=0), default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--pilot-config", metavar="METHOD:FRACTION", default="random:0.025",
-                   help="the pilot run of extrapolate_size_pilot (default random:0.025)")
+    p.add_argument("--pilot-config", metavar="METHOD:FRACTION", action="append",
+                   help="a pilot configuration of extrapolate_size_pilot (repeatable: the held-out size's runs at "
+                        "each are its pilots, the first the reference; default random:0.025)")
     return p
 
 
 def run(args) -> int:
     from ..compare import compare
     from ..io import prepare_out_dir, write_csv_atomic
-    from ..pilot import parse_pilot_config
-    config = parse_pilot_config(args.pilot_config)
+    from ..pilot import parse_pilot_config, pilot_configs
+    config = pilot_configs([parse_pilot_config(c) for c in args.pilot_config or ["random:0.025"]])
     runs = read_runs_arg(args.runs)
     out = prepare_out_dir(args.out)
     table = compare(runs, args.form or list(COMPARE_FORMS), loss=args.loss, n_boot=args.n_boot, seed=args.seed,

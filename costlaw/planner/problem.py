@@ -298,6 +298,7 @@ class Problem:
             curves[1:, i] = self.sign * (point[None, :] + (shared + _t_draws(rng, first.df_specific, n)
                                                            * first.sd_specific)[:, None])
         rule = str(fc.rule.iloc[0])
+        self.pilot_between_from = str(fc.between_from.iloc[0])
         self.curves = curves
         self.ceiling = np.full(curves.shape[:2], np.inf)
         self.run_max = np.maximum.accumulate(self.curves, axis=2)
@@ -513,6 +514,12 @@ class Problem:
                 out.append("the forecasts' between-size variance comes from two measured sizes (one contrast): "
                            "the intervals are wide, and a size that departs in a way the measured ones do not "
                            "show stays uncovered (13B from 7B + 70B on the paper's runs)")
+            if self.pilot_between_from == "pilots":
+                out.append("the pilots disagree with the transfer more than the measured sizes did: the intervals "
+                           "use the pilots' own departure (few degrees of freedom, wide)")
+            elif len({(p.method, p.fraction) for p in self.pilots}) == 1 and k >= 2:
+                out.append("pilots at one configuration cannot show whether this size departs from the measured "
+                           "ones; a pilot at a second configuration (e.g. bm25 at the same fraction) can")
         elif self.bundled and self.fit_kind.startswith("size model"):
             out.append(self._size_model_error_note())
         if self.tokens_per_pool_token != 1.0:
