@@ -124,3 +124,145 @@ def test_akaike_weights_and_weighted_median():
     assert weighted_log_median([2.0, 10.0, np.inf], [0.3, 0.3, 0.4]) == 10.0
     assert weighted_log_median([2.0, 10.0, np.inf], [0.6, 0.0, 0.4]) == 2.0
     assert weighted_log_median([2.0, 10.0, np.inf], [0.1, 0.0, 0.9]) == np.inf
+
+
+# the model-averaged plan ----------------------------------------------------------------------------------------
+PLAN7 = dict(train_params=7e9, pool_tokens=1.0938e8, task="mmlu")
+
+
+def _form_set(budget_kw=PLAN7, weights=None):
+    from costlaw.planner import Problem
+    from costlaw.planner.forms import form_set
+    problem = Problem(budget_kw["train_params"], budget_kw["pool_tokens"], budget_kw["task"])
+    return problem, form_set(problem, form_weights=weights)[0]
+
+
+def test_shipped_weights_are_the_stacking_weights_and_sum_to_one():
+    from costlaw.planner.forms import SIZE_FORMS, PANEL_FORMS, stack_weights
+    for size, labels in ((False, PANEL_FORMS), (True, SIZE_FORMS)):
+        w = stack_weights(size=size)
+        assert list(w) == list(labels) and sum(w.values()) == pytest.approx(1)
+        assert all(0 <= v <= 1 for v in w.values())
+    _, fs = _form_set()
+    assert fs.weights == stack_weights()
+
+
+def test_averaged_curves_are_the_weighted_sum_of_the_forms():
+    problem, fs = _form_set()
+    avg = fs.averaged
+    w = fs.weights
+    expect = sum(w[k] * fs.problems[k].curves for k in fs.problems)   # every refit too
+    np.testing.assert_allclose(avg.curves, expect, rtol=0, atol=1e-12)
+    fracs = np.geomspace(0.01, 1, 13)
+    for method in ("random", "bm25", "embed", "ppl"):
+        hand = sum(w[k] * fs.problems[k].predict(method, fracs) for k in fs.problems)
+        np.testing.assert_allclose(avg.predict(method, fracs), hand, atol=1e-9)
+
+
+def test_averaged_plan_equals_a_hand_weighted_combination():
+    from costlaw.planner import plan
+    p = plan(2e18, gain=None, **PLAN7)
+    a, w = p.average_row, p.form_weights
+    assert a is not None and a["form"] == "average" and sum(w.values()) == pytest.approx(1)
+    _, fs = _form_set()
+    # its prediction is the weighted sum of each form's prediction of the same plan
+    hand = sum(w[k] * fs.problems[k].predict(a["method"], [a["fraction"]])[0] for k in fs.problems)
+    assert a["metric_pred"] == pytest.approx(hand, abs=1e-9)
+    # and no form's pick does better under the averaged curves
+    budget = 2e18
+    for r in p.spread_rows:
+        frac = r["fraction"]
+        assert frac * fs.problems[r["form"]].full_train_flops <= budget
+        theirs = sum(w[k] * fs.problems[k].predict(r["method"], [frac])[0] for k in fs.problems)
+        assert theirs <= a["metric_pred"] + 1e-6
+    # it lies within the forms' spread of predictions for the same plan
+    per = [fs.problems[k].predict(a["method"], [a["fraction"]])[0] for k in fs.problems]
+    assert min(per) - 1e-9 <= a["metric_pred"] <= max(per) + 1e-9
+    assert a["metric_lo"] <= a["metric_pred"] <= a["metric_hi"]
+
+
+def test_weight_one_on_a_form_gives_that_forms_plan():
+    from costlaw.planner import plan
+    for form in ("offset_exp", "power"):
+        w = {"offset_exp": 0.0, "power": 0.0, "logistic": 0.0, form: 1.0}
+        p = plan(2e18, gain=None, form_weights=w, **PLAN7)
+        row = next(r for r in p.spread_rows if r["form"] == form)
+        for c in ("method", "selector_params", "fraction", "metric_pred", "metric_lo", "metric_hi", "p_best"):
+            assert p.average_row[c] == pytest.approx(row[c]) if c != "method" else p.average_row[c] == row[c]
+
+
+def test_averaging_leaves_the_verdict_and_spread_alone():
+    from costlaw.planner import plan
+    a = plan(1.5e19, 30e9, 1.0938e8, task="mmlu", gain=None)
+    b = plan(1.5e19, 30e9, 1.0938e8, task="mmlu", gain=None,
+             form_weights={"offset_exp_size": 1.0, "power_size": 0.0, "logistic_size": 0.0})
+    assert a.verdict == b.verdict == "indistinguishable" and a.same_winner_across_forms is False
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "weight"} for r in rows]  # noqa: E731
+    assert strip(a.spread_rows) == strip(b.spread_rows)
+    assert [r["weight"] for r in a.spread_rows] == pytest.approx([0.333, 0.667, 0.0], abs=0.01)
+    d = a.to_dict()
+    assert d["form_average"]["form"] == "average" and d["form_weights"] == a.form_weights
+    assert "averaged over the forms" in a.format() and "stacking weights" in a.format()
+
+
+def test_bad_weights_are_refused():
+    from costlaw.planner import plan
+    with pytest.raises(InputError):
+        plan(2e18, gain=None, form_weights={"offset_exp": 0.5, "power": 0.6, "logistic": 0.0}, **PLAN7)
+
+
+def test_sweep_and_map_average_columns():
+    from costlaw.planner import breakeven_map, plan, plan_budgets
+    budgets = np.geomspace(1e18, 1e20, 4)
+    sweep = plan_budgets(budgets, 70e9, 1.0938e8, task="mmlu")
+    for r, b in zip(sweep.records(), budgets):
+        alone = plan(b, 70e9, 1.0938e8, task="mmlu", gain=None).average_row
+        assert r["metric_pred_average"] == pytest.approx(alone["metric_pred"])
+        assert r["best_average"].split(":")[0] == alone["method"]
+    one = {"offset_exp": 0.0, "power": 1.0, "logistic": 0.0}
+    bmap = breakeven_map(budgets, 70e9, 1.0938e8, task="mmlu", form_weights=one)
+    for r in bmap.rows:   # all weight on one form: the average's ratio is that form's
+        assert r["ratio_average"] == pytest.approx(r["ratio_power"]) or r["ratio_average"] == r["ratio_power"]
+    assert bmap.weights == one
+
+
+def test_tipping_point_of_the_average():
+    from costlaw.planner import plan
+    p = plan(2e18, **PLAN7)
+    one = plan(2e18, form_weights={"offset_exp": 1.0, "power": 0.0, "logistic": 0.0}, **PLAN7)
+    assert one.tipping.average["budget_flops"] == pytest.approx(one.tipping.by_form["offset_exp"]["budget_flops"])
+    lo = min(v["budget_flops"] for v in p.tipping.by_form.values())
+    hi = max(v["budget_flops"] for v in p.tipping.by_form.values())
+    assert p.tipping.average is not None and lo / 2 <= p.tipping.average["budget_flops"] <= 2 * hi
+    assert "model average" in p.tipping.describe()
+
+
+# plan --pilot with a form spread --------------------------------------------------------------------------------
+def test_pilot_plan_has_a_form_spread():
+    from costlaw.pilot import Pilot
+    from costlaw.planner import Problem, plan
+    from costlaw.planner.forms import PANEL_FORMS, form_set
+    problem = Problem(34e9, 1.0938e8, "mmlu", pilots=[Pilot("random", 0.025, 60.1)], n_grid=200)
+    p = plan(1e19, 34e9, 1.0938e8, "mmlu", problem=problem, gain=None)
+    assert p.form_basis == "pilot" and sorted(p.form_spread.form) == sorted(PANEL_FORMS)
+    own = problem.form.name[:-len("_size")]
+    assert p.default_form == own == p.spread_rows[0]["form"]
+    row = p.spread_rows[0]    # the default form's row is the plan itself
+    assert row["method"] == p.best["method"] and row["metric_pred"] == pytest.approx(p.best["metric_pred"])
+    fs = form_set(problem)[0]
+    for label, q in fs.problems.items():   # each form: a pilot-anchored forecast with that form's gains
+        assert q.pilots == problem.pilots and q.fit_kind.startswith("pilot-anchored")
+        assert f"per-panel {label} fits" in q.fit_kind
+        assert q.predict("random", [0.025])[0] == pytest.approx(60.1, abs=0.05)   # every form anchored on the pilot
+    assert p.average_row is None and "no average" in p.format()
+    assert p.verdict in ("wins", "indistinguishable", "depends on the form")
+    assert p.same_winner_across_forms == (len({(r["method"], r["selector_params"]) for r in p.spread_rows}) == 1)
+
+
+def test_pilot_plan_command_json_has_the_spread(capsys):
+    import json
+    from costlaw.cli import main
+    assert main(["plan", "--budget", "1e19", "--train-params", "34e9", "--pool-tokens", "1.0938e8", "--task", "mmlu",
+                 "--pilot", "random:0.025:60.1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["form_basis"] == "pilot" and len(data["form_spread"]) == 3 and data["form_average"] is None

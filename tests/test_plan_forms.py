@@ -59,7 +59,8 @@ def test_sweep_carries_the_form_spread_at_every_budget():
     sweep = plan_budgets(budgets, **ARGS)
     table = sweep.summary()
     forms = sweep.forms_table()
-    assert len(forms) == 3 * len(budgets) and set(forms.form) == set(PANEL_FORMS)
+    assert len(forms) == 4 * len(budgets) and set(forms.form) == set(PANEL_FORMS) | {"average"}
+    forms = forms[forms.form != "average"]
     for b, g in forms.groupby("budget_flops"):
         row = table[table.budget_flops == b].iloc[0]
         # each budget's spread is that budget's plan under each form, solved on its own
@@ -70,6 +71,7 @@ def test_sweep_carries_the_form_spread_at_every_budget():
         assert row.metric_pred_forms_min == pytest.approx(g.metric_pred.min())
         assert row.metric_pred_forms_max == pytest.approx(g.metric_pred.max())
         assert row.metric_pred_forms_min <= row.metric_pred <= row.metric_pred_forms_max
+        assert row.metric_pred_average == pytest.approx(alone.average_row["metric_pred"])
     assert "pick the same winner at" in sweep.forms_agreement()
 
 
@@ -153,7 +155,8 @@ def test_plan_command_sweep_and_map_write_the_form_spread(tmp_path):
     sweep = pd.read_csv(out / "plan_sweep.csv")
     assert {"verdict", "forms_agree", "best_by_form", "metric_pred_forms_min", "metric_pred_forms_max"} <= set(sweep)
     forms = pd.read_csv(out / "plan_sweep_forms.csv")
-    assert set(forms.form) == set(SIZE_FORMS) and len(forms) == 3 * len(sweep)
+    assert set(forms.form) == set(SIZE_FORMS) | {"average"} and len(forms) == 4 * len(sweep)
+    assert {"best_average", "metric_pred_average"} <= set(sweep) and "average" in proc.stdout
     bmap = pd.read_csv(out / "breakeven_map.csv")
     assert {f"ratio_{f}" for f in SIZE_FORMS} <= set(bmap) and {"forms_agree", "verdict"} <= set(bmap)
     assert (out / "plan_sweep.png").exists() and (out / "breakeven_map.png").exists()

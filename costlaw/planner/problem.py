@@ -255,11 +255,7 @@ class Problem:
         self.capped = cap is not None
         self.ceiling = (self.sign * np.broadcast_to(params[cap], curves.shape[:2]).astype(float) if cap
                         else np.full(curves.shape[:2], np.inf))               # samples x keys, oriented
-        self.curves = np.minimum(self.sign * curves, self.ceiling[:, :, None])
-        self.run_max = np.maximum.accumulate(self.curves, axis=2)
-        idx = np.arange(len(self.grid))
-        # the point fit's running argmax (only its fractions are reported): 1 x keys x grid
-        self.run_arg = np.maximum.accumulate(np.where(self.curves[:1] >= self.run_max[:1], idx, 0), axis=2)
+        self.set_curves(np.minimum(self.sign * curves, self.ceiling[:, :, None]))
         sd = self.boot.noise_sd()
         default = float(np.sqrt(np.mean(np.square(np.array(list(sd.values())))))) if len(sd) else 0.0
         self.noise_sd = float(sd.get((self.task, self.train_model), default))
@@ -299,18 +295,23 @@ class Problem:
                                                            * first.sd_specific)[:, None])
         rule = str(fc.rule.iloc[0])
         self.pilot_between_from = str(fc.between_from.iloc[0])
-        self.curves = curves
         self.ceiling = np.full(curves.shape[:2], np.inf)
-        self.run_max = np.maximum.accumulate(self.curves, axis=2)
-        idx = np.arange(len(self.grid))
-        # the point fit's running argmax (only its fractions are reported): 1 x keys x grid
-        self.run_arg = np.maximum.accumulate(np.where(self.curves[:1] >= self.run_max[:1], idx, 0), axis=2)
+        self.set_curves(curves)
         self.noise_sd = sigma
         self.margin = DEFAULT_MARGIN_SD * sigma if self.margin_given is None else self.margin_given
         sizes = ", ".join(f"{v:.3g}" for v in transfer.sizes)
         self.pilot_source_sizes = list(transfer.sizes)
         self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from "
                          f"per-panel {base} fits of the measured sizes {sizes})")
+
+    def set_curves(self, curves: np.ndarray) -> None:
+        """Take ``curves`` (samples x keys x grid, oriented: sign x metric; the point fit first) as the problem's
+        curves, with the running maxima the solver reads."""
+        self.curves = curves
+        self.run_max = np.maximum.accumulate(self.curves, axis=2)
+        idx = np.arange(len(self.grid))
+        # the point fit's running argmax (only its fractions are reported): 1 x keys x grid
+        self.run_arg = np.maximum.accumulate(np.where(self.curves[:1] >= self.run_max[:1], idx, 0), axis=2)
 
     # the solver ------------------------------------------------------------------------------------------
     def train_tokens(self, fraction):
