@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .errors import CostlawWarning, UnknownName
+from .errors import CostlawWarning, InputError, UnknownName
 from .curves import available_forms, get_form, sized
 from .fitting import context, fit, leave_one_out_refits
 from .uncertainty import Bootstrap, bootstrap
@@ -179,6 +179,9 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
         raise UnknownName(f"unknown protocol '{unknown[0]}'; available: {', '.join(ALL_PROTOCOLS)}")
     for name in forms:  # every name checked before any fitting
         get_form(name)
+    if "leave_size_out" in protocols and runs.train_params.nunique() < 3:
+        raise InputError(f"leave_size_out needs runs at three or more training sizes (two to fit from each time); "
+                         f"got {runs.train_params.nunique()}")
     rows, held = [], {}
     runs = runs.reset_index(drop=True)
     sizes = sorted(runs.train_params.unique())

@@ -266,3 +266,19 @@ def test_pilot_plan_command_json_has_the_spread(capsys):
                  "--pilot", "random:0.025:60.1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["form_basis"] == "pilot" and len(data["form_spread"]) == 3 and data["form_average"] is None
+
+
+def test_leave_size_out_needs_three_sizes_cli(tmp_path, paper_runs, capsys):
+    from costlaw.cli import main
+    two = tmp_path / "two.csv"
+    paper_runs[paper_runs.train_params < paper_runs.train_params.max()].to_csv(two, index=False)
+    code = main(["compare", str(two), "--form", "offset_exp", "--protocol", "leave_size_out",
+                 "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "three or more training sizes" in err[0]
+
+
+def test_weights_for_other_forms_are_refused():
+    from costlaw.planner import plan
+    with pytest.raises(InputError, match="form weights are for"):
+        plan(2e18, gain=None, form_weights={"offset_exp": 0.5, "paper": 0.5}, **PLAN7)

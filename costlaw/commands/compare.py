@@ -9,8 +9,8 @@ from .options import N_BOOT_MIN, integer, log, name_in, read_runs_arg
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("compare", help="score every curve form: AIC/BIC and held-out error under three "
-                                              "protocols")
+    p = subparsers.add_parser("compare", help="score every curve form: AIC/BIC and held-out error under held-out "
+                                              "protocols, with the forms' stacking weights")
     p.add_argument("runs", help="runs CSV in the costlaw schema ('paper' for the bundled runs)")
     p.add_argument("--out", default="results/compare", help="output folder for compare.csv (default results/compare)")
     p.add_argument("--form", action="append", type=name_in(FORMS),

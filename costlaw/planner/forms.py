@@ -293,6 +293,8 @@ def form_set(problem, form_fits: dict | None = None, form_errors=None, form_weig
             basis = "leave-one-out" if measured else SIZE_PROTOCOL
     errors = {} if form_errors is None else {str(k): float(v) for k, v in dict(form_errors).items()}
     weights = {} if form_weights is None else {str(k): float(v) for k, v in dict(form_weights).items()}
+    if weights and set(weights) != set(form_fits):
+        raise InputError(f"form weights are for {', '.join(weights)}; the forms are {', '.join(form_fits)}")
     own = problem.form.name
     if problem.pilots and own.endswith("_size"):
         own = own[:-len("_size")]

@@ -135,7 +135,8 @@ class BudgetSweep:
             forms = self.forms_table().dropna(subset=["method"])
             for i, (form, g) in enumerate(forms[~forms["default"]].groupby("form", sort=False)):
                 ax.plot(g.budget_flops, g.metric_pred, color="black", lw=0.9, ls=("--", ":", "-.")[i % 3],
-                        label=f"best plan under {form}")
+                        label="best plan of the forms' model average" if form == "average" else
+                        f"best plan under {form}")
             split = table[table.verdict == DEPENDS]
             if len(split):
                 ax.plot(split.budget_flops, split.metric_pred, "x", color="crimson", ms=6,
@@ -257,6 +258,9 @@ class BreakevenMap:
                 line, = ax.plot(h.budget_flops, h.ratio.replace(np.inf, np.nan), label=f"{n:g} task(s)")
                 ax.fill_between(h.budget_flops, h.ratio_lo.replace(np.inf, np.nan),
                                 h.ratio_hi.replace(np.inf, np.nan), color=line.get_color(), alpha=0.12, lw=0)
+                if "ratio_average" in h:
+                    ax.plot(h.budget_flops, h.ratio_average.replace(np.inf, np.nan), color=line.get_color(),
+                            lw=1.2, ls=(0, (1, 1)), label="forms' model average" if n == g.n_tasks.iloc[0] else None)
                 for i, f in enumerate(f for f in (self.forms or []) if f != self.default_form):
                     ax.plot(h.budget_flops, h[f"ratio_{f}"].replace(np.inf, np.nan), color=line.get_color(),
                             lw=0.8, ls=("--", ":")[i % 2], label=f"under {f}" if n == g.n_tasks.iloc[0] else None)
