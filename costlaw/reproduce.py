@@ -359,22 +359,22 @@ def _ratio_text(v: float) -> str:
 
 
 def _end_text(v: float, mc: float, stable, upper: bool = False) -> str:
-    """An interval end as printed: 3 significant figures when stable; else '~' and the figures its Monte Carlo
-    error supports (2 below 0.05 decades, else 1), rounded outwards (a lower end down, an upper end up), so the
-    printed interval is never narrower than the computed one."""
+    """An interval end as printed: 3 significant figures when stable; else '~' and the number
+    ``bands.printed_end`` rounds it to outwards (two figures, the 1-2-5 series or a power of ten, by its Monte Carlo
+    error), so that another seed prints the same and the printed interval is never narrower than the computed one."""
+    from .bands import printed_end
+
     if stable is None or pd.isna(stable) or bool(stable) or np.isinf(v) or v >= 1e4 or v <= 0:
         return _ratio_text(v) + ("" if stable is None or pd.isna(stable) or bool(stable) else "~")
-    digits = 2 if mc < 0.05 else 1
-    step = 10.0 ** (np.floor(np.log10(v)) - digits + 1)
-    units = v / step * (1 - 1e-12 if upper else 1 + 1e-12)     # e.g. 0.3 / 0.1 is 2.9999999999999996
-    rounded = (np.ceil(units) if upper else np.floor(units)) * step
-    return "~" + (f"{rounded:.0f}" if step >= 1 else f"{rounded:.{int(-np.floor(np.log10(step)))}f}")
+    shown = printed_end(v, mc, stable, upper)
+    return "~" + np.format_float_positional(float(f"{shown:.3g}"), trim="-")
 
 
 def breakeven_cell(row) -> str:
     """'10.1 [5.1, inf]' plus flags: e extrapolated beyond the measured sizes; an interval end that moves with the
-    bootstrap seed by more than about 10% is printed '~' with the figures its Monte Carlo error supports
-    ('[~20, inf]'); a "never" answer that is not certain gets the share of refits that say never ('never 92%')."""
+    bootstrap seed by more than about 10% is printed '~', rounded outwards to a figure other seeds print too
+    ('[~20, inf]', ``bands.printed_end``); a "never" answer that is not certain gets the share of refits that say
+    never ('never 92%')."""
     text = _ratio_text(row.ratio)
     if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
         lo = _end_text(row.ratio_lo, row.get("ratio_lo_mc", np.nan), row.get("lo_stable", row.get("stable")))
@@ -402,7 +402,8 @@ def format_breakeven(table: pd.DataFrame) -> str:
     for form, g in t.groupby("form", sort=False):
         lines.append(f"Break-even train-to-selector ratio N_train / N_sel, form '{form}', 90% intervals "
                      f"(margin: {margin_text}; inf = never; e = extrapolated; ~ = interval end that moves with the "
-                     f"seed, rounded to its Monte Carlo error; never N% = share of refits that never break even):")
+                     f"seed, rounded outwards to 2 figures, 1-2-5 or a power of ten by its Monte Carlo error; "
+                     f"never N% = share of refits that never break even):")
         for method, h in g.groupby("method", sort=False):
             pivot = h.pivot_table(index="where", columns="definition", values="cell", aggfunc="first", sort=False)
             pivot = pivot[[d for d in be.DEFINITIONS if d in pivot.columns]]
