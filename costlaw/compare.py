@@ -24,7 +24,7 @@ variance of the prediction over the leave-one-out refits themselves plus the pan
 bootstrap is needed). Leave-one-out refits are solved together (``costlaw.fitting.refit`` with a zero weight).
 
 With two or more forms, each pooled protocol row (``loo``, ``extrapolate_fraction``, ``extrapolate_size``,
-``leave_size_out``, ``extrapolate_data``) also carries ``stack_weight``: the forms' stacking weights, the simplex
+``leave_size_out``, ``extrapolate_size_pilot@every``, ``extrapolate_data``) also carries ``stack_weight``: the forms' stacking weights, the simplex
 weights whose combined held-out prediction has the lowest squared error over that protocol's held-out runs
 (``costlaw.averaging``; they sum to 1 over the forms of the table).
 """
@@ -78,8 +78,23 @@ def leave_one_out(fitted, boot=None, level: float = 0.9) -> pd.DataFrame:
     return out
 
 
-STACKED = ("loo", "extrapolate_fraction", "extrapolate_size", "leave_size_out", "extrapolate_data")
+PILOT_EVERY = "extrapolate_size_pilot@every"
+"""The row of ``extrapolate_size_pilot`` pooling every held-out size (default rule)."""
+STACKED = ("loo", "extrapolate_fraction", "extrapolate_size", "leave_size_out", PILOT_EVERY, "extrapolate_data")
 """Protocols whose pooled rows carry the forms' stacking weights (``stack_weight``)."""
+
+
+def pilot_predictions(runs: pd.DataFrame, form, pilot_config=None) -> tuple:
+    """(run keys, forecasts, truth) of ``extrapolate_size_pilot`` with the default rule and each size held out in
+    turn (the runs the ``@every`` row scores), from ``costlaw.pilot.pilot_protocol``."""
+    from .pilot import DEFAULT_PILOT, DEFAULT_RULE, pilot_protocol
+    config = tuple(pilot_config or DEFAULT_PILOT)
+    tables = [pilot_protocol(runs, config, DEFAULT_RULE, 0.9, form, held_out=size)[1]
+              for size in sorted(runs.train_params.unique())]
+    table = pd.concat(tables, ignore_index=True)
+    keys = (table.task.astype(str) + "|" + table.train_model.astype(str) + "|" + table.method.astype(str) + "|"
+            + table.fraction.map(repr)).to_numpy()
+    return keys, table.metric_pred.to_numpy(float), table.metric.to_numpy(float)
 
 
 def size_folds(runs: pd.DataFrame) -> list[dict]:
@@ -228,6 +243,8 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
             rows.extend(_leave_size_out_rows(runs, name, form, loss, n_boot, seed, held))
         if "extrapolate_size_pilot" in protocols and len(sizes) >= 2:
             rows.extend(_pilot_rows(runs, name, form, pilot_config))
+            if len(forms) > 1:   # per-run forecasts of every direction, for the forms' stacking weights
+                keep(PILOT_EVERY, *pilot_predictions(runs, form, pilot_config))
         if "extrapolate_data" in protocols:
             last = runs.fraction == runs.groupby(["task", "train_model", "method"]).fraction.transform("max")
             if (~last).any():

@@ -139,8 +139,8 @@ def _form_set(budget_kw=PLAN7, weights=None):
 
 def test_shipped_weights_are_the_stacking_weights_and_sum_to_one():
     from costlaw.planner.forms import SIZE_FORMS, PANEL_FORMS, stack_weights
-    for size, labels in ((False, PANEL_FORMS), (True, SIZE_FORMS)):
-        w = stack_weights(size=size)
+    for kind, labels in (("panel", PANEL_FORMS), ("size", SIZE_FORMS), ("pilot", PANEL_FORMS)):
+        w = stack_weights(kind=kind)
         assert list(w) == list(labels) and sum(w.values()) == pytest.approx(1)
         assert all(0 <= v <= 1 for v in w.values())
     _, fs = _form_set()
@@ -238,25 +238,45 @@ def test_tipping_point_of_the_average():
 
 
 # plan --pilot with a form spread --------------------------------------------------------------------------------
-def test_pilot_plan_has_a_form_spread():
+def test_pilot_plan_has_a_form_spread_and_average():
     from costlaw.pilot import Pilot
     from costlaw.planner import Problem, plan
-    from costlaw.planner.forms import PANEL_FORMS, form_set
+    from costlaw.planner.forms import PANEL_FORMS, form_set, pilot_errors, stack_weights
     problem = Problem(34e9, 1.0938e8, "mmlu", pilots=[Pilot("random", 0.025, 60.1)], n_grid=200)
     p = plan(1e19, 34e9, 1.0938e8, "mmlu", problem=problem, gain=None)
-    assert p.form_basis == "pilot" and sorted(p.form_spread.form) == sorted(PANEL_FORMS)
+    assert p.form_basis == "pilot" and list(p.form_spread.form) == list(PANEL_FORMS)
+    err = pilot_errors()
+    assert p.default_form == min(err, key=err.get)       # the held-out winner among pilot forecasts
     own = problem.form.name[:-len("_size")]
-    assert p.default_form == own == p.spread_rows[0]["form"]
-    row = p.spread_rows[0]    # the default form's row is the plan itself
+    row = next(r for r in p.spread_rows if r["form"] == own)    # the plan's own form's row is the plan itself
     assert row["method"] == p.best["method"] and row["metric_pred"] == pytest.approx(p.best["metric_pred"])
     fs = form_set(problem)[0]
     for label, q in fs.problems.items():   # each form: a pilot-anchored forecast with that form's gains
         assert q.pilots == problem.pilots and q.fit_kind.startswith("pilot-anchored")
         assert f"per-panel {label} fits" in q.fit_kind
         assert q.predict("random", [0.025])[0] == pytest.approx(60.1, abs=0.05)   # every form anchored on the pilot
-    assert p.average_row is None and "no average" in p.format()
+    w = stack_weights(kind="pilot")
+    assert p.form_weights == w and [r["weight"] for r in p.spread_rows] == [w[f] for f in PANEL_FORMS]
+    a = p.average_row
+    hand = sum(w[k] * fs.problems[k].predict(a["method"], [a["fraction"]])[0] for k in fs.problems)
+    assert a["metric_pred"] == pytest.approx(hand, abs=1e-9)
+    assert "averaged over the forms (stacking weights from pilot forecasts" in p.format()
     assert p.verdict in ("wins", "indistinguishable", "depends on the form")
     assert p.same_winner_across_forms == (len({(r["method"], r["selector_params"]) for r in p.spread_rows}) == 1)
+
+
+def test_shipped_pilot_forms_heldout_is_fresh(paper_runs):
+    """Fails when fits/paper_pilot_forms_heldout (the default and weights of pilot plans' form spread) is stale:
+    regenerate with the command in fits/README.md."""
+    from costlaw.compare import pilot_predictions
+    from costlaw.planner.forms import PANEL_FORMS, pilot_errors, stack_weights
+    preds = {f: pilot_predictions(paper_runs, f) for f in PANEL_FORMS}
+    keys, _, truth = preds[PANEL_FORMS[0]]
+    assert all(np.array_equal(k, keys) and np.array_equal(t, truth) for k, _, t in preds.values())
+    rmse = {f: float(np.sqrt(np.mean((p - truth) ** 2))) for f, (_, p, _) in preds.items()}
+    assert pilot_errors() == pytest.approx(rmse, rel=1e-6)     # the @every rows score exactly these forecasts
+    fresh = stacking_weights(np.column_stack([preds[f][1] for f in PANEL_FORMS]), truth)
+    assert list(stack_weights(kind="pilot").values()) == pytest.approx(list(fresh), abs=1e-6)
 
 
 def test_pilot_plan_command_json_has_the_spread(capsys):
@@ -265,7 +285,8 @@ def test_pilot_plan_command_json_has_the_spread(capsys):
     assert main(["plan", "--budget", "1e19", "--train-params", "34e9", "--pool-tokens", "1.0938e8", "--task", "mmlu",
                  "--pilot", "random:0.025:60.1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["form_basis"] == "pilot" and len(data["form_spread"]) == 3 and data["form_average"] is None
+    assert data["form_basis"] == "pilot" and len(data["form_spread"]) == 3
+    assert data["form_average"]["form"] == "average" and sum(data["form_weights"].values()) == pytest.approx(1)
 
 
 def test_leave_size_out_needs_three_sizes_cli(tmp_path, paper_runs, capsys):

@@ -10,9 +10,9 @@ tipping point) re-solved under each shipped form, with the default form the one 
 Both tables are written by ``costlaw compare`` (commands in fits/README.md) and also hold the forms' stacking
 weights (``stack_weight``, ``costlaw.averaging``): every answer is also given for the model average of the forms
 (``planner.averaged``: curves weighted by these weights), beside the per-form answers, never instead. With pilot
-runs each form gives its own pilot-anchored forecast (gains transferred from that form's per-panel fits); no
-held-out comparison of pilot forecasts per form is shipped, so there the default is the plan's own form and
-there is no average. A ``FormSet`` holds one
+runs each form gives its own pilot-anchored forecast (gains transferred from that form's per-panel fits), the
+default and the weights from their held-out comparison with each size held out in turn
+(``fits/paper_pilot_forms_heldout``). A ``FormSet`` holds one
 ``Problem`` per form, built with the plan's task, size, pool, candidates and margin; its answers agree when every
 form gives the same winner (plans, sweeps) or when every form's answer lies inside the default form's interval
 (break-even ratios, tipping points); otherwise the verdict is "depends on the form".
@@ -40,6 +40,12 @@ SIZE_HELDOUT = "paper_size_forms_heldout"
 7B, 13B and 70B predicted from fits of the other two, per held-out size and pooled)."""
 SIZE_PROTOCOL = "leave_size_out"
 """The protocol whose pooled held-out error picks the default size model (``costlaw.compare``)."""
+PILOT_FORMS_HELDOUT = "paper_pilot_forms_heldout"
+"""Shipped folder holding the pilot-anchored forecasts of each form (gains from that form's per-panel fits) scored
+with each size held out in turn (``compare.csv``, protocol ``extrapolate_size_pilot``; the ``@every`` rows carry
+the forms' stacking weights): the default and the weights of pilot plans' form spread."""
+PILOT_PROTOCOL = "extrapolate_size_pilot@every"
+"""The row whose held-out error and stacking weights pilot plans' form spread uses."""
 PILOT_HELDOUT = "paper_pilot_heldout"
 """Shipped folder holding the pilot-anchored forecasts' held-out scores (``compare.csv``, protocol
 ``extrapolate_size_pilot``: each size predicted from the others plus one pilot run at it), ranking included."""
@@ -81,13 +87,19 @@ def size_errors(table=None, forms=PANEL_FORMS) -> dict:
     return {f"{f}_size": v for f, v in err.items()}
 
 
-def stack_weights(table=None, size: bool = False, forms=PANEL_FORMS) -> dict:
-    """{label: stacking weight} of the forms from a ``costlaw compare`` table (default: the shipped one): the
-    per-panel forms' from leave-one-out predictions (``fits/paper_forms_loo``), or with ``size`` the size models'
-    (labels ``<form>_size``) from ``leave_size_out`` predictions (``fits/paper_size_forms_heldout``). Empty when
-    the table has no ``stack_weight`` for these forms."""
-    protocol = SIZE_PROTOCOL if size else "loo"
-    rows = records(compare_rows(SIZE_HELDOUT if size else FORM_LOO) if table is None else table)
+WEIGHT_SOURCES = {"panel": (FORM_LOO, "loo", ""), "size": (SIZE_HELDOUT, SIZE_PROTOCOL, "_size"),
+                  "pilot": (PILOT_FORMS_HELDOUT, PILOT_PROTOCOL, "")}
+"""Per kind of form set: (shipped folder, protocol row, label suffix) of its held-out errors and weights."""
+
+
+def stack_weights(table=None, kind: str = "panel", forms=PANEL_FORMS) -> dict:
+    """{label: stacking weight} of the forms from a ``costlaw compare`` table (default: the shipped one of
+    ``kind``): ``panel``, the per-panel forms' from leave-one-out predictions (``fits/paper_forms_loo``);
+    ``size``, the size models' (labels ``<form>_size``) from ``leave_size_out`` predictions
+    (``fits/paper_size_forms_heldout``); ``pilot``, the forms' pilot-anchored forecasts' with each size held out in
+    turn (``fits/paper_pilot_forms_heldout``). Empty when the table has no ``stack_weight`` for these forms."""
+    folder, protocol, suffix = WEIGHT_SOURCES[kind]
+    rows = records(compare_rows(folder) if table is None else table)
     out = {}
     for r in rows:
         if r["protocol"] == protocol and r["form"] in forms:
@@ -96,8 +108,14 @@ def stack_weights(table=None, size: bool = False, forms=PANEL_FORMS) -> dict:
             except (TypeError, ValueError):
                 continue
             if math.isfinite(w):
-                out[f"{r['form']}_size" if size else str(r["form"])] = w
+                out[f"{r['form']}{suffix}"] = w
     return out
+
+
+def pilot_errors(table=None, forms=PANEL_FORMS) -> dict:
+    """{form: held-out RMSE} of the forms' pilot-anchored forecasts, each size held out in turn (the
+    ``extrapolate_size_pilot@every`` rows; default: the shipped ``fits/paper_pilot_forms_heldout``)."""
+    return protocol_errors(compare_rows(PILOT_FORMS_HELDOUT) if table is None else table, PILOT_PROTOCOL, forms)
 
 
 def pilot_ranking(table=None) -> dict | None:
@@ -192,6 +210,7 @@ class FormSet:
         from ..averaging import format_weights
         held = ("leave-one-out predictions" if self.basis == "leave-one-out" else
                 "leave_size_out predictions (each measured size held out in turn)" if self.basis == SIZE_PROTOCOL
+                else "pilot forecasts with each measured size held out in turn" if self.basis == "pilot"
                 else "held-out predictions")
         return f"stacking weights from {held}: {format_weights(self.weights)}"
 
@@ -218,7 +237,8 @@ class FormSet:
     def describe(self) -> str:
         errs = ", ".join(f"{k} {self.errors.get(k, np.nan):.3g}" for k in self.problems)
         what = ("per-panel fits, default: lowest leave-one-out RMSE" if self.basis == "leave-one-out" else
-                "pilot-anchored forecasts per form, default: the plan's form" if self.basis == "pilot" else
+                "pilot-anchored forecasts per form, default: lowest held-out RMSE with each size held out in turn"
+                if self.basis == "pilot" else
                 "size models, default: lowest held-out RMSE with each measured size held out in turn")
         return f"{len(self.problems)} forms ({what}: {errs})"
 
@@ -272,9 +292,9 @@ def form_set(problem, form_fits: dict | None = None, form_errors=None, form_weig
     ``form_fits`` ({label: fits folder or loaded Bootstraps}) and ``form_errors`` (held-out RMSE per label, a
     Series or dict) give your own, ``form_weights`` ({label: weight}, summing to 1) their model average; by
     default, with the bundled fits, the shipped per-panel forms at a measured size and their size models
-    elsewhere, with the shipped stacking weights. With pilot runs, each form's pilot-anchored forecast (the
-    shipped size models' runs, gains from each form's per-panel fits), the default the plan's own form, no
-    average. None with fits of your own and no ``form_fits``."""
+    elsewhere, with the shipped stacking weights; with pilot runs, each form's pilot-anchored forecast (gains from
+    that form's per-panel fits), the default and weights from the shipped held-out comparison of pilot forecasts
+    per form. None with fits of your own and no ``form_fits``."""
     basis = "given"
     if form_fits is None:
         if not problem.bundled:
@@ -283,14 +303,16 @@ def form_set(problem, form_fits: dict | None = None, form_errors=None, form_weig
         if problem.pilots:   # labelled by the per-panel form whose gains each forecast transfers
             form_fits = shipped_form_fits(size=not measured)
             form_fits = {name: form_fits[name if measured else f"{name}_size"] for name in PANEL_FORMS}
-            basis = "pilot"
+            basis, kind = "pilot", "pilot"
+            if form_errors is None:
+                form_errors = pilot_errors()
         else:
             form_fits = shipped_form_fits(size=not measured)
             if form_errors is None:
                 form_errors = loo_errors() if measured else size_errors()
-            if form_weights is None:
-                form_weights = stack_weights(size=not measured)
-            basis = "leave-one-out" if measured else SIZE_PROTOCOL
+            basis, kind = ("leave-one-out", "panel") if measured else (SIZE_PROTOCOL, "size")
+        if form_weights is None:
+            form_weights = stack_weights(kind=kind)
     errors = {} if form_errors is None else {str(k): float(v) for k, v in dict(form_errors).items()}
     weights = {} if form_weights is None else {str(k): float(v) for k, v in dict(form_weights).items()}
     if weights and set(weights) != set(form_fits):
@@ -300,8 +322,6 @@ def form_set(problem, form_fits: dict | None = None, form_errors=None, form_weig
         own = own[:-len("_size")]
     reuse = own if problem.bundled and own in form_fits else None
     problems = {}
-    if basis == "pilot" and reuse is not None:   # the plan's own form first: the default without held-out errors
-        form_fits = {reuse: form_fits[reuse], **{k: v for k, v in form_fits.items() if k != reuse}}
     for label, fits in form_fits.items():
         problems[label] = problem if label == reuse else problem_like(problem, fits)
     return FormSet(problems, errors, basis, weights), ""

@@ -273,10 +273,10 @@ class Plan:
                        if self.form_basis == "leave_size_out" else
                        ("per-panel form", "leave-one-out error") if self.form_basis == "leave-one-out"
                        else ("form", "held-out error"))
-        default = (f"default {self.default_form}, the plan's own form" if self.form_basis == "pilot" else
-                   f"default {self.default_form}, the lowest {error}")
+        default = f"default {self.default_form}, the lowest {error}"
         if self.form_basis == "pilot":
             kind = "form's pilot-anchored forecast (gains from that form's per-panel fits)"
+            default += " of pilot forecasts, each measured size held out in turn"
         lines = [f"form spread (best plan under each {kind}; {default}): "
                  + ("same winner under every form" if same else
                     "the forms pick different winners, all within the margin of each form's best" if
@@ -297,8 +297,6 @@ class Plan:
             lines.append(f"  averaged over the forms ({self.weights_note}): {a['method']}{sel} on "
                          f"{a['fraction']:.3g} of the pool, {self.task} {a['metric_pred']:.2f} [{a['metric_lo']:.2f}, "
                          f"{a['metric_hi']:.2f}] ({pct} CI), best in {100 * a['p_best']:.0f}% of refits")
-        elif self.spread_rows and self.form_basis == "pilot":
-            lines.append("  no average: no held-out comparison of pilot forecasts per form is shipped")
         return lines
 
 
