@@ -303,3 +303,25 @@ def test_weights_for_other_forms_are_refused():
     from costlaw.planner import plan
     with pytest.raises(InputError, match="form weights are for"):
         plan(2e18, gain=None, form_weights={"offset_exp": 0.5, "paper": 0.5}, **PLAN7)
+
+
+def test_sweep_csv_and_json_carry_the_weights(tmp_path, capsys):
+    import json
+    from costlaw.cli import main
+    from costlaw.planner.forms import stack_weights
+    args = ["plan", "--budgets", "1e18:1e20:3", "--train-params", "7e9", "--pool-tokens", "1.0938e8", "--task", "bbh"]
+    assert main(args + ["--out", str(tmp_path)]) == 0
+    forms = pd.read_csv(tmp_path / "plan_sweep_forms.csv")
+    w = stack_weights()
+    for _, g in forms.groupby("budget_flops"):
+        per = g[g.form != "average"].set_index("form").weight
+        assert per.to_dict() == pytest.approx(w) and per.sum() == pytest.approx(1)
+        assert g[g.form == "average"].weight.isna().all() and (g.form == "average").sum() == 1
+    sweep = pd.read_csv(tmp_path / "plan_sweep.csv")
+    avg = forms[forms.form == "average"].set_index("budget_flops").metric_pred
+    assert sweep.set_index("budget_flops").metric_pred_average.to_numpy() == pytest.approx(avg.to_numpy())
+    capsys.readouterr()
+    assert main(args + ["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {r["form"] for r in data["forms"]} == set(w) | {"average"}
+    assert all("metric_pred_average" in r for r in data["plans"])
