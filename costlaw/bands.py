@@ -11,6 +11,8 @@ made the same way:
   Monte Carlo standard error in log10 (``*_mc`` columns); an end is **stable** when that is at most
   ``STABLE_SE_LOG10`` (three seeds then land within 10% of each other with probability 0.9), or the band is
   ``inf`` throughout;
+- ``printed_end``: an unstable end rounded outwards to a grid set by its Monte Carlo error, so that what is printed
+  agrees across seeds;
 - ``interval_with_mc``: both ends with their errors, the share of "never" (``inf``) and the conservative rule at
   that point mass (an upper end within Monte Carlo error of "never" is reported as ``inf``);
 - ``recombine`` / ``recombined_cdf_sd``: joint draws of statistics over independent groups (panels fitted in
@@ -27,6 +29,41 @@ STABLE_SE_LOG10 = STABLE_LOG10 / 2.9
 """An end is stable when its Monte Carlo standard error (log10) is at most this: three seeds then land within
 ``STABLE_LOG10`` of each other with probability 0.9 (the range of three normal draws is below 2.9 sd with
 probability 0.9)."""
+
+
+PRINT_TWO_FIGURES_SE_LOG10 = 1.5 * STABLE_SE_LOG10
+"""An unstable end whose Monte Carlo error (log10) is at most this (5%) is printed to two significant figures."""
+PRINT_SERIES_SE_LOG10 = 0.05
+"""An unstable end whose Monte Carlo error (log10) is at most this (12%) is printed on the 1-2-5 series; beyond it,
+as a power of ten."""
+
+
+def printed_end(value: float, mc: float, stable, upper: bool = False) -> float:
+    """The number an interval end is printed as. Stable ends (``stable`` true, or unknown: None/NaN), ``inf``, 0
+    and ends at or above 1e4 as they are. An unstable end is rounded **outwards** (a lower end down, an upper end
+    up, so the printed interval is never narrower than the computed one) to a grid coarse enough that another
+    seed prints the same number most of the time: two significant figures when its Monte Carlo standard error
+    ``mc`` (log10) is at most ``PRINT_TWO_FIGURES_SE_LOG10`` (5%), the 1-2-5 series (1, 2, 5, 10, 20, ...; steps of
+    0.3-0.4 decades) up to ``PRINT_SERIES_SE_LOG10`` (12%), else a power of ten (also when ``mc`` is NaN or inf).
+    Grid steps of about 8 or more Monte Carlo errors make three seeds land in one cell with probability about 0.8
+    (the range of three normal draws is 1.7 sd on average); ``docs/intervals.md``."""
+    v = float(value)
+    unknown = stable is None or (isinstance(stable, float) and np.isnan(stable))
+    if unknown or bool(stable) or not np.isfinite(v) or v <= 0 or v >= 1e4:
+        return v
+    mc = float(mc) if mc is not None else np.nan
+    exponent = np.floor(np.log10(v))
+    if mc <= PRINT_TWO_FIGURES_SE_LOG10:
+        mantissas = np.arange(10, 100) / 10.0                    # two significant figures: 1.0, 1.1, ..., 9.9
+    elif mc <= PRINT_SERIES_SE_LOG10:
+        mantissas = np.array([1.0, 2.0, 5.0])
+    else:
+        mantissas = np.array([1.0])
+    grid = np.concatenate([mantissas * 10.0 ** e for e in (exponent - 1, exponent, exponent + 1)])
+    grid = np.round(grid, 12 - int(exponent))                   # 0.1 * 3 is 0.30000000000000004
+    if upper:
+        return float(grid[grid >= v * (1 - 1e-12)].min())
+    return float(grid[grid <= v * (1 + 1e-12)].max())
 
 
 def percentile_interval(samples, level: float = 0.9):

@@ -12,8 +12,9 @@ LOSSES = ("linear", "soft_l1", "huber", "cauchy")
 """Fit losses: ``linear`` least squares, or scipy's robust ``soft_l1`` / ``huber`` / ``cauchy``."""
 PROTOCOLS = ("loo", "extrapolate_fraction", "extrapolate_size")
 """The default protocols of ``costlaw compare``."""
-ALL_PROTOCOLS = PROTOCOLS + ("extrapolate_size_pilot", "extrapolate_data")
-"""Every protocol: the defaults plus pilot-anchored size forecasts and the largest-data point of each curve."""
+ALL_PROTOCOLS = PROTOCOLS + ("leave_size_out", "extrapolate_size_pilot", "extrapolate_data")
+"""Every protocol: the defaults plus each training size held out in turn from the size models, pilot-anchored size
+forecasts and the largest-data point of each curve."""
 COMPARE_FORMS = ("paper", "offset_exp", "power", "logistic")
 """Forms ``costlaw compare`` scores by default."""
 RULES = ("headroom", "absolute", "loglinear", "pilot")

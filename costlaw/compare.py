@@ -4,6 +4,11 @@
 - ``extrapolate_fraction``: fit the runs with fraction <= 0.25, predict the larger fractions.
 - ``extrapolate_size``: fit the smaller model sizes with the form's size-aware variant (levels linear in
   log10 N_train, shapes shared across sizes), predict the largest size; needs two sizes to fit from.
+- ``leave_size_out``: each training size held out in turn (``size_folds``): the form's size-aware variant fitted to
+  the other sizes predicts it; rows ``leave_size_out@<model>`` per held-out size (``position``: interpolation,
+  extrapolation up or down; ``:<task>`` rows per task) and ``leave_size_out`` pooled over every held-out run of
+  every fold. Needs three sizes (two to fit from each time). Its pooled RMSE picks the default size model of
+  ``costlaw plan`` at unmeasured sizes (``costlaw.planner.forms``).
 - ``extrapolate_size_pilot``: as ``extrapolate_size``, plus one cheap pilot run at the largest size (random
   selection at 2.5% of the pool) that anchors its level; gains transferred from per-panel fits of the smaller
   sizes (``costlaw.pilot``; the default ``headroom`` rule, ``:<rule>`` rows for the others and ``:auto`` for the
@@ -17,6 +22,11 @@ Coverage is the share of held-out runs inside their 90% prediction interval (boo
 residual noise; for ``loo``, a normal interval around the held-out prediction whose variance is the jackknife
 variance of the prediction over the leave-one-out refits themselves plus the panel's residual noise, so no extra
 bootstrap is needed). Leave-one-out refits are solved together (``costlaw.fitting.refit`` with a zero weight).
+
+With two or more forms, each pooled protocol row (``loo``, ``extrapolate_fraction``, ``extrapolate_size``,
+``leave_size_out``, ``extrapolate_size_pilot@every``, ``extrapolate_data``) also carries ``stack_weight``: the forms' stacking weights, the simplex
+weights whose combined held-out prediction has the lowest squared error over that protocol's held-out runs
+(``costlaw.averaging``; they sum to 1 over the forms of the table).
 """
 from __future__ import annotations
 
@@ -27,7 +37,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .errors import CostlawWarning, UnknownName
+from .errors import CostlawWarning, InputError, UnknownName
 from .curves import available_forms, get_form, sized
 from .fitting import context, fit, leave_one_out_refits
 from .uncertainty import Bootstrap, bootstrap
@@ -68,6 +78,104 @@ def leave_one_out(fitted, boot=None, level: float = 0.9) -> pd.DataFrame:
     return out
 
 
+PILOT_EVERY = "extrapolate_size_pilot@every"
+"""The row of ``extrapolate_size_pilot`` pooling every held-out size (default rule)."""
+STACKED = ("loo", "extrapolate_fraction", "extrapolate_size", "leave_size_out", PILOT_EVERY, "extrapolate_data")
+"""Protocols whose pooled rows carry the forms' stacking weights (``stack_weight``)."""
+
+
+def pilot_predictions(runs: pd.DataFrame, form, pilot_config=None) -> tuple:
+    """(run keys, forecasts, truth) of ``extrapolate_size_pilot`` with the default rule and each size held out in
+    turn (the runs the ``@every`` row scores), from ``costlaw.pilot.pilot_protocol``."""
+    from .pilot import DEFAULT_PILOT, DEFAULT_RULE, pilot_protocol
+    config = tuple(pilot_config or DEFAULT_PILOT)
+    tables = [pilot_protocol(runs, config, DEFAULT_RULE, 0.9, form, held_out=size)[1]
+              for size in sorted(runs.train_params.unique())]
+    table = pd.concat(tables, ignore_index=True)
+    keys = (table.task.astype(str) + "|" + table.train_model.astype(str) + "|" + table.method.astype(str) + "|"
+            + table.fraction.map(repr)).to_numpy()
+    return keys, table.metric_pred.to_numpy(float), table.metric.to_numpy(float)
+
+
+def size_folds(runs: pd.DataFrame) -> list[dict]:
+    """The folds of ``leave_size_out``: one per training size (ascending), each {"held_out": its train_model,
+    "held_out_params", "train_sizes" (the sizes fitted, params), "position" ("interpolation" when the held-out
+    size lies between fitted sizes, else "extrapolation up" / "extrapolation down"), "test" (mask of its runs)}.
+    Empty with fewer than three sizes (a size model needs two sizes to fit)."""
+    sizes = sorted(runs.train_params.unique())
+    if len(sizes) < 3:
+        return []
+    folds = []
+    for size in sizes:
+        test = (runs.train_params == size).to_numpy()
+        train = [s for s in sizes if s != size]
+        position = ("interpolation" if train[0] < size < train[-1] else
+                    "extrapolation up" if size > train[-1] else "extrapolation down")
+        folds.append({"held_out": str(runs.train_model[test].iloc[0]), "held_out_params": float(size),
+                      "train_sizes": [float(s) for s in train], "position": position, "test": test})
+    return folds
+
+
+def size_form(form):
+    """The size-aware variant of ``form``: the registered ``<name>_size`` form when there is one, else
+    ``curves.sized(form)``."""
+    return get_form(f"{form.name}_size") if f"{form.name}_size" in available_forms() else sized(form)
+
+
+def _leave_size_out_rows(runs, name, form, loss, n_boot, seed, held) -> list:
+    """``leave_size_out`` rows of one form (per fold, per fold and task, pooled, pooled per task); records each
+    fold's held-out predictions in ``held`` for stacking."""
+    rows, idx, truth, pred, lo, hi = [], [], [], [], [], []
+    sf = size_form(form)
+    for fold in size_folds(runs):
+        test = fold["test"]
+        size_fit, band = _heldout(runs[~test], runs[test], sf, loss, n_boot, seed)
+        label = f"leave_size_out@{fold['held_out']}"
+        y, p = runs.metric[test].to_numpy(), band.metric_pred.to_numpy()
+        l, h = band.pred_lo.to_numpy(), band.pred_hi.to_numpy()
+        where = {"held_out": fold["held_out"], "position": fold["position"]}
+        rows.append(_scores(name, label, y, p, l, h, {"n_params": size_fit.n_params, "aic": size_fit.aic,
+                                                      "bic": size_fit.bic, **where}))
+        tasks = runs.task[test].to_numpy()
+        for task in dict.fromkeys(tasks):
+            sel = tasks == task
+            rows.append(_scores(name, f"{label}:{task}", y[sel], p[sel], l[sel], h[sel], where))
+        idx.append(np.flatnonzero(test))
+        for acc, v in ((truth, y), (pred, p), (lo, l), (hi, h)):
+            acc.append(v)
+    if not idx:
+        return rows
+    idx, truth, pred, lo, hi = (np.concatenate(v) for v in (idx, truth, pred, lo, hi))
+    rows.append(_scores(name, "leave_size_out", truth, pred, lo, hi, {"position": "pooled"}))
+    tasks = runs.task.to_numpy()[idx]
+    for task in dict.fromkeys(tasks):
+        sel = tasks == task
+        rows.append(_scores(name, f"leave_size_out:{task}", truth[sel], pred[sel], lo[sel], hi[sel],
+                            {"position": "pooled"}))
+    held.setdefault("leave_size_out", {})[name] = (idx, pred, truth)
+    return rows
+
+
+def _add_stacking(table: pd.DataFrame, held: dict, forms) -> pd.DataFrame:
+    """``stack_weight`` on each pooled protocol row from the forms' held-out predictions (every form scored on
+    the same runs); NaN elsewhere. Unchanged with fewer than two forms."""
+    from .averaging import stacking_weights
+    if len(forms) < 2:
+        return table
+    table["stack_weight"] = np.nan
+    for protocol, by_form in held.items():
+        if list(by_form) != list(forms):
+            continue
+        idx0 = by_form[forms[0]][0]
+        if not all(np.array_equal(v[0], idx0) for v in by_form.values()):
+            continue
+        preds = np.column_stack([by_form[f][1] for f in forms])
+        weights = stacking_weights(preds, by_form[forms[0]][2])
+        for f, w in zip(forms, weights):
+            table.loc[(table.form == f) & (table.protocol == protocol), "stack_weight"] = w
+    return table
+
+
 def _heldout(train, test, form, loss, n_boot, seed):
     """Fit ``train``; return the fit and its prediction band for ``test``."""
     fitted = fit(train, form, loss=loss, warn=False)
@@ -86,9 +194,17 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
         raise UnknownName(f"unknown protocol '{unknown[0]}'; available: {', '.join(ALL_PROTOCOLS)}")
     for name in forms:  # every name checked before any fitting
         get_form(name)
-    rows = []
+    if "leave_size_out" in protocols and runs.train_params.nunique() < 3:
+        raise InputError(f"leave_size_out needs runs at three or more training sizes (two to fit from each time); "
+                         f"got {runs.train_params.nunique()}")
+    rows, held = [], {}
     runs = runs.reset_index(drop=True)
     sizes = sorted(runs.train_params.unique())
+    all_rows = np.arange(len(runs))
+
+    def keep(protocol, rows_idx, pred, truth):
+        held.setdefault(protocol, {})[name] = (np.asarray(rows_idx), np.asarray(pred, float),
+                                               np.asarray(truth, float))
     for name in forms:
         form = get_form(name)
         if log:
@@ -104,32 +220,39 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
         if "loo" in protocols:
             loo = leave_one_out(full)
             rows.append(_scores(name, "loo", loo.metric, loo.heldout_pred, loo.lo, loo.hi, stats))
+            keep("loo", all_rows, loo.heldout_pred, loo.metric)
         if "extrapolate_fraction" in protocols:
             small = runs.fraction <= FRACTION_CUTOFF
             if small.any() and (~small).any():
                 _, band = _heldout(runs[small], runs[~small], form, loss, n_boot, seed)
                 rows.append(_scores(name, "extrapolate_fraction", runs.metric[~small], band.metric_pred,
                                     band.pred_lo, band.pred_hi, stats))
+                keep("extrapolate_fraction", all_rows[~small], band.metric_pred, runs.metric[~small])
         if "extrapolate_size" in protocols and len(sizes) >= 3:  # two to fit, one to predict
             big = runs.train_params == sizes[-1]
-            size_form = get_form(f"{name}_size") if f"{name}_size" in available_forms() else sized(form)
-            size_fit, band = _heldout(runs[~big], runs[big], size_form, loss, n_boot, seed)
+            size_fit, band = _heldout(runs[~big], runs[big], size_form(form), loss, n_boot, seed)
             rows.append(_scores(name, "extrapolate_size", runs.metric[big], band.metric_pred, band.pred_lo,
                                 band.pred_hi, {"n_params": size_fit.n_params, "aic": size_fit.aic,
                                                "bic": size_fit.bic}))
+            keep("extrapolate_size", all_rows[big], band.metric_pred, runs.metric[big])
             for task in runs.task[big].unique():
                 sel = (runs.task[big] == task).to_numpy()
                 rows.append(_scores(name, f"extrapolate_size:{task}", runs.metric[big][sel],
                                     band.metric_pred[sel], band.pred_lo[sel], band.pred_hi[sel]))
+        if "leave_size_out" in protocols:
+            rows.extend(_leave_size_out_rows(runs, name, form, loss, n_boot, seed, held))
         if "extrapolate_size_pilot" in protocols and len(sizes) >= 2:
             rows.extend(_pilot_rows(runs, name, form, pilot_config))
+            if len(forms) > 1:   # per-run forecasts of every direction, for the forms' stacking weights
+                keep(PILOT_EVERY, *pilot_predictions(runs, form, pilot_config))
         if "extrapolate_data" in protocols:
             last = runs.fraction == runs.groupby(["task", "train_model", "method"]).fraction.transform("max")
             if (~last).any():
                 _, band = _heldout(runs[~last], runs[last], form, loss, n_boot, seed)
                 rows.append(_scores(name, "extrapolate_data", runs.metric[last], band.metric_pred, band.pred_lo,
                                     band.pred_hi, stats))
-    return pd.DataFrame(rows)
+                keep("extrapolate_data", all_rows[last], band.metric_pred, runs.metric[last])
+    return _add_stacking(pd.DataFrame(rows), held, list(forms))
 
 
 def _pilot_rows(runs: pd.DataFrame, name: str, form, pilot_config=None) -> list:

@@ -39,7 +39,12 @@ the source panels (each is noise plus lack of fit, an upper bound on the noise).
 the interval is wide and says so (column ``interval``); one source cannot show any departure and its interval is
 noise only, flagged. A held-out size that departs in a way the sources do not show stays uncovered: on the
 paper's runs 13B from 7B + 70B (BBH 13B's random 2.5% pilot sits ~5 points lower, relative to its other runs,
-than 7B and 70B imply, and they agree with each other; a pilot at 10% of the pool is hit far less). Measured by ``costlaw compare paper --protocol extrapolate_size_pilot`` (rows per held-out
+than 7B and 70B imply, and they agree with each other; a pilot at 10% of the pool is hit far less).
+
+Pilots at two or more configurations can show it: their residuals under the forecast anchored on all of them
+estimate the new size's own departure (``pilot_departure``, n - 1 df, net of noise), and the interval uses it
+where it exceeds the sources' between-size variance (``interval_terms``; the larger evidence, a rule fixed before
+it was measured). Random and BM25 at 2.5% of the pool (5% of a full run) cover BBH 13B where one pilot does not. Measured by ``costlaw compare paper --protocol extrapolate_size_pilot`` (rows per held-out
 size and task); the numbers are in the README.
 
 For metrics where lower is better (``higher_is_better=False``, e.g. a loss), headroom is measured to the floor
@@ -93,6 +98,24 @@ def parse_pilot_config(text: str) -> tuple[str, float]:
         raise InputError(f"--pilot-config wants METHOD:FRACTION (e.g. random:0.1), got '{text}'")
     pilot = parse_pilot(f"{text}:0")
     return pilot.method, pilot.fraction
+
+
+def pilot_configs(config) -> list:
+    """One ``(method, fraction)`` or a sequence of them -> a list of distinct ``(method, fraction)`` (order kept):
+    the pilot configurations of a protocol, the first one the reference."""
+    if config is None:
+        return [DEFAULT_PILOT]
+    config = list(config)
+    if len(config) == 2 and isinstance(config[0], str):
+        config = [config]
+    out = []
+    for method, fraction in config:
+        key = (str(method), float(fraction))
+        if key not in out:
+            out.append(key)
+    if not out:
+        raise InputError("at least one pilot configuration (METHOD:FRACTION) is needed")
+    return out
 
 
 def pilots_from_runs(runs: pd.DataFrame) -> list:
@@ -259,13 +282,29 @@ class PilotTransfer:
         return {"shared_var": max(float(np.mean(shared)), 0.0), "specific_var": float(np.mean(within)),
                 "df_shared": k - 1, "df_specific": (k - 1) * max(int(np.mean(n_methods)) - 1, 1), "n_sizes": k}
 
+    def pilot_departure(self, rule: str, pilots: list, new_size: float) -> dict:
+        """How far the new size's own pilots depart from the rule (metric units), when they are at two or more
+        configurations: the residuals r_i = y_i - pred_i of the pilots under the forecast anchored on all of them
+        (one parameter, the level P0, is fitted), var = sum(r^2) / (n - 1) - sigma^2 (net of the run noise),
+        df = n - 1. Pilots at one configuration (repeated seeds) differ by noise only and show no departure:
+        None. Keys: var, df, n_configs, rmse (the pilots' raw residual RMS)."""
+        configs = {(p.method, p.fraction) for p in pilots}
+        if len(configs) < 2:
+            return None
+        resid = np.array([self._predict(rule, self.sizes, pilots, new_size, p.method, [p.fraction])[0] - p.metric
+                          for p in pilots])
+        n = len(resid)
+        var = max(float(np.sum(resid ** 2)) / (n - 1) - self.noise_sd() ** 2, 0.0)
+        return {"var": var, "df": n - 1, "n_configs": len(configs), "rmse": float(np.sqrt(np.mean(resid ** 2)))}
+
     def forecast(self, new_size: float, pilots: list, methods=None, fractions=None, rule: str = DEFAULT_RULE,
                  new_model: str | None = None) -> pd.DataFrame:
         """Forecasts at ``new_size`` for every (method, fraction) asked (default: the measured ones), anchored on
         ``pilots`` (Pilot list). Columns task, train_model, train_params, method, fraction, metric_pred, pred_lo,
         pred_hi, pred_sd (metric units), interval_df (the interval's Student t degrees of freedom), sd_shared and
         sd_specific (the between-size departure common to all the new size's runs, and per run) with df_shared and
-        df_specific, interval (a note), rule (the one used; ``auto`` resolved), heldout_rmse (its
+        df_specific, interval (a note), between_from (where the between-size variance comes from: ``sources``,
+        ``pilots`` when pilots at two or more configurations depart more than the sources did, ``noise``), rule (the one used; ``auto`` resolved), heldout_rmse (its
         leave-one-size-out RMSE among the sources), n_pilots, n_sizes."""
         if not pilots:
             raise InputError("pilot forecasts need at least one pilot run (--pilot METHOD:FRACTION:METRIC)")
@@ -283,21 +322,24 @@ class PilotTransfer:
         methods = list(methods or self.methods)
         var_noise = self.noise_sd() ** 2 * (1 + 1 / len(pilots))
         between = self.between_size(rule, cfg)
+        own = self.pilot_departure(rule, pilots, new_size)
         out = []
         for m in methods:
             frac = np.atleast_1d(fractions if fractions is not None else
                                  np.sort(self.runs[self.runs.method == m].fraction.unique()))
             pred = self._predict(rule, self.sizes, pilots, new_size, m, frac)
             p0 = self._predict(rule, self.sizes, pilots, new_size, cfg[0], [cfg[1]])[0]
-            terms = interval_terms(var_noise, between, float(self._headroom(p0)) if rule == "headroom" else 1.0)
+            terms = interval_terms(var_noise, between, float(self._headroom(p0)) if rule == "headroom" else 1.0,
+                                   own=own, n_pilots=len(pilots))
             sd, q = terms["sd"], quantile(self.level, terms["df"])
             out.append(pd.DataFrame({"task": self.task, "train_model": new_model or f"{new_size:.3g}",
                                      "train_params": new_size, "method": m, "fraction": frac, "metric_pred": pred,
                                      "pred_lo": pred - q * sd, "pred_hi": pred + q * sd, "pred_sd": sd,
                                      "interval_df": terms["df"], "sd_shared": np.sqrt(terms["var_shared"]),
                                      "sd_specific": np.sqrt(terms["var_specific"]),
-                                     "df_shared": between["df_shared"], "df_specific": between["df_specific"],
-                                     "interval": terms["note"], "rule": rule, "heldout_rmse": rmse,
+                                     "df_shared": terms["df_shared"], "df_specific": terms["df_specific"],
+                                     "interval": terms["note"],
+                                     "between_from": terms["source"], "rule": rule, "heldout_rmse": rmse,
                                      "n_pilots": len(pilots), "n_sizes": len(self.sizes)}))
         return pd.concat(out, ignore_index=True)
 
@@ -318,28 +360,51 @@ class PilotTransfer:
         return value
 
 
-def interval_terms(var_noise: float, between: dict, scale: float) -> dict:
+def interval_terms(var_noise: float, between: dict, scale: float, own: dict | None = None,
+                   n_pilots: int = 1) -> dict:
     """The forecast's variance terms (metric units squared) from ``PilotTransfer.between_size`` and the rule's
     unit at the new size (``scale``): var_shared and var_specific (the between-size departure common to the new
     size's runs and the rest), sd (with the noise ``var_noise``), df (Welch-Satterthwaite over the noise, taken
-    as known, and the two between-size terms, each with its degrees of freedom) and a note. The between-size
-    variance of the new size's departure from the mean of k sources is (1 + 1/k) tau^2, and a
-    leave-one-size-out residual among the sources has (1 + 1/(k-1)) tau^2, hence the factor
-    c_k = (1 + 1/k) / (1 + 1/(k-1))."""
+    as known, and the two between-size terms, each with its degrees of freedom), source (``sources``,
+    ``pilots`` or ``noise``) and a note. The between-size variance of the new size's departure from the mean of
+    k sources is (1 + 1/k) tau^2, and a leave-one-size-out residual among the sources has (1 + 1/(k-1)) tau^2,
+    hence the factor c_k = (1 + 1/k) / (1 + 1/(k-1)).
+
+    ``own`` (``PilotTransfer.pilot_departure``; pilots at two or more configurations) is the new size's own
+    departure, var per run with df: it enters as var_specific = var and var_shared = var / n_pilots (the anchor
+    averages the pilots' departures). The larger of the two evidences is used (sources' or pilots', by total
+    between-size variance): the sources say how sizes differed before, the pilots whether this size differs
+    more; neither can vouch for the other."""
     k = between["n_sizes"]
     if k < 2:
-        return {"var_shared": 0.0, "var_specific": 0.0, "sd": float(np.sqrt(var_noise)), "df": float("inf"),
-                "note": "noise only: one measured size cannot show how curves depart between sizes"}
-    c = (1 + 1 / k) / (1 + 1 / (k - 1))
-    v_shared = c * between["shared_var"] * scale ** 2
-    v_spec = c * between["specific_var"] * scale ** 2
+        v_shared = v_spec = 0.0
+        df_shared = df_spec = 0
+        source, note = "noise", "noise only: one measured size cannot show how curves depart between sizes"
+    else:
+        c = (1 + 1 / k) / (1 + 1 / (k - 1))
+        v_shared = c * between["shared_var"] * scale ** 2
+        v_spec = c * between["specific_var"] * scale ** 2
+        df_shared, df_spec = between["df_shared"], between["df_specific"]
+        source = "sources"
+        note = (f"between-size variance from {k} sizes ({k - 1} contrast{'s' if k > 2 else ''}): "
+                + ("wide, two sizes cannot pin it" if k == 2 else "estimated"))
+    if own is not None and own["var"] * (1 + 1 / n_pilots) > v_shared + v_spec:
+        v_spec, v_shared = own["var"], own["var"] / n_pilots
+        df_shared = df_spec = own["df"]
+        source = "pilots"
+        note = (f"the {n_pilots} pilots depart from the transfer more than the {k} measured sizes did: "
+                f"between-size variance from the pilots ({own['df']} df)")
+    elif own is None and k >= 2:
+        note += "; pilots at one configuration cannot show whether this size departs more (a second pilot can)"
     total = var_noise + v_shared + v_spec
-    denom = ((v_shared ** 2 / between["df_shared"] if between["df_shared"] else 0.0)
-             + (v_spec ** 2 / between["df_specific"] if between["df_specific"] else 0.0))
-    note = (f"between-size variance from {k} sizes ({k - 1} contrast{'s' if k > 2 else ''}): "
-            + ("wide, two sizes cannot pin it" if k == 2 else "estimated"))
+    if source == "pilots":
+        denom = (v_shared + v_spec) ** 2 / own["df"]
+    else:
+        denom = ((v_shared ** 2 / df_shared if df_shared else 0.0)
+                 + (v_spec ** 2 / df_spec if df_spec else 0.0))
     return {"var_shared": v_shared, "var_specific": v_spec, "sd": float(np.sqrt(total)),
-            "df": float(total ** 2 / denom) if denom > 0 else float("inf"), "note": note}
+            "df": float(total ** 2 / denom) if denom > 0 else float("inf"), "df_shared": df_shared,
+            "df_specific": df_spec, "source": source, "note": note}
 
 
 def quantile(level: float, df: float) -> float:
@@ -418,6 +483,7 @@ def pilot_protocol(runs: pd.DataFrame, pilot_config=DEFAULT_PILOT, rule: str = D
     sizes = sorted(runs.train_params.unique())
     if len(sizes) < 2:
         raise InputError("extrapolate_size_pilot needs at least two training sizes")
+    configs = pilot_configs(pilot_config)
     big = sizes[-1] if held_out is None else float(held_out)
     if not np.isclose(sizes, big).any():
         raise InputError(f"held-out size {big:.3g} is not a measured size; measured: "
@@ -426,12 +492,12 @@ def pilot_protocol(runs: pd.DataFrame, pilot_config=DEFAULT_PILOT, rule: str = D
     for task, g in runs.groupby("task", sort=False):
         here = np.isclose(g.train_params, big)
         train, test = g[~here], g[here]
-        at = test[(test.method == pilot_config[0]) & np.isclose(test.fraction, pilot_config[1])]
-        if at.empty or train.empty:
+        ats = [test[(test.method == m) & np.isclose(test.fraction, f)] for m, f in configs]
+        if any(at.empty for at in ats) or train.empty:
             continue
         transfer = PilotTransfer(train, task, form=form, level=level)
-        pilots = [Pilot(pilot_config[0], pilot_config[1], float(y)) for y in at.metric]
-        rest = test.drop(index=at.index)
+        pilots = [Pilot(m, f, float(y)) for (m, f), at in zip(configs, ats) for y in at.metric]
+        rest = test.drop(index=pd.concat(ats).index)
         nearest = transfer.sizes[np.argmin(np.abs(np.log10(transfer.sizes) - np.log10(big)))]
         near = train[np.isclose(train.train_params, nearest)].groupby(["method", "fraction"]).metric.mean()
         for m, h in rest.groupby("method", sort=False):

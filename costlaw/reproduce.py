@@ -15,7 +15,8 @@ from .fitting import CurveFit, fit
 from .frontier import budget_grid, frontier_columns, loglinear_front, panel_curves
 from .io import write_csv_atomic, write_csv_parts_atomic
 from .ladder import is_ladder, ratio_analysis
-from .compare import compare
+from .averaging import akaike_weights, stacking_weights, weighted_log_median
+from .compare import compare, leave_one_out
 
 DEFAULT_N_BOOT = 400
 """Bootstrap refits for the break-even intervals (each interval end reports its Monte Carlo error)."""
@@ -120,14 +121,6 @@ SPREAD_FORMS = ("offset_exp", "power", "logistic")
 """Forms whose break-even answers are compared (each models selection as a compute offset)."""
 
 
-def weighted_log_median(ratios, weights) -> float:
-    """Weighted median of positive ratios in log space (inf counts as the largest)."""
-    r, w = np.asarray(ratios, float), np.asarray(weights, float)
-    order = np.argsort(r)
-    cum = np.cumsum(w[order]) / w.sum()
-    return float(r[order][np.searchsorted(cum, 0.5)])
-
-
 def loo_errors(runs: pd.DataFrame, fits: dict, loss: str | None = None) -> pd.Series:
     """Leave-one-out RMSE (metric points) per form of ``fits`` ({form name: CurveFit of ``runs``})."""
     held = compare(runs, list(fits), loss=loss, protocols=("loo",), fits=fits)
@@ -136,23 +129,33 @@ def loo_errors(runs: pd.DataFrame, fits: dict, loss: str | None = None) -> pd.Se
 
 def _fit_with_loo(shared, name):
     runs, loss = shared
-    fitted = fit(runs, name, warn=False)
-    return fitted, float(loo_errors(runs, {name: fitted}, loss)[name])
+    fitted = fit(runs, name, loss=loss, warn=False)
+    held = leave_one_out(fitted)
+    pred = held.heldout_pred.to_numpy()
+    return fitted, float(np.sqrt(np.mean((pred - held.metric.to_numpy()) ** 2))), pred
+
+
+def stacking_series(runs: pd.DataFrame, preds: dict) -> pd.Series:
+    """Stacking weights per form (``costlaw.averaging.stacking_weights``) from each form's leave-one-out
+    predictions of ``runs`` ({form: array})."""
+    w = stacking_weights(np.column_stack(list(preds.values())), runs.metric.to_numpy())
+    return pd.Series(w, index=list(preds), name="stack_weight")
 
 
 def choose_form(runs: pd.DataFrame, forms=SPREAD_FORMS, loss: str | None = None, jobs: int = 1):
-    """(form, why, loo, fits): the form of ``forms`` with the lowest leave-one-out RMSE on ``runs``, a sentence
-    saying so, the LOO RMSE per form and the fits (reused by ``form_spread``); ``jobs``: processes the forms are
-    fitted in."""
+    """(form, why, loo, fits, stack): the form of ``forms`` with the lowest leave-one-out RMSE on ``runs``, a
+    sentence saying so, the LOO RMSE per form, the fits (reused by ``form_spread``) and the forms' stacking
+    weights from the same leave-one-out predictions; ``jobs``: processes the forms are fitted in."""
     from .parallel import map_parts
     done = map_parts(_fit_with_loo, (runs, loss), list(forms), jobs)
-    fits = {name: f for name, (f, _) in zip(forms, done)}
-    loo = pd.Series({name: e for name, (_, e) in zip(forms, done)}, name="heldout_rmse")
+    fits = {name: f for name, (f, _, _) in zip(forms, done)}
+    loo = pd.Series({name: e for name, (_, e, _) in zip(forms, done)}, name="heldout_rmse")
+    stack = stacking_series(runs, {name: p for name, (_, _, p) in zip(forms, done)})
     best = str(loo.idxmin())
     others = ", ".join(f"{n} {v:.3f}" for n, v in loo.items() if n != best)
     why = (f"headline form {best}: lowest leave-one-out RMSE among {', '.join(forms)} ({best} {loo[best]:.3f}; "
            f"{others}); --form forces one")
-    return best, why, loo, fits
+    return best, why, loo, fits, stack
 
 
 SPREAD_DEFINITIONS = ("shrink", "size", "pooled_mean")
@@ -167,14 +170,18 @@ def _fit_and_breakeven(shared, name):
 
 def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS, margin: float | None = None,
                 loss: str | None = None, loo: pd.Series | None = None, jobs: int = 1,
-                tables: dict | None = None) -> pd.DataFrame:
+                tables: dict | None = None, stack: pd.Series | None = None) -> pd.DataFrame:
     """Form uncertainty of the pooled break-even answers (definitions a-c): each form's ratio with its AIC,
-    Akaike weight exp(-dAIC/2) (normalised) and leave-one-out RMSE; per (definition, method) the spread (min,
-    max), the Akaike-weighted median in log ratio (``ratio_avg``) and the default form, the one with the lowest
-    leave-one-out error (``default``); ``loo`` (RMSE per form) reuses errors already computed; ``tables``
-    (break-even tables by form, ``breakeven_table`` or ``breakeven_intervals`` of the fit in ``fits`` with the same
-    ``margin``) reuses point answers already computed; ``jobs``: processes the forms are fitted and solved in.
-    Rows: per form, per method (in ``BREAKEVEN_METHODS`` order) the definitions in ``SPREAD_DEFINITIONS`` order."""
+    Akaike weight exp(-dAIC/2) (normalised), leave-one-out RMSE and stacking weight (``costlaw.averaging``: the
+    simplex weights whose combined leave-one-out prediction of the runs has the lowest squared error); per
+    (definition, method) the spread (min, max), the model-averaged ratio ``ratio_avg`` (the stacking-weighted
+    median in log ratio; ``ratio_avg_akaike`` the same with Akaike weights, for comparison) and the default form,
+    the one with the lowest leave-one-out error (``default``). ``loo`` (RMSE per form) and ``stack`` (stacking
+    weights per form) reuse what ``choose_form`` computed; without both, the forms' leave-one-out predictions are
+    computed here. ``tables`` (break-even tables by form, ``breakeven_table`` or ``breakeven_intervals`` of the fit
+    in ``fits`` with the same ``margin``) reuses point answers already computed; ``jobs``: processes the forms are
+    fitted and solved in. Rows: per form, per method (in ``BREAKEVEN_METHODS`` order) the definitions in
+    ``SPREAD_DEFINITIONS`` order."""
     from .parallel import map_parts
     done = map_parts(_fit_and_breakeven, (runs, fits or {}, margin, tables or {}), list(forms), jobs)
     fits = {name: f for name, (f, _) in zip(forms, done)}
@@ -185,23 +192,27 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
         t = t[(t.task == "all") & t.definition.isin(SPREAD_DEFINITIONS)]
         tables[name] = t.iloc[np.lexsort((t.definition.map(order).to_numpy(),
                                           t.method.map(lambda m: rank.get(m, len(rank))).to_numpy()))]
-    loo = loo_errors(runs, fits, loss) if loo is None else loo
+    if loo is None or stack is None:
+        held = {name: leave_one_out(f) for name, f in fits.items()}
+        loo = pd.Series({n: float(np.sqrt(np.mean((h.heldout_pred - h.metric) ** 2))) for n, h in held.items()},
+                        name="heldout_rmse")
+        stack = stacking_series(runs, {n: h.heldout_pred.to_numpy() for n, h in held.items()})
     aic = pd.Series({n: f.aic for n, f in fits.items()})
-    weight = np.exp(-(aic - aic.min()) / 2)
-    weight = weight / weight.sum()
+    weight = pd.Series(akaike_weights(aic.to_numpy()), index=aic.index)
     best = str(loo.idxmin())
     rows = []
     for name, f in fits.items():
         for r in tables[name].itertuples():
             rows.append({"definition": r.definition, "method": r.method, "form": name, "ratio": r.ratio,
                          "aic": aic[name], "akaike_weight": weight[name], "loo_rmse": loo[name],
-                         "default": name == best})
+                         "stack_weight": stack[name], "default": name == best})
     table = pd.DataFrame(rows, columns=["definition", "method", "form", "ratio", "aic", "akaike_weight", "loo_rmse",
-                                        "default"])
+                                        "stack_weight", "default"])
     for (d, m), g in table.groupby(["definition", "method"], sort=False):
         idx = g.index
         table.loc[idx, "ratio_min"], table.loc[idx, "ratio_max"] = g.ratio.min(), g.ratio.max()
-        table.loc[idx, "ratio_avg"] = weighted_log_median(g.ratio, g.akaike_weight)
+        table.loc[idx, "ratio_avg"] = weighted_log_median(g.ratio, g.stack_weight)
+        table.loc[idx, "ratio_avg_akaike"] = weighted_log_median(g.ratio, g.akaike_weight)
     return table
 
 
@@ -253,7 +264,7 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     bundled = runs is None
     runs = paper_runs() if runs is None else runs
     out = Path(out_dir)
-    spread_fits, loo, choice, notes = {}, None, "", []
+    spread_fits, loo, stack, choice, notes = {}, None, None, "", []
     scored, n_panels, n_scored = scale_sample(runs, scale_panels, seed)
     if n_scored < n_panels:
         notes.append(f"{n_panels} panels: the headline-form choice and forms.csv's loo_rmse (leave-one-out) and "
@@ -262,7 +273,7 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
         log(notes[-1])
     if forms is None:
         log(f"choosing the headline form among {', '.join(SPREAD_FORMS)} by leave-one-out error")
-        best, choice, loo, spread_fits = choose_form(scored, jobs=jobs)
+        best, choice, loo, spread_fits, stack = choose_form(scored, jobs=jobs)
         if scored is not runs:
             spread_fits = {}   # fitted on the sample: every form is fitted on all the runs below
         log(choice)
@@ -325,10 +336,10 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     if all(name in FORMS for name in SPREAD_FORMS):
         log(f"form uncertainty: break-even under {', '.join(SPREAD_FORMS)} (AIC weights, leave-one-out errors)")
         if loo is None and scored is not runs:   # leave-one-out errors of the sample, as the choice would use
-            loo = choose_form(scored, jobs=jobs)[2]
+            loo, stack = choose_form(scored, jobs=jobs)[2::2]
         made = {name: breakeven[breakeven.form == name] for name in SPREAD_FORMS if name in result.fits}
         result.tables["forms"] = form_spread(runs, {**spread_fits, **result.fits}, margin=margin, loo=loo,
-                                             jobs=jobs, tables=made)
+                                             stack=stack, jobs=jobs, tables=made)
     result.tables["stats"] = result.summary()
     result.tables["front_line"] = loglinear_front(runs)
     if is_ladder(runs):
@@ -371,22 +382,22 @@ def _ratio_text(v: float) -> str:
 
 
 def _end_text(v: float, mc: float, stable, upper: bool = False) -> str:
-    """An interval end as printed: 3 significant figures when stable; else '~' and the figures its Monte Carlo
-    error supports (2 below 0.05 decades, else 1), rounded outwards (a lower end down, an upper end up), so the
-    printed interval is never narrower than the computed one."""
+    """An interval end as printed: 3 significant figures when stable; else '~' and the number
+    ``bands.printed_end`` rounds it to outwards (two figures, the 1-2-5 series or a power of ten, by its Monte Carlo
+    error), so that another seed prints the same and the printed interval is never narrower than the computed one."""
+    from .bands import printed_end
+
     if stable is None or pd.isna(stable) or bool(stable) or np.isinf(v) or v >= 1e4 or v <= 0:
         return _ratio_text(v) + ("" if stable is None or pd.isna(stable) or bool(stable) else "~")
-    digits = 2 if mc < 0.05 else 1
-    step = 10.0 ** (np.floor(np.log10(v)) - digits + 1)
-    units = v / step * (1 - 1e-12 if upper else 1 + 1e-12)     # e.g. 0.3 / 0.1 is 2.9999999999999996
-    rounded = (np.ceil(units) if upper else np.floor(units)) * step
-    return "~" + (f"{rounded:.0f}" if step >= 1 else f"{rounded:.{int(-np.floor(np.log10(step)))}f}")
+    shown = printed_end(v, mc, stable, upper)
+    return "~" + np.format_float_positional(float(f"{shown:.3g}"), trim="-")
 
 
 def breakeven_cell(row) -> str:
     """'10.1 [5.1, inf]' plus flags: e extrapolated beyond the measured sizes; an interval end that moves with the
-    bootstrap seed by more than about 10% is printed '~' with the figures its Monte Carlo error supports
-    ('[~20, inf]'); a "never" answer that is not certain gets the share of refits that say never ('never 92%')."""
+    bootstrap seed by more than about 10% is printed '~', rounded outwards to a figure other seeds print too
+    ('[~20, inf]', ``bands.printed_end``); a "never" answer that is not certain gets the share of refits that say
+    never ('never 92%')."""
     text = _ratio_text(row.ratio)
     if "ratio_lo" in row and pd.notna(row.get("ratio_lo")):
         lo = _end_text(row.ratio_lo, row.get("ratio_lo_mc", np.nan), row.get("lo_stable", row.get("stable")))
@@ -414,7 +425,8 @@ def format_breakeven(table: pd.DataFrame) -> str:
     for form, g in t.groupby("form", sort=False):
         lines.append(f"Break-even train-to-selector ratio N_train / N_sel, form '{form}', 90% intervals "
                      f"(margin: {margin_text}; inf = never; e = extrapolated; ~ = interval end that moves with the "
-                     f"seed, rounded to its Monte Carlo error; never N% = share of refits that never break even):")
+                     f"seed, rounded outwards to 2 figures, 1-2-5 or a power of ten by its Monte Carlo error; "
+                     f"never N% = share of refits that never break even):")
         for method, h in g.groupby("method", sort=False):
             pivot = h.pivot_table(index="where", columns="definition", values="cell", aggfunc="first", sort=False)
             pivot = pivot[[d for d in be.DEFINITIONS if d in pivot.columns]]
@@ -435,15 +447,18 @@ def format_breakeven(table: pd.DataFrame) -> str:
 
 def format_form_spread(table: pd.DataFrame) -> str:
     """One line per (definition, method): each form's pooled ratio, the spread and the weighted answer."""
-    lines = ["\nForm uncertainty of the pooled ratios (default form: lowest leave-one-out error; ratio_avg: "
-             "Akaike-weighted median in log ratio):"]
+    lines = ["\nForm uncertainty of the pooled ratios (default form: lowest leave-one-out error; averaged: "
+             "median in log ratio weighted by the forms' stacking weights from leave-one-out predictions, "
+             "Akaike-weighted beside it):"]
     weights = table.drop_duplicates("form").set_index("form")
-    lines.append("  " + ", ".join(f"{f} AIC weight {w.akaike_weight:.2f}, LOO RMSE {w.loo_rmse:.3f}"
-                                  + (" (default)" if w.default else "") for f, w in weights.iterrows()))
+    lines.append("  " + ", ".join(f"{f} stacking weight {w.stack_weight:.2f}, AIC weight {w.akaike_weight:.2f}, "
+                                  f"LOO RMSE {w.loo_rmse:.3f}" + (" (default)" if w.default else "")
+                                  for f, w in weights.iterrows()))
     for (d, m), g in table.groupby(["definition", "method"], sort=False):
         per = ", ".join(f"{r.form} {_ratio_text(r.ratio)}" for r in g.itertuples())
         lines.append(f"  {d:11s} {m:4s}: {per}; spread {_ratio_text(g.ratio_min.iloc[0])}-"
-                     f"{_ratio_text(g.ratio_max.iloc[0])}; weighted {_ratio_text(g.ratio_avg.iloc[0])}")
+                     f"{_ratio_text(g.ratio_max.iloc[0])}; averaged {_ratio_text(g.ratio_avg.iloc[0])} "
+                     f"(Akaike {_ratio_text(g.ratio_avg_akaike.iloc[0])})")
     return "\n".join(lines)
 
 

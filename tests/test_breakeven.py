@@ -135,9 +135,20 @@ def test_reproduce_reports_form_uncertainty(reproduced_paper):
     weights = forms.drop_duplicates("form")
     assert np.isclose(weights.akaike_weight.sum(), 1.0) and weights.default.sum() == 1
     assert weights.loc[weights.default, "loo_rmse"].iloc[0] == weights.loo_rmse.min()
+    assert np.isclose(weights.stack_weight.sum(), 1.0) and (weights.stack_weight >= 0).all()
+    # stacking weights are those of the shipped leave-one-out comparison of the same forms on the same runs
+    from costlaw.planner.forms import FORM_LOO, compare_rows
+    shipped = {r["form"]: float(r["stack_weight"]) for r in compare_rows(FORM_LOO) if r["protocol"] == "loo"}
+    for r in weights.itertuples():
+        assert r.stack_weight == pytest.approx(shipped[r.form], abs=1e-6)
     for _, g in forms.groupby(["definition", "method"]):
         assert (g.ratio_min <= g.ratio_avg).all() and (g.ratio_avg <= g.ratio_max).all()
-    assert "Form uncertainty" in reproduced_paper[1]
+        # the averaged ratio by hand: the smallest ratio whose cumulative stacking weight reaches one half
+        r = g.ratio.to_numpy()
+        order = np.argsort(r, kind="stable")
+        cum = np.cumsum(g.stack_weight.to_numpy()[order])
+        assert g.ratio_avg.iloc[0] == r[order][np.argmax(cum >= 0.5 - 1e-9)]
+    assert "Form uncertainty" in reproduced_paper[1] and "stacking weight" in reproduced_paper[1]
 
 
 def test_form_spread_reuses_the_headline_forms_breakeven_as_if_solved_again(reproduced_paper, paper_runs):
@@ -177,7 +188,8 @@ def test_reproduce_form_option_forces_the_form(tmp_path):
 def test_choose_form_takes_the_lowest_loo(paper_runs):
     from costlaw.reproduce import choose_form
     panel = paper_runs[paper_runs.task == "mmlu"]
-    best, why, loo, fits = choose_form(panel, ("offset_exp", "power"))
+    best, why, loo, fits, stack = choose_form(panel, ("offset_exp", "power"))
+    assert stack.sum() == pytest.approx(1) and list(stack.index) == ["offset_exp", "power"]
     assert best == loo.idxmin() and set(fits) == {"offset_exp", "power"} and best in why
 
 

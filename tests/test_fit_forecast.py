@@ -85,8 +85,12 @@ def test_shipped_size_heldout_is_fresh(paper_runs):
     from costlaw.compare import compare
     from costlaw.planner.forms import PANEL_FORMS, size_heldout
     shipped = size_heldout()
-    fresh = size_heldout(compare(paper_runs, list(PANEL_FORMS), protocols=("extrapolate_size",)))
+    table = compare(paper_runs, list(PANEL_FORMS), protocols=("leave_size_out",))
+    fresh = size_heldout(table)
     pd.testing.assert_series_equal(shipped.sort_index(), fresh.sort_index(), check_exact=False, rtol=1e-6)
+    stored = pd.read_csv(bundled_dir("fits") / "paper_size_forms_heldout" / "compare.csv")
+    pd.testing.assert_frame_equal(stored, table.reset_index(drop=True), check_exact=False, rtol=1e-6,
+                                  check_dtype=False)
 
 
 def test_shipped_pilot_heldout_is_fresh(paper_runs):

@@ -213,3 +213,68 @@ def test_plan_from_two_sizes_says_its_intervals_are_wide(paper_runs):
     problem = Problem(70e9, 1.0938e8, "mmlu", fits=boots, pilots=[Pilot("random", 0.025, 68.6)], n_grid=100)
     result = plan(1.5e19, 70e9, 1.0938e8, "mmlu", problem=problem, gain=None)
     assert any("two measured sizes (one contrast)" in n for n in result.notes)
+
+
+def test_pilot_configs():
+    from costlaw.pilot import DEFAULT_PILOT, pilot_configs
+    assert pilot_configs(None) == [DEFAULT_PILOT]
+    assert pilot_configs(("bm25", 0.05)) == [("bm25", 0.05)]
+    assert pilot_configs([("random", 0.025), ("bm25", 0.025), ("random", 0.025)]) == [("random", 0.025),
+                                                                                        ("bm25", 0.025)]
+    with pytest.raises(InputError):
+        pilot_configs([])
+
+
+def test_pilots_that_disagree_with_the_transfer_widen_the_interval(paper_runs):
+    """Pilots at two configurations: where they sit where the transfer puts them, the sources' between-size
+    variance stands; where one departs by 4 points, the new size's own departure (1 df) takes over and the
+    interval widens to cover a departure of that size."""
+    transfer = PilotTransfer(paper_runs[(paper_runs.task == "mmlu") & (paper_runs.train_params < 7e10)], "mmlu")
+    anchor = Pilot("random", 0.025, 61.0)
+    at_bm25 = float(transfer.forecast(70e9, [anchor], ["bm25"], [0.025]).metric_pred.iloc[0])
+    agree = transfer.forecast(70e9, [anchor, Pilot("bm25", 0.025, at_bm25)], ["less"], [0.1])
+    assert transfer.pilot_departure("headroom", [anchor, Pilot("bm25", 0.025, at_bm25)], 70e9)["var"] == 0.0
+    assert (agree.between_from == "sources").all()
+    off = [anchor, Pilot("bm25", 0.025, at_bm25 + 4.0)]
+    own = transfer.pilot_departure("headroom", off, 70e9)
+    assert own["df"] == 1 and own["n_configs"] == 2 and own["rmse"] > 1.5
+    wide = transfer.forecast(70e9, off, ["less"], [0.1])
+    assert (wide.between_from == "pilots").all() and wide.interval.str.contains("pilots depart").all()
+    assert (wide.pred_sd > 3 * agree.pred_sd).all() and (wide.interval_df < 3).all()
+    assert (wide.pred_hi - wide.metric_pred > 4.0).all()
+    # repeated seeds at one configuration differ by noise only: no departure is read from them
+    assert transfer.pilot_departure("headroom", [anchor, Pilot("random", 0.025, 65.0)], 70e9) is None
+
+
+def test_two_pilot_configurations_cover_the_13b_departure(paper_runs):
+    """BBH 13B departs from 7B and 70B by ~5 points: one pilot cannot see it (7% covered), pilots at two
+    configurations (random and BM25 at 2.5% of the pool, 5% of a full run in all) show it in their own
+    disagreement with the transfer."""
+    one, _ = pilot_protocol(paper_runs[paper_runs.task == "bbh"], held_out=13e9)
+    two, table = pilot_protocol(paper_runs[paper_runs.task == "bbh"], [("random", 0.025), ("bm25", 0.025)],
+                                held_out=13e9)
+    assert one["coverage"] < 0.2 and two["coverage"] >= 0.9
+    assert two["n_heldout"] == 28 and (table.between_from == "pilots").all()
+    assert not ((table.method == "bm25") & np.isclose(table.fraction, 0.025)).any()   # pilots are not scored
+
+
+def test_compare_cli_repeats_pilot_config(tmp_path):
+    out = tmp_path / "cmp"
+    assert main(["compare", "paper", "--form", "offset_exp", "--protocol", "extrapolate_size_pilot",
+                 "--pilot-config", "random:0.025", "--pilot-config", "bm25:0.025", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "compare.csv")
+    every = table[table.protocol == "extrapolate_size_pilot@every"].iloc[0]
+    assert every.n_heldout == 168   # 174 runs less the three sizes' x two tasks' BM25 2.5% pilots
+
+
+def test_plan_notes_say_what_the_pilots_can_show():
+    from costlaw.planner import Problem
+    one = Problem(34e9, 1.0938e8, "mmlu", pilots=[Pilot("random", 0.025, 60.1)], n_grid=100)
+    assert any("a second configuration" in n for n in one.notes())
+    at_bm25 = float(one.predict("bm25", [0.025])[0])
+    off = Problem(34e9, 1.0938e8, "mmlu", pilots=[Pilot("random", 0.025, 60.1), Pilot("bm25", 0.025, at_bm25 + 4)],
+                  n_grid=100)
+    assert any("pilots disagree with the transfer" in n for n in off.notes())
+    assert not any("a second configuration" in n for n in off.notes())
+    # the refit samples of the plan carry the wider between-size variance
+    assert np.std(off.curves[1:], axis=0).mean() > 3 * np.std(one.curves[1:], axis=0).mean()

@@ -40,7 +40,7 @@ def test_default_form_follows_the_loo_table():
 def test_unmeasured_size_spread_uses_the_size_models():
     """At an unmeasured size the spread is over the shipped size models, the default the held-out winner."""
     p = plan(1.5e19, 30e9, 1.0938e8, task="mmlu", gain=None)
-    assert list(p.form_spread.form) == list(SIZE_FORMS) and p.form_basis == "extrapolate_size"
+    assert list(p.form_spread.form) == list(SIZE_FORMS) and p.form_basis == "leave_size_out"
     assert p.form == default_size_form() == p.default_form == size_heldout().idxmin()
     assert DEFAULT_FITS == f"paper_{default_size_form()}"
     assert p.fit_kind.startswith("size model")
@@ -50,7 +50,7 @@ def test_unmeasured_size_spread_uses_the_size_models():
 
 def test_default_size_form_follows_the_heldout_table():
     table = pd.DataFrame({"form": ["offset_exp", "power", "logistic", "offset_exp"],
-                          "protocol": ["extrapolate_size"] * 3 + ["loo"], "heldout_rmse": [0.9, 1.5, 0.7, 0.1]})
+                          "protocol": ["leave_size_out"] * 3 + ["loo"], "heldout_rmse": [0.9, 1.5, 0.7, 0.1]})
     assert default_size_form(table) == "logistic_size"
 
 
@@ -59,7 +59,8 @@ def test_sweep_carries_the_form_spread_at_every_budget():
     sweep = plan_budgets(budgets, **ARGS)
     table = sweep.summary()
     forms = sweep.forms_table()
-    assert len(forms) == 3 * len(budgets) and set(forms.form) == set(PANEL_FORMS)
+    assert len(forms) == 4 * len(budgets) and set(forms.form) == set(PANEL_FORMS) | {"average"}
+    forms = forms[forms.form != "average"]
     for b, g in forms.groupby("budget_flops"):
         row = table[table.budget_flops == b].iloc[0]
         # each budget's spread is that budget's plan under each form, solved on its own
@@ -70,6 +71,7 @@ def test_sweep_carries_the_form_spread_at_every_budget():
         assert row.metric_pred_forms_min == pytest.approx(g.metric_pred.min())
         assert row.metric_pred_forms_max == pytest.approx(g.metric_pred.max())
         assert row.metric_pred_forms_min <= row.metric_pred <= row.metric_pred_forms_max
+        assert row.metric_pred_average == pytest.approx(alone.average_row["metric_pred"])
     assert "pick the same winner at" in sweep.forms_agreement()
 
 
@@ -153,7 +155,8 @@ def test_plan_command_sweep_and_map_write_the_form_spread(tmp_path):
     sweep = pd.read_csv(out / "plan_sweep.csv")
     assert {"verdict", "forms_agree", "best_by_form", "metric_pred_forms_min", "metric_pred_forms_max"} <= set(sweep)
     forms = pd.read_csv(out / "plan_sweep_forms.csv")
-    assert set(forms.form) == set(SIZE_FORMS) and len(forms) == 3 * len(sweep)
+    assert set(forms.form) == set(SIZE_FORMS) | {"average"} and len(forms) == 4 * len(sweep)
+    assert {"best_average", "metric_pred_average"} <= set(sweep) and "average" in proc.stdout
     bmap = pd.read_csv(out / "breakeven_map.csv")
     assert {f"ratio_{f}" for f in SIZE_FORMS} <= set(bmap) and {"forms_agree", "verdict"} <= set(bmap)
     assert (out / "plan_sweep.png").exists() and (out / "breakeven_map.png").exists()
@@ -270,6 +273,14 @@ def test_pilot_anchored_loss_forecast_falls_with_data():
 def test_unmeasured_size_plan_states_the_size_models_heldout_error():
     p = plan(6e18, 30e9, 1.0938e8, task="mmlu", gain=None)
     note = next(n for n in p.notes if n.startswith("size models are rough"))
-    err = size_heldout()[p.form]
-    assert f"{err:.2g} points RMSE" in note and "--pilot" in note
+    from costlaw.planner.forms import SIZE_HELDOUT, compare_rows
+    rows = {r["protocol"]: r for r in compare_rows(SIZE_HELDOUT) if f"{r['form']}_size" == p.form}
+    fold = rows["leave_size_out@llama2-13b"]       # 30B lies between measured sizes: the interpolation fold
+    assert fold["position"] == "interpolation"
+    assert f"{float(fold['heldout_rmse']):.2g} points RMSE" in note and "interpolation" in note
+    assert f"{size_heldout()[p.form]:.2g} and" in note and "--pilot" in note
+    up = next(n for n in plan(6e18, 140e9, 1.0938e8, task="mmlu", gain=None).notes
+              if n.startswith("size models are rough"))
+    assert f"{float(rows['leave_size_out@llama2-70b']['heldout_rmse']):.2g} points RMSE" in up
+    assert "extrapolation up" in up
     assert not any(n.startswith("size models are rough") for n in plan(1.5e19, gain=None, **ARGS).notes)

@@ -9,8 +9,8 @@ from .options import N_BOOT_MIN, integer, log, name_in, read_runs_arg
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("compare", help="score every curve form: AIC/BIC and held-out error under three "
-                                              "protocols")
+    p = subparsers.add_parser("compare", help="score every curve form: AIC/BIC and held-out error under held-out "
+                                              "protocols, with the forms' stacking weights")
     p.add_argument("runs", help="runs CSV in the costlaw schema ('paper' for the bundled runs)")
     p.add_argument("--out", default="results/compare", help="output folder for compare.csv (default results/compare)")
     p.add_argument("--form", action="append", type=name_in(FORMS),
@@ -21,16 +21,17 @@ def add_parser(subparsers):
     p.add_argument("--n-boot", type=integer(low=N_BOOT_MIN), default=40,
                    help="bootstrap refits for the prediction intervals (default 40)")
     p.add_argument("--seed", type=integer(low=0), default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--pilot-config", metavar="METHOD:FRACTION", default="random:0.025",
-                   help="the pilot run of extrapolate_size_pilot (default random:0.025)")
+    p.add_argument("--pilot-config", metavar="METHOD:FRACTION", action="append",
+                   help="a pilot configuration of extrapolate_size_pilot (repeatable: the held-out size's runs at "
+                        "each are its pilots, the first the reference; default random:0.025)")
     return p
 
 
 def run(args) -> int:
     from ..compare import compare
     from ..io import prepare_out_dir, write_csv_atomic
-    from ..pilot import parse_pilot_config
-    config = parse_pilot_config(args.pilot_config)
+    from ..pilot import parse_pilot_config, pilot_configs
+    config = pilot_configs([parse_pilot_config(c) for c in args.pilot_config or ["random:0.025"]])
     runs = read_runs_arg(args.runs)
     out = prepare_out_dir(args.out)
     table = compare(runs, args.form or list(COMPARE_FORMS), loss=args.loss, n_boot=args.n_boot, seed=args.seed,

@@ -102,6 +102,9 @@ def run_plan_command(args) -> int:
                 lo, hi = r["metric_pred_forms_min"], r["metric_pred_forms_max"]
                 row["forms"] = ("" if _missing(lo) else f"{lo:.2f}..{hi:.2f}") + ("*" if r["forms_agree"] is False
                                                                                    else "")
+            if sweep.has_average:  # the model average's winner and prediction, beside the forms'
+                row["average"] = ("" if _missing(r["metric_pred_average"]) else
+                                  f"{r['best_average']} {r['metric_pred_average']:.2f}")
             row["verdict"] = r["verdict"]
         text = [f"costlaw plan: task {problem.task}, {problem.train_params:.3g}-parameter model, pool "
                 f"{problem.pool_tokens:.4g} tokens, n_tasks {problem.n_tasks:g}, {len(budgets)} budgets; form "
@@ -112,6 +115,9 @@ def run_plan_command(args) -> int:
         if sweep.has_forms:
             text.append(f"forms: the best plan's predicted metric over the forms, * where they pick different "
                         f"winners; {sweep.forms_agreement()}")
+            if sweep.has_average:
+                text.append(f"average: the best plan of the forms' model average ({sweep.plans[0].weights_note}); "
+                            f"the verdict stays the forms'")
         elif sweep.plans and sweep.plans[0].form_spread_note:
             text.append(f"form spread: {sweep.plans[0].form_spread_note}")
         text += [f"note: {n}" for n in problem.notes()] + ([tip.describe()] if tip else [])
@@ -127,13 +133,17 @@ def run_plan_command(args) -> int:
         bmap = breakeven_map(budgets, args.train_params, methods=methods,
                              problem=_with_map_methods(problem, methods))
         payload["breakeven_map"] = json_records(bmap.rows)
-        hidden = {f"ratio_{f}" for f in bmap.forms or []}
+        hidden = {f"ratio_{f}" for f in bmap.forms or []} | {"ratio_average_lo", "ratio_average_hi"}
         shown = [{c: v for c, v in r.items() if c not in hidden} for r in bmap.rows]
         text += ["break-even train-to-selector ratio (N_train / N_selector; the method gives the best plan when its "
                  "selector is smaller than N_train / ratio; inf: never, even free):",
                  _table_text(shown)]
         if bmap.forms_agreement():
             text.append(bmap.forms_agreement() + " (each form's ratio: ratio_<form> in breakeven_map.csv)")
+        if bmap.weights:
+            from ..averaging import format_weights
+            text.append(f"ratio_average: the break-even ratio of the forms' model average (stacking weights "
+                        f"{format_weights(bmap.weights)}; its interval: ratio_average_lo/_hi in breakeven_map.csv)")
         if out is not None:
             written += [write_csv(out / "breakeven_map.csv", bmap.rows)]
             if len(budgets) > 1:

@@ -4,10 +4,15 @@ tipping point) re-solved under each shipped form, with the default form the one 
 - At a measured training size: the per-panel fits ``fits/paper_<form>`` of ``PANEL_FORMS``; the default is the
   lowest leave-one-out error (``fits/paper_forms_loo/compare.csv``).
 - At an unmeasured size: the size models ``fits/paper_<form>_size`` (levels linear in log10 N_train); the default
-  is the lowest held-out error predicting the largest measured size from the smaller ones (protocol
-  ``extrapolate_size``, ``fits/paper_size_forms_heldout/compare.csv``).
+  is the lowest held-out error with each measured size held out in turn and predicted from the others, pooled over
+  the three folds (protocol ``leave_size_out``, ``fits/paper_size_forms_heldout/compare.csv``).
 
-Both tables are written by ``costlaw compare`` (commands in fits/README.md). A ``FormSet`` holds one
+Both tables are written by ``costlaw compare`` (commands in fits/README.md) and also hold the forms' stacking
+weights (``stack_weight``, ``costlaw.averaging``): every answer is also given for the model average of the forms
+(``planner.averaged``: curves weighted by these weights), beside the per-form answers, never instead. With pilot
+runs each form gives its own pilot-anchored forecast (gains transferred from that form's per-panel fits), the
+default and the weights from their held-out comparison with each size held out in turn
+(``fits/paper_pilot_forms_heldout``). A ``FormSet`` holds one
 ``Problem`` per form, built with the plan's task, size, pool, candidates and margin; its answers agree when every
 form gives the same winner (plans, sweeps) or when every form's answer lies inside the default form's interval
 (break-even ratios, tipping points); otherwise the verdict is "depends on the form".
@@ -16,7 +21,8 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -30,13 +36,21 @@ SIZE_FORMS = tuple(f"{name}_size" for name in PANEL_FORMS)
 FORM_LOO = "paper_forms_loo"
 """Shipped folder holding the forms' leave-one-out errors on the paper's runs (``compare.csv``)."""
 SIZE_HELDOUT = "paper_size_forms_heldout"
-"""Shipped folder holding the size models' held-out errors (``compare.csv``, protocol ``extrapolate_size``: 70B
-predicted from fits of 7B and 13B)."""
+"""Shipped folder holding the size models' held-out errors (``compare.csv``, protocol ``leave_size_out``: each of
+7B, 13B and 70B predicted from fits of the other two, per held-out size and pooled)."""
+SIZE_PROTOCOL = "leave_size_out"
+"""The protocol whose pooled held-out error picks the default size model (``costlaw.compare``)."""
+PILOT_FORMS_HELDOUT = "paper_pilot_forms_heldout"
+"""Shipped folder holding the pilot-anchored forecasts of each form (gains from that form's per-panel fits) scored
+with each size held out in turn (``compare.csv``, protocol ``extrapolate_size_pilot``; the ``@every`` rows carry
+the forms' stacking weights): the default and the weights of pilot plans' form spread."""
+PILOT_PROTOCOL = "extrapolate_size_pilot@every"
+"""The row whose held-out error and stacking weights pilot plans' form spread uses."""
 PILOT_HELDOUT = "paper_pilot_heldout"
 """Shipped folder holding the pilot-anchored forecasts' held-out scores (``compare.csv``, protocol
 ``extrapolate_size_pilot``: each size predicted from the others plus one pilot run at it), ranking included."""
 SPREAD_COLUMNS = ["form", "method", "selector_params", "fraction", "metric_pred", "metric_lo", "metric_hi",
-                  "p_best", "heldout_rmse", "default", "others_within_margin"]
+                  "p_best", "heldout_rmse", "weight", "default", "others_within_margin"]
 DEPENDS = "depends on the form"
 """The verdict of an answer whose forms disagree."""
 SAME = "same under every form"
@@ -67,10 +81,41 @@ def loo_errors(table=None, forms=PANEL_FORMS) -> dict:
 
 def size_errors(table=None, forms=PANEL_FORMS) -> dict:
     """``size_heldout`` as a dict {"<form>_size": RMSE} (no pandas with the shipped table)."""
-    err = protocol_errors(compare_rows(SIZE_HELDOUT) if table is None else table, "extrapolate_size", forms)
+    err = protocol_errors(compare_rows(SIZE_HELDOUT) if table is None else table, SIZE_PROTOCOL, forms)
     if not err:
-        raise InputError(f"the comparison table has no extrapolate_size rows for the forms {', '.join(forms)}")
+        raise InputError(f"the comparison table has no {SIZE_PROTOCOL} rows for the forms {', '.join(forms)}")
     return {f"{f}_size": v for f, v in err.items()}
+
+
+WEIGHT_SOURCES = {"panel": (FORM_LOO, "loo", ""), "size": (SIZE_HELDOUT, SIZE_PROTOCOL, "_size"),
+                  "pilot": (PILOT_FORMS_HELDOUT, PILOT_PROTOCOL, "")}
+"""Per kind of form set: (shipped folder, protocol row, label suffix) of its held-out errors and weights."""
+
+
+def stack_weights(table=None, kind: str = "panel", forms=PANEL_FORMS) -> dict:
+    """{label: stacking weight} of the forms from a ``costlaw compare`` table (default: the shipped one of
+    ``kind``): ``panel``, the per-panel forms' from leave-one-out predictions (``fits/paper_forms_loo``);
+    ``size``, the size models' (labels ``<form>_size``) from ``leave_size_out`` predictions
+    (``fits/paper_size_forms_heldout``); ``pilot``, the forms' pilot-anchored forecasts' with each size held out in
+    turn (``fits/paper_pilot_forms_heldout``). Empty when the table has no ``stack_weight`` for these forms."""
+    folder, protocol, suffix = WEIGHT_SOURCES[kind]
+    rows = records(compare_rows(folder) if table is None else table)
+    out = {}
+    for r in rows:
+        if r["protocol"] == protocol and r["form"] in forms:
+            try:
+                w = float(r.get("stack_weight", ""))
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(w):
+                out[f"{r['form']}{suffix}"] = w
+    return out
+
+
+def pilot_errors(table=None, forms=PANEL_FORMS) -> dict:
+    """{form: held-out RMSE} of the forms' pilot-anchored forecasts, each size held out in turn (the
+    ``extrapolate_size_pilot@every`` rows; default: the shipped ``fits/paper_pilot_forms_heldout``)."""
+    return protocol_errors(compare_rows(PILOT_FORMS_HELDOUT) if table is None else table, PILOT_PROTOCOL, forms)
 
 
 def pilot_ranking(table=None) -> dict | None:
@@ -101,9 +146,9 @@ def form_loo(table=None, forms=PANEL_FORMS):
 
 
 def size_heldout(table=None, forms=PANEL_FORMS):
-    """Held-out RMSE (metric points) of each form's size model predicting the largest measured size from the
-    smaller ones (protocol ``extrapolate_size``), a Series indexed by the size form's name (``<form>_size``), from a
-    ``costlaw compare`` table (default: the shipped one)."""
+    """Held-out RMSE (metric points) of each form's size model with each measured size held out in turn, pooled
+    over the folds (protocol ``leave_size_out``), a Series indexed by the size form's name (``<form>_size``), from
+    a ``costlaw compare`` table (default: the shipped one)."""
     return _series(size_errors(table, forms))
 
 
@@ -138,7 +183,9 @@ class FormSet:
     errors: dict
     """{form label: held-out RMSE, metric points}."""
     basis: str
-    """Which held-out error picks the default: ``leave-one-out`` or ``extrapolate_size``."""
+    """Which held-out error picks the default: ``leave-one-out`` or ``leave_size_out``."""
+    weights: dict = field(default_factory=dict)
+    """{form label: stacking weight} of the model average (``planner.averaged``); empty: no average."""
 
     @property
     def default(self) -> str:
@@ -150,10 +197,49 @@ class FormSet:
     def labels(self) -> list:
         return list(self.problems)
 
+    @cached_property
+    def averaged(self):
+        """The model-averaged Problem (``planner.averaged``), or None without weights for every form."""
+        from .averaged import averaged_problem
+        if not self.weights or set(self.weights) != set(self.problems):
+            return None
+        return averaged_problem(self.problems, self.weights)
+
+    def describe_weights(self) -> str:
+        """``stacking weights from leave-one-out predictions: offset_exp 0.73, power 0.27, logistic 0.00``."""
+        from ..averaging import format_weights
+        held = ("leave-one-out predictions" if self.basis == "leave-one-out" else
+                "leave_size_out predictions (each measured size held out in turn)" if self.basis == SIZE_PROTOCOL
+                else "pilot forecasts with each measured size held out in turn" if self.basis == "pilot"
+                else "held-out predictions")
+        return f"stacking weights from {held}: {format_weights(self.weights)}"
+
+    def average_rows(self, budgets) -> list:
+        """Per budget, the best plan of the model average (a record of ``SPREAD_COLUMNS``, form ``average``); None
+        per budget without an average."""
+        from .averaged import AVERAGE
+        budgets = np.atleast_1d(np.asarray(budgets, float))
+        avg = self.averaged
+        if avg is None:
+            return [None] * len(budgets)
+        solved = avg.solve(budgets)
+        out = []
+        for i, b in enumerate(budgets):
+            ok = [r for r in avg.records(b, solved, i) if r["affordable"]]
+            best = ok[0] if ok else None
+            out.append({"form": AVERAGE, "method": None if best is None else best["method"],
+                        "selector_params": np.nan if best is None else best["selector_params"],
+                        **{c: np.nan if best is None else float(best[c])
+                           for c in ("fraction", "metric_pred", "metric_lo", "metric_hi", "p_best")},
+                        "heldout_rmse": np.nan, "weight": np.nan, "default": False, "others_within_margin": False})
+        return out
+
     def describe(self) -> str:
         errs = ", ".join(f"{k} {self.errors.get(k, np.nan):.3g}" for k in self.problems)
         what = ("per-panel fits, default: lowest leave-one-out RMSE" if self.basis == "leave-one-out" else
-                "size models, default: lowest held-out RMSE predicting the largest measured size from the others")
+                "pilot-anchored forecasts per form, default: lowest held-out RMSE with each size held out in turn"
+                if self.basis == "pilot" else
+                "size models, default: lowest held-out RMSE with each measured size held out in turn")
         return f"{len(self.problems)} forms ({what}: {errs})"
 
     def spreads(self, budgets) -> list:
@@ -178,7 +264,8 @@ class FormSet:
                              "selector_params": np.nan if best is None else best["selector_params"],
                              **{c: np.nan if best is None else float(best[c])
                                 for c in ("fraction", "metric_pred", "metric_lo", "metric_hi", "p_best")},
-                             "heldout_rmse": float(self.errors.get(label, np.nan)), "default": label == default,
+                             "heldout_rmse": float(self.errors.get(label, np.nan)),
+                             "weight": float(self.weights.get(label, np.nan)), "default": label == default,
                              "others_within_margin": within_margin(per_form[label][i], best, picks,
                                                                    self.problems[label].margin)})
             out.append(rows)
@@ -191,35 +278,53 @@ class FormSet:
 
 
 def problem_like(problem, fits):
-    """A Problem with ``problem``'s task, size, pool, candidates, cost settings and margin, scored by ``fits``."""
+    """A Problem with ``problem``'s task, size, pool, candidates, cost settings, margin and pilot runs (with its
+    transfer rule), scored by ``fits``."""
     from .problem import Problem
     return Problem(problem.train_params, problem.pool_tokens, problem.task, problem.candidates, problem.n_tasks,
-                   problem.lora, fits, problem.min_fraction, len(problem.grid), problem.margin_given)
+                   problem.lora, fits, problem.min_fraction, len(problem.grid), problem.margin_given,
+                   problem.pilots, problem.rule)
 
 
-def form_set(problem, form_fits: dict | None = None, form_errors=None):
+def form_set(problem, form_fits: dict | None = None, form_errors=None, form_weights=None):
     """(FormSet or None, why not): the forms ``problem``'s answers are re-solved under.
 
     ``form_fits`` ({label: fits folder or loaded Bootstraps}) and ``form_errors`` (held-out RMSE per label, a
-    Series or dict) give your own; by default, with the bundled fits, the shipped per-panel forms at a measured
-    size and their size models elsewhere. None with pilot runs or with fits of your own and no ``form_fits``."""
-    if problem.pilots:
-        return None, "not available with pilot runs (the forecasts are pilot-anchored, not per form)"
+    Series or dict) give your own, ``form_weights`` ({label: weight}, summing to 1) their model average; by
+    default, with the bundled fits, the shipped per-panel forms at a measured size and their size models
+    elsewhere, with the shipped stacking weights; with pilot runs, each form's pilot-anchored forecast (gains from
+    that form's per-panel fits), the default and weights from the shipped held-out comparison of pilot forecasts
+    per form. None with fits of your own and no ``form_fits``."""
     basis = "given"
     if form_fits is None:
         if not problem.bundled:
             return None, ""
         measured = problem.fit_kind.startswith("per-panel")
-        form_fits = shipped_form_fits(size=not measured)
-        if form_errors is None:
-            form_errors = loo_errors() if measured else size_errors()
-        basis = "leave-one-out" if measured else "extrapolate_size"
+        if problem.pilots:   # labelled by the per-panel form whose gains each forecast transfers
+            form_fits = shipped_form_fits(size=not measured)
+            form_fits = {name: form_fits[name if measured else f"{name}_size"] for name in PANEL_FORMS}
+            basis, kind = "pilot", "pilot"
+            if form_errors is None:
+                form_errors = pilot_errors()
+        else:
+            form_fits = shipped_form_fits(size=not measured)
+            if form_errors is None:
+                form_errors = loo_errors() if measured else size_errors()
+            basis, kind = ("leave-one-out", "panel") if measured else (SIZE_PROTOCOL, "size")
+        if form_weights is None:
+            form_weights = stack_weights(kind=kind)
     errors = {} if form_errors is None else {str(k): float(v) for k, v in dict(form_errors).items()}
-    reuse = problem.form.name if problem.bundled and problem.form.name in form_fits else None
+    weights = {} if form_weights is None else {str(k): float(v) for k, v in dict(form_weights).items()}
+    if weights and set(weights) != set(form_fits):
+        raise InputError(f"form weights are for {', '.join(weights)}; the forms are {', '.join(form_fits)}")
+    own = problem.form.name
+    if problem.pilots and own.endswith("_size"):
+        own = own[:-len("_size")]
+    reuse = own if problem.bundled and own in form_fits else None
     problems = {}
     for label, fits in form_fits.items():
         problems[label] = problem if label == reuse else problem_like(problem, fits)
-    return FormSet(problems, errors, basis), ""
+    return FormSet(problems, errors, basis, weights), ""
 
 
 def _missing(v) -> bool:

@@ -255,11 +255,7 @@ class Problem:
         self.capped = cap is not None
         self.ceiling = (self.sign * np.broadcast_to(params[cap], curves.shape[:2]).astype(float) if cap
                         else np.full(curves.shape[:2], np.inf))               # samples x keys, oriented
-        self.curves = np.minimum(self.sign * curves, self.ceiling[:, :, None])
-        self.run_max = np.maximum.accumulate(self.curves, axis=2)
-        idx = np.arange(len(self.grid))
-        # the point fit's running argmax (only its fractions are reported): 1 x keys x grid
-        self.run_arg = np.maximum.accumulate(np.where(self.curves[:1] >= self.run_max[:1], idx, 0), axis=2)
+        self.set_curves(np.minimum(self.sign * curves, self.ceiling[:, :, None]))
         sd = self.boot.noise_sd()
         default = float(np.sqrt(np.mean(np.square(np.array(list(sd.values())))))) if len(sd) else 0.0
         self.noise_sd = float(sd.get((self.task, self.train_model), default))
@@ -298,18 +294,24 @@ class Problem:
             curves[1:, i] = self.sign * (point[None, :] + (shared + _t_draws(rng, first.df_specific, n)
                                                            * first.sd_specific)[:, None])
         rule = str(fc.rule.iloc[0])
-        self.curves = curves
+        self.pilot_between_from = str(fc.between_from.iloc[0])
         self.ceiling = np.full(curves.shape[:2], np.inf)
-        self.run_max = np.maximum.accumulate(self.curves, axis=2)
-        idx = np.arange(len(self.grid))
-        # the point fit's running argmax (only its fractions are reported): 1 x keys x grid
-        self.run_arg = np.maximum.accumulate(np.where(self.curves[:1] >= self.run_max[:1], idx, 0), axis=2)
+        self.set_curves(curves)
         self.noise_sd = sigma
         self.margin = DEFAULT_MARGIN_SD * sigma if self.margin_given is None else self.margin_given
         sizes = ", ".join(f"{v:.3g}" for v in transfer.sizes)
         self.pilot_source_sizes = list(transfer.sizes)
         self.fit_kind = (f"pilot-anchored forecast ({len(self.pilots)} pilot run(s), {rule} rule; gains from "
                          f"per-panel {base} fits of the measured sizes {sizes})")
+
+    def set_curves(self, curves: np.ndarray) -> None:
+        """Take ``curves`` (samples x keys x grid, oriented: sign x metric; the point fit first) as the problem's
+        curves, with the running maxima the solver reads."""
+        self.curves = curves
+        self.run_max = np.maximum.accumulate(self.curves, axis=2)
+        idx = np.arange(len(self.grid))
+        # the point fit's running argmax (only its fractions are reported): 1 x keys x grid
+        self.run_arg = np.maximum.accumulate(np.where(self.curves[:1] >= self.run_max[:1], idx, 0), axis=2)
 
     # the solver ------------------------------------------------------------------------------------------
     def train_tokens(self, fraction):
@@ -473,17 +475,25 @@ class Problem:
         return known[c]
 
     def _size_model_error_note(self) -> str:
-        """How far the bundled size model misses a held-out size (the shipped ``extrapolate_size`` comparison)."""
-        from .forms import SIZE_HELDOUT, compare_rows
+        """How far the bundled size model misses a held-out size (the shipped ``leave_size_out`` comparison): the
+        fold in the same position as this plan's size (between measured sizes: the interpolation fold; above or
+        below them: the extrapolation fold that way) and every fold pooled."""
+        from .forms import SIZE_HELDOUT, SIZE_PROTOCOL, compare_rows
         base = self.form.name[:-len("_size")] if self.form.name.endswith("_size") else self.form.name
-        row = next((r for r in compare_rows(SIZE_HELDOUT)
-                    if r["form"] == base and r["protocol"] == "extrapolate_size"), None)
-        if row is None:
+        rows = [r for r in compare_rows(SIZE_HELDOUT) if r["form"] == base]
+        lo, hi = self.fitted_sizes
+        position = ("interpolation" if lo < self.train_params < hi else
+                    "extrapolation up" if self.train_params >= hi else "extrapolation down")
+        fold = next((r for r in rows if r["protocol"].startswith(f"{SIZE_PROTOCOL}@") and ":" not in r["protocol"]
+                     and r.get("position") == position), None)
+        pooled = next((r for r in rows if r["protocol"] == SIZE_PROTOCOL), None)
+        if fold is None or pooled is None:
             return "the size model's held-out error is not known"
-        return (f"size models are rough: predicting 70B from 7B + 13B, {self.form.name} misses by "
-                f"{float(row['heldout_rmse']):.2g} points RMSE and its 90% intervals cover "
-                f"{100 * float(row['coverage']):.0f}% of the runs (fits/{SIZE_HELDOUT}): read the levels and "
-                f"intervals here as rough; a pilot run at this size (--pilot) anchors the level")
+        return (f"size models are rough: holding out each measured size in turn, {self.form.name} misses the "
+                f"{fold['held_out']} runs ({position}, like this size) by {float(fold['heldout_rmse']):.2g} points "
+                f"RMSE with {100 * float(fold['coverage']):.0f}% inside its 90% intervals ({float(pooled['heldout_rmse']):.2g} "
+                f"and {100 * float(pooled['coverage']):.0f}% over every size; fits/{SIZE_HELDOUT}): read the "
+                f"levels and intervals here as rough; a pilot run at this size (--pilot) anchors the level")
 
     def notes(self) -> list[str]:
         out = [f"scored by the {self.fit_kind}: form {self.form.name}"]
@@ -505,6 +515,12 @@ class Problem:
                 out.append("the forecasts' between-size variance comes from two measured sizes (one contrast): "
                            "the intervals are wide, and a size that departs in a way the measured ones do not "
                            "show stays uncovered (13B from 7B + 70B on the paper's runs)")
+            if self.pilot_between_from == "pilots":
+                out.append("the pilots disagree with the transfer more than the measured sizes did: the intervals "
+                           "use the pilots' own departure (few degrees of freedom, wide)")
+            elif len({(p.method, p.fraction) for p in self.pilots}) == 1 and k >= 2:
+                out.append("pilots at one configuration cannot show whether this size departs from the measured "
+                           "ones; a pilot at a second configuration (e.g. bm25 at the same fraction) can")
         elif self.bundled and self.fit_kind.startswith("size model"):
             out.append(self._size_model_error_note())
         if self.tokens_per_pool_token != 1.0:

@@ -35,6 +35,9 @@ class Tipping:
     """The form these numbers are under (the held-out winner) when ``by_form`` is given."""
     higher_is_better: bool = True
     """False for a loss: gains are reductions of the metric."""
+    average: dict | None = None
+    """{budget_flops, budget_lo, budget_hi, gain_at_budget} of the forms' model average (``planner.averaged``),
+    beside ``by_form`` (not among them); None without one."""
 
     @property
     def forms_agree(self) -> bool | None:
@@ -48,6 +51,7 @@ class Tipping:
         out = {k: json_value(v) for k, v in vars(self).items() if k != "by_form"}
         out["by_form"] = (None if self.by_form is None else
                           {f: {k: json_value(v) for k, v in d.items()} for f, d in self.by_form.items()})
+        out["average"] = None if self.average is None else {k: json_value(v) for k, v in self.average.items()}
         out["forms_agree"] = self.forms_agree
         return out
 
@@ -65,6 +69,10 @@ class Tipping:
                             for f, v in self.by_form.items())
             text += (f"; under each form: {per}: " + (SAME if self.forms_agree else
                                                       f"{DEPENDS} (outside the default form's interval)"))
+        if self.average:
+            a = self.average
+            text += (f"; the forms' model average: {a['budget_flops']:.3g} [{a['budget_lo']:.3g}, "
+                     f"{a['budget_hi']:.3g}]")
         return text
 
 
@@ -98,14 +106,23 @@ class Plan:
     form_spread_note: str = ""
     """Why there is no form spread, or empty."""
     form_basis: str = ""
-    """Which held-out error picks the default form of the spread (``leave-one-out``, ``extrapolate_size``)."""
+    """Which held-out error picks the default form of the spread (``leave-one-out``, ``leave_size_out``)."""
     higher_is_better: bool = True
     """False for a loss: the best plan has the lowest predicted metric."""
+    average_row: dict | None = None
+    """The best plan of the model average of the forms (``planner.averaged``; a record of
+    ``planner.forms.SPREAD_COLUMNS``, form ``average``), beside the per-form answers; None without one."""
+    form_weights: dict | None = None
+    """{form: stacking weight} of the average; None without one."""
+    weights_note: str = ""
+    """Where the weights come from, in words."""
 
     def __post_init__(self):
         self.rows = normalise(records(self.rows))  # DataFrames given are kept as their records
         if self.spread_rows is not None:
             self.spread_rows = normalise(records(self.spread_rows))
+        if self.average_row is not None:
+            self.average_row = normalise([self.average_row])[0]
 
     @property
     def table(self):
@@ -191,6 +208,8 @@ class Plan:
                 "form_spread": None if self.spread_rows is None else json_records(self.spread_rows),
                 "same_winner_across_forms": self.same_winner_across_forms, "default_form": self.default_form,
                 "form_spread_note": self.form_spread_note or None, "form_basis": self.form_basis or None,
+                "form_average": None if self.average_row is None else json_records([self.average_row])[0],
+                "form_weights": self.form_weights, "form_weights_note": self.weights_note or None,
                 "tipping": None if self.tipping is None else self.tipping.to_dict()}
 
     def to_json(self) -> str:
@@ -250,11 +269,15 @@ class Plan:
         if self.spread_rows is None:
             return [f"form spread: {self.form_spread_note}"] if self.form_spread_note else []
         same = self.same_winner_across_forms
-        kind, error = (("size model", "held-out error predicting the largest measured size")
-                       if self.form_basis == "extrapolate_size" else
+        kind, error = (("size model", "held-out error, each measured size held out in turn")
+                       if self.form_basis == "leave_size_out" else
                        ("per-panel form", "leave-one-out error") if self.form_basis == "leave-one-out"
                        else ("form", "held-out error"))
-        lines = [f"form spread (best plan under each {kind}; default {self.default_form}, the lowest {error}): "
+        default = f"default {self.default_form}, the lowest {error}"
+        if self.form_basis == "pilot":
+            kind = "form's pilot-anchored forecast (gains from that form's per-panel fits)"
+            default += " of pilot forecasts, each measured size held out in turn"
+        lines = [f"form spread (best plan under each {kind}; {default}): "
                  + ("same winner under every form" if same else
                     "the forms pick different winners, all within the margin of each form's best" if
                     self.forms_near_tie else "the forms pick different winners: the answer depends on the form")]
@@ -263,9 +286,17 @@ class Plan:
                 lines.append(f"  {r.form}: no plan")
                 continue
             sel = "" if r.selector_params == 0 else f":{r.selector_params:.3g}"
+            weight = "" if np.isnan(r.weight) else f", weight {r.weight:.2f}"
+            rmse = "" if np.isnan(r.heldout_rmse) else f"; held-out RMSE {r.heldout_rmse:.3g}"
             lines.append(f"  {r.form}{' (default)' if r.default else ''}: {r.method}{sel} on {r.fraction:.3g} of "
                          f"the pool, {self.task} {r.metric_pred:.2f} [{r.metric_lo:.2f}, {r.metric_hi:.2f}] ({pct} "
-                         f"CI), best in {100 * r.p_best:.0f}% of refits; held-out RMSE {r.heldout_rmse:.3g}")
+                         f"CI), best in {100 * r.p_best:.0f}% of refits{rmse}{weight}")
+        a = self.average_row
+        if a is not None and a["method"] is not None:
+            sel = "" if a["selector_params"] == 0 else f":{a['selector_params']:.3g}"
+            lines.append(f"  averaged over the forms ({self.weights_note}): {a['method']}{sel} on "
+                         f"{a['fraction']:.3g} of the pool, {self.task} {a['metric_pred']:.2f} [{a['metric_lo']:.2f}, "
+                         f"{a['metric_hi']:.2f}] ({pct} CI), best in {100 * a['p_best']:.0f}% of refits")
         return lines
 
 
@@ -302,7 +333,7 @@ def tipping_point(problem: Problem, gain: float = 0.1, budget: float | None = No
 def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
          task: str | None = None, selectors=None, n_tasks: float = 1, lora: bool = False, fits=None,
          gain: float | None = 0.1, problem: Problem | None = None, margin: float | None = None,
-         form_fits: dict | None = None, form_loo=None) -> Plan:
+         form_fits: dict | None = None, form_loo=None, form_weights=None) -> Plan:
     """The best (method, selector_params, fraction) for ``budget_flops`` and its runners-up, with intervals.
 
     ``selectors``: a spec like ``"ppl:1e9,7e9 less:7e9 embed bm25 random"`` (default DEFAULT_SELECTORS);
@@ -312,22 +343,26 @@ def plan(budget_flops: float, train_params: float, pool_tokens: float = costs.PA
     ``form_fits``: {form label: fits} to solve the plan and its tipping point under each form (the form spread;
     default with the bundled fits: the shipped offset_exp, power and logistic fits, per panel at a measured size,
     their size models elsewhere), ``form_loo``: held-out RMSE per label (Series or dict) marking the default form
-    (default: the shipped comparison, ``planner.forms``).
+    (default: the shipped comparison, ``planner.forms``), ``form_weights``: {label: weight} (summing to 1) of the
+    model-averaged plan beside the per-form ones (default with the bundled fits: the shipped stacking weights;
+    ``Plan.average_row``).
     """
     from . import forms
     budget_flops = check_number(budget_flops, "budget_flops", low=0, low_open=True)
     problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits, margin=margin)
     solved = problem.solve([budget_flops])
     table = problem.records(budget_flops, solved, 0)
-    fs, why = forms.form_set(problem, form_fits, form_loo)
+    fs, why = forms.form_set(problem, form_fits, form_loo, form_weights)
     spread = None if fs is None else fs.spreads([budget_flops])[0]
+    average = None if fs is None else fs.average_rows([budget_flops])[0]
     tip = None
     if gain is not None:
         tip = form_tipping(problem, fs, gain, budget_flops)
     return Plan(float(budget_flops), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
                 problem.lora, problem.form.name, problem.level, table, problem.notes(), problem.cheapest_flops(), tip,
                 problem.margin, problem.fit_kind, spread, why, "" if fs is None else fs.basis,
-                problem.higher_is_better)
+                problem.higher_is_better, average, None if average is None else dict(fs.weights),
+                "" if average is None else fs.describe_weights())
 
 
 def form_tipping(problem: Problem, fs, gain: float, budget: float | None = None) -> Tipping:
@@ -341,4 +376,8 @@ def form_tipping(problem: Problem, fs, gain: float, budget: float | None = None)
     tip.by_form = {label: {"budget_flops": t.budget_flops, "budget_lo": t.budget_lo, "budget_hi": t.budget_hi,
                            "gain_at_budget": t.gain_at_budget} for label, t in tips.items()}
     tip.default_form = fs.default
+    if fs.averaged is not None:
+        t = tipping_point(fs.averaged, gain, budget)
+        tip.average = {"budget_flops": t.budget_flops, "budget_lo": t.budget_lo, "budget_hi": t.budget_hi,
+                       "gain_at_budget": t.gain_at_budget}
     return tip

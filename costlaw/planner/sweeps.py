@@ -44,12 +44,19 @@ class BudgetSweep:
         """Whether the plans carry a form spread (``Plan.spread_rows``)."""
         return any(p.spread_rows is not None for p in self.plans)
 
+    @property
+    def has_average(self) -> bool:
+        """Whether the plans carry a model average of the forms (``Plan.average_row``)."""
+        return any(p.average_row is not None for p in self.plans)
+
     def records(self) -> list[dict]:
         """One record per budget: the best plan (``PLAN_COLUMNS``; NaN where none), the runner-up and the verdict;
         with a form spread also ``forms_agree`` (every form picks the same winner), ``best_by_form`` (each form's
-        winner) and ``metric_pred_forms_min``/``_max`` (the best plan's predicted metric over the forms)."""
+        winner) and ``metric_pred_forms_min``/``_max`` (the best plan's predicted metric over the forms); with a
+        model average (``Plan.average_row``) also ``best_average`` (its winner) and ``fraction_average``,
+        ``metric_pred_average``, ``metric_lo_average``, ``metric_hi_average``."""
         rows = []
-        has_forms = self.has_forms
+        has_forms, has_average = self.has_forms, self.has_average
         for p in self.plans:
             best = p.best or {c: np.nan for c in PLAN_COLUMNS}
             row = {"budget_flops": p.budget_flops, **best, "runner_up": (p.alternatives[0]["method"]
@@ -61,6 +68,11 @@ class BudgetSweep:
                 pred = [float(r["metric_pred"]) for r in spread if not math.isnan(float(r["metric_pred"]))]
                 row["metric_pred_forms_min"] = min(pred) if pred else np.nan  # as Series.min/max: NaN skipped
                 row["metric_pred_forms_max"] = max(pred) if pred else np.nan
+            if has_average:
+                a = p.average_row or {"form": "average", "method": None, "selector_params": np.nan}
+                row["best_average"] = _winner(a).split("=", 1)[1]
+                for c in ("fraction", "metric_pred", "metric_lo", "metric_hi"):
+                    row[f"{c}_average"] = a.get(c, np.nan)
             rows.append(row)
         return rows
 
@@ -69,11 +81,12 @@ class BudgetSweep:
         return frame(self.records())
 
     def forms_records(self) -> list[dict] | None:
-        """Long table of the form spread: one record per (budget, form) (``planner.forms.SPREAD_COLUMNS``);
-        None without one."""
+        """Long table of the form spread: one record per (budget, form) (``planner.forms.SPREAD_COLUMNS``), then
+        the model average's (form ``average``) where there is one; None without a spread."""
         if not self.has_forms:
             return None
-        return [{"budget_flops": p.budget_flops, **r} for p in self.plans for r in (p.spread_rows or [])]
+        return [{"budget_flops": p.budget_flops, **r} for p in self.plans
+                for r in (p.spread_rows or []) + ([p.average_row] if p.average_row is not None else [])]
 
     def forms_table(self):
         """``forms_records`` as a DataFrame (imports pandas), or None."""
@@ -122,7 +135,8 @@ class BudgetSweep:
             forms = self.forms_table().dropna(subset=["method"])
             for i, (form, g) in enumerate(forms[~forms["default"]].groupby("form", sort=False)):
                 ax.plot(g.budget_flops, g.metric_pred, color="black", lw=0.9, ls=("--", ":", "-.")[i % 3],
-                        label=f"best plan under {form}")
+                        label="best plan of the forms' model average" if form == "average" else
+                        f"best plan under {form}")
             split = table[table.verdict == DEPENDS]
             if len(split):
                 ax.plot(split.budget_flops, split.metric_pred, "x", color="crimson", ms=6,
@@ -158,21 +172,25 @@ def _winner(r: dict) -> str:
 def plan_budgets(budgets_flops, train_params: float, pool_tokens: float = costs.PAPER_POOL_TOKENS,
                  task: str | None = None, selectors=None, n_tasks: float = 1, lora: bool = False, fits=None,
                  problem: Problem | None = None, form_fits: dict | None = None, form_loo=None,
-                 forms: bool = True) -> BudgetSweep:
+                 forms: bool = True, form_weights=None) -> BudgetSweep:
     """The best plan at each of ``budgets_flops`` (one solve for all budgets), each with its form spread
-    (``Plan.form_spread``; ``form_fits``/``form_loo`` as in ``plan``; ``forms=False`` skips it)."""
+    (``Plan.form_spread``) and model average (``Plan.average_row``; ``form_fits``/``form_loo``/``form_weights`` as
+    in ``plan``; ``forms=False`` skips both)."""
     from .forms import form_set
     problem = problem or Problem(train_params, pool_tokens, task, selectors, n_tasks, lora, fits)
     budgets = np.atleast_1d(np.asarray(budgets_flops, float))
     solved = problem.solve(budgets)
     notes, cheapest = problem.notes(), problem.cheapest_flops()
-    fs, why = form_set(problem, form_fits, form_loo) if forms else (None, "")
+    fs, why = form_set(problem, form_fits, form_loo, form_weights) if forms else (None, "")
     spreads = fs.spreads(budgets) if fs is not None else [None] * len(budgets)
+    averages = fs.average_rows(budgets) if fs is not None else [None] * len(budgets)
     basis = "" if fs is None else fs.basis
+    weights = None if fs is None or fs.averaged is None else dict(fs.weights)
+    weights_note = "" if weights is None else fs.describe_weights()
     return BudgetSweep([Plan(float(b), problem.train_params, problem.pool_tokens, problem.task, problem.n_tasks,
                              problem.lora, problem.form.name, problem.level, problem.records(b, solved, i), notes,
                              cheapest, None, problem.margin, problem.fit_kind, spreads[i], why, basis,
-                             problem.higher_is_better)
+                             problem.higher_is_better, averages[i], weights, weights_note)
                         for i, b in enumerate(budgets)])
 
 
@@ -191,6 +209,9 @@ class BreakevenMap:
     form_basis: str = ""
     form_note: str = ""
     """Why there is no form spread, or empty."""
+    weights: dict | None = None
+    """{form: stacking weight} of the model-averaged ratio (columns ``ratio_average``, ``_lo``, ``_hi``); None
+    without one."""
 
     def __post_init__(self):
         self.rows = records(self.rows)  # a DataFrame given is kept as its records
@@ -237,6 +258,9 @@ class BreakevenMap:
                 line, = ax.plot(h.budget_flops, h.ratio.replace(np.inf, np.nan), label=f"{n:g} task(s)")
                 ax.fill_between(h.budget_flops, h.ratio_lo.replace(np.inf, np.nan),
                                 h.ratio_hi.replace(np.inf, np.nan), color=line.get_color(), alpha=0.12, lw=0)
+                if "ratio_average" in h:
+                    ax.plot(h.budget_flops, h.ratio_average.replace(np.inf, np.nan), color=line.get_color(),
+                            lw=1.2, ls=(0, (1, 1)), label="forms' model average" if n == g.n_tasks.iloc[0] else None)
                 for i, f in enumerate(f for f in (self.forms or []) if f != self.default_form):
                     ax.plot(h.budget_flops, h[f"ratio_{f}"].replace(np.inf, np.nan), color=line.get_color(),
                             lw=0.8, ls=("--", ":")[i % 2], label=f"under {f}" if n == g.n_tasks.iloc[0] else None)
@@ -265,7 +289,7 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
                   task: str | None = None, selectors=None, n_tasks_values=MAP_TASKS, methods=("ppl", "less"),
                   lora: bool = False, fits=None, tol_decades: float = 0.005,
                   problem: Problem | None = None, margin: float | None = None, forms: bool = True,
-                  form_fits: dict | None = None, form_loo=None) -> BreakevenMap:
+                  form_fits: dict | None = None, form_loo=None, form_weights=None) -> BreakevenMap:
     """Break-even train-to-selector ratio of each of ``methods`` on a grid of budgets x n_tasks.
 
     As in costlaw.breakeven, the method's curve is kept fixed and its selection cost C varied: it gives the best
@@ -277,7 +301,8 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
     Form spread (``forms``; ``form_fits``/``form_loo`` as in ``plan``): the map is re-solved under each form of
     the problem's form set (``planner.forms``): columns ``ratio_<form>``, ``ratio_forms_min``/``_max``,
     ``forms_agree`` (every form's ratio inside this form's interval [ratio_lo, ratio_hi]) and ``verdict``
-    ("same under every form" or "depends on the form").
+    ("same under every form" or "depends on the form"); with weights (``form_weights``, default the shipped
+    stacking weights) the model average's ratio and interval, ``ratio_average``, ``ratio_average_lo``/``_hi``.
     """
     from .forms import form_set
     if problem is None:
@@ -287,7 +312,7 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
         problem = Problem(train_params, pool_tokens, task, cands, 1, lora, fits, margin=margin)
     budgets = np.atleast_1d(np.asarray(budgets_flops, float))
     table = _map_table(problem, budgets, methods, n_tasks_values, tol_decades)
-    fs, why = form_set(problem, form_fits, form_loo) if forms else (None, "")
+    fs, why = form_set(problem, form_fits, form_loo, form_weights) if forms else (None, "")
     if fs is None:
         return BreakevenMap(table, problem.train_params, problem.task, form_note=why)
     for label, p in fs.problems.items():
@@ -295,6 +320,11 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
         for row, theirs in zip(table, other):
             row[f"ratio_{label}"] = theirs["ratio"]
     cols = [f"ratio_{label}" for label in fs.problems]
+    avg = fs.averaged
+    if avg is not None:   # the model average's ratio and its interval, beside the forms' (not among them)
+        for row, theirs in zip(table, _map_table(avg, budgets, methods, n_tasks_values, tol_decades)):
+            row["ratio_average"], row["ratio_average_lo"] = theirs["ratio"], theirs["ratio_lo"]
+            row["ratio_average_hi"] = theirs["ratio_hi"]
     for row in table:
         values = [float(row[c]) for c in cols]
         known = [v for v in values if not math.isnan(v)]  # as DataFrame.min/max(axis=1): NaN skipped
@@ -303,7 +333,8 @@ def breakeven_map(budgets_flops, train_params: float, pool_tokens: float = costs
         row["forms_agree"] = within(values, row["ratio_lo"], row["ratio_hi"])
         row["verdict"] = SAME if row["forms_agree"] else DEPENDS
     return BreakevenMap(table, problem.train_params, problem.task, forms=list(fs.problems),
-                        default_form=fs.default, form_basis=fs.basis)
+                        default_form=fs.default, form_basis=fs.basis,
+                        weights=None if avg is None else dict(fs.weights))
 
 
 def _map_table(problem: Problem, budgets: np.ndarray, methods, n_tasks_values, tol_decades: float) -> list[dict]:
