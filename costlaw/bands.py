@@ -213,6 +213,32 @@ def _projection_variance(ind: np.ndarray, take: np.ndarray, sizes: np.ndarray) -
     return np.maximum(var - within / copies, 0.0)
 
 
+def recombined_cdf_sums(indicator, take: np.ndarray, n_rep) -> tuple[np.ndarray, np.ndarray]:
+    """What ``cdf_sd_from_parts`` takes of ``recombined_cdf_parts`` (per column: the sum over groups of
+    first / n_g, or of first when ``n_rep`` is one number; and ``rest``) without its groups x columns array: the
+    groups a chunk at a time, each group's row added in group order as ``sum(axis=0)`` adds them (the same
+    numbers), so memory does not grow as groups x pooled columns (quadratic in panels)."""
+    ind = np.asarray(indicator, float)
+    ind = ind[:, None] if ind.ndim == 1 else ind
+    n_groups = take.shape[1]
+    sizes = np.broadcast_to(np.asarray(n_rep, np.intp), (n_groups,))
+    if ind.shape[1] < 2 or n_groups == 0:    # numpy sums one column pairwise, not row by row; it is small
+        first, rest = recombined_cdf_parts(ind, take, n_rep)
+        return (first.sum(axis=0) if np.ndim(n_rep) == 0 else (first / sizes[:, None]).sum(axis=0)), rest
+    p = ind.mean(axis=0)
+    total = scaled = None
+    step = max(1, CDF_CHUNK // (len(take) + int(sizes.max(initial=0)) * ind.shape[1] + 1))
+    for g in range(0, n_groups, step):
+        first = _projection_variance(ind, take[:, g:g + step], sizes[g:g + step])
+        for row, n in zip(first, sizes[g:g + step]):
+            if total is None:
+                total, scaled = row.copy(), row / n
+            else:
+                total += row
+                scaled += row / n
+    return (total if np.ndim(n_rep) == 0 else scaled), np.maximum(p * (1 - p) - total, 0.0)
+
+
 def recombined_cdf_sd(indicator, take: np.ndarray, n_rep) -> np.ndarray:
     """Monte Carlo sd of the mean over joint draws (rows of ``take``, from ``recombine``) of ``indicator``
     (draws x columns, e.g. whether a draw is at or below an interval end), from the first-order (Hoeffding)
@@ -220,8 +246,8 @@ def recombined_cdf_sd(indicator, take: np.ndarray, n_rep) -> np.ndarray:
     each refit (less its within-refit noise, one-way ANOVA), divided by that group's refits (``n_rep``: one
     number, or one per group), plus the variance those projections leave, divided by the number of draws. Refits
     of different groups must be independent, and each used at least twice (``copies`` >= 2 in ``recombine``)."""
-    first, rest = recombined_cdf_parts(indicator, take, n_rep)
-    return cdf_sd_from_parts(first, rest, n_rep, len(take))
+    scaled, rest = recombined_cdf_sums(indicator, take, n_rep)
+    return np.sqrt((scaled / n_rep if np.ndim(n_rep) == 0 else scaled) + rest / len(take))
 
 
 def cdf_sd_from_parts(first: np.ndarray, rest: np.ndarray, n_rep, n_draws: int) -> np.ndarray:

@@ -98,3 +98,23 @@ def test_bootstrap_chunks_follow_the_budget_and_change_nothing(fitted, monkeypat
     chunked = uncertainty.bootstrap(fitted, n_boot=11, seed=2)
     assert [s // len(fitted.runs_) for s in sizes] == [4, 4, 3]                  # refits per chunk: the budget
     assert np.array_equal(one.values, chunked.values) and np.array_equal(one.converged, chunked.converged)
+
+
+@pytest.mark.parametrize("n_rep", [40, [40, 25, 40, 33, 40]])
+@pytest.mark.parametrize("n_cols", [1, 2, 7])
+def test_recombined_cdf_sums_equal_the_parts_without_the_groups_by_columns_array(n_rep, n_cols, monkeypatch):
+    from costlaw import bands
+    rng = np.random.default_rng(4)
+    take = bands.recombine(n_rep, 5, 3, seed=2)
+    ind = rng.random((len(take), n_cols)) < rng.random(n_cols)
+    monkeypatch.setattr(bands, "CDF_CHUNK", 3 * (len(take) + 40 * n_cols + 1))          # groups in chunks of 3
+    first, rest = bands.recombined_cdf_parts(ind, take, n_rep)
+    scaled, rest_s = bands.recombined_cdf_sums(ind, take, n_rep)
+    assert np.array_equal(rest, rest_s)                                                  # bit for bit
+    assert np.array_equal(np.sqrt((scaled / n_rep if np.ndim(n_rep) == 0 else scaled) + rest_s / len(take)),
+                          bands.cdf_sd_from_parts(first, rest, n_rep, len(take)))
+    draws = np.exp(rng.normal(size=(len(take), n_cols)))
+    a, b = be.pooled_interval(draws, take, n_rep), be.pooled_interval(draws, take, n_rep, parts=False)
+    assert "lo_first" in a and "lo_first" not in b
+    for key in b:
+        assert np.array_equal(a[key], b[key], equal_nan=True)
