@@ -278,3 +278,18 @@ def test_plan_notes_say_what_the_pilots_can_show():
     assert not any("a second configuration" in n for n in off.notes())
     # the refit samples of the plan carry the wider between-size variance
     assert np.std(off.curves[1:], axis=0).mean() > 3 * np.std(one.curves[1:], axis=0).mean()
+
+
+def test_pilot_plans_default_to_the_form_whose_pilot_forecasts_do_best():
+    """With the bundled fits, a plan with pilots transfers gains from the per-panel fits of the form that wins the
+    shipped held-out comparison of pilot forecasts (each size held out in turn), which its form spread marks as
+    the default; without pilots, the leave-one-out winner."""
+    from costlaw.planner import Problem
+    from costlaw.planner.forms import default_form, default_pilot_form, form_set, pilot_errors
+    errors = pilot_errors()
+    assert default_pilot_form() == min(errors, key=errors.get)
+    problem = Problem(13e9, 1.0938e8, "mmlu", pilots=[Pilot("random", 0.025, 53.0)], n_grid=100)
+    assert problem.form.name == default_pilot_form()
+    forms, _ = form_set(problem)
+    assert forms.default == problem.form.name and forms.problems[forms.default] is problem
+    assert Problem(13e9, 1.0938e8, "mmlu", n_grid=100).form.name == default_form()

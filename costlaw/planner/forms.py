@@ -162,6 +162,13 @@ def default_form(table=None, forms=PANEL_FORMS) -> str:
     return _lowest(loo_errors(table, forms))
 
 
+def default_pilot_form(table=None, forms=PANEL_FORMS) -> str:
+    """The form whose pilot-anchored forecasts have the lowest held-out error, each size held out in turn (the
+    default of plans with pilot runs: its per-panel fits give the gains that are transferred)."""
+    errors = pilot_errors(table, forms)
+    return _lowest(errors) if errors else default_form(forms=forms)
+
+
 def default_size_form(table=None, forms=PANEL_FORMS) -> str:
     """The size model with the lowest held-out error (the default of plans at unmeasured sizes), e.g.
     ``power_size``."""

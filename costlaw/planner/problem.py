@@ -23,14 +23,16 @@ from ..noise import DEFAULT_MARGIN_SD, check_margin
 from .candidates import MIN_FRACTION, N_GRID, Candidate, parse_selectors
 
 
-def _load(fits):
+def _load(fits, pilots: bool = False):
     """(list of FitArrays, where they came from): fits folders are read as arrays (no pandas); loaded
-    ``Bootstrap`` objects are wrapped."""
+    ``Bootstrap`` objects are wrapped. Without ``fits``, the shipped forms that win held-out comparison
+    (``planner.forms``): per panel (with ``pilots``, the form whose pilot forecasts do best) and size model."""
     from .._paths import bundled_dir
     from ..store import load_fit_arrays
-    if fits is None:  # the shipped forms that win held-out comparison (planner.forms): per panel, size model
-        from .forms import default_form, default_size_form
-        panel, size = f"paper_{default_form()}", f"paper_{default_size_form()}"
+    if fits is None:
+        from .forms import default_form, default_pilot_form, default_size_form
+        panel = f"paper_{default_pilot_form() if pilots else default_form()}"
+        size = f"paper_{default_size_form()}"
         boots = load_fit_arrays(bundled_dir("fits") / size) + load_fit_arrays(bundled_dir("fits") / panel)
         return boots, f"bundled fits/{size} and fits/{panel}"
     if isinstance(fits, (str, Path)):
@@ -127,7 +129,7 @@ class Problem:
         self.margin_given = check_margin(margin)
         self._measured: dict = {}
         self.candidates = parse_selectors(selectors)
-        boots, self.fits_source = _load(fits)
+        boots, self.fits_source = _load(fits, pilots=bool(pilots))
         self.bundled = fits is None
         tasks = list(dict.fromkeys(t for b in boots for t in b.unique("task")))
         if task is None:
