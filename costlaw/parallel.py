@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
 from .checks import check_int
 
@@ -81,34 +81,46 @@ def split(n: int, parts: int) -> list[slice]:
 
 class Background:
     """One function run in a forked process while this one goes on (``result()`` waits for it); in this process,
-    at ``result()``, when ``jobs`` is 1 or fork is unavailable. The arguments are inherited, not pickled."""
+    at ``result()``, when ``jobs`` is 1 or fork is unavailable. The arguments are inherited, not pickled; the
+    process exits as soon as it has handed its result over, so its memory is not held while this one goes on."""
 
     def __init__(self, fn, *args, jobs: int = 1, **kwargs):
         self._call = (fn, args, kwargs)
-        self._pool = None
-        self._future: Future | None = None
+        self._proc = self._reader = None
         context = _fork_context()
         if check_int(jobs, "jobs", low=1) > 1 and context is not None:
-            _BACKGROUND[id(self)] = self._call
-            try:
-                self._pool = ProcessPoolExecutor(1, mp_context=context)
-                self._future = self._pool.submit(_run_background, id(self))   # the worker forks here
-            finally:
-                del _BACKGROUND[id(self)]
+            self._reader, writer = context.Pipe(duplex=False)
+            self._proc = context.Process(target=_run_background, args=(self._call, writer))
+            self._proc.start()                                    # forked here
+            writer.close()
 
     def result(self):
-        if self._future is None:
+        if self._proc is None:
             fn, args, kwargs = self._call
             return fn(*args, **kwargs)
         try:
-            return self._future.result()
+            ok, value = self._reader.recv()
+        except EOFError:
+            raise RuntimeError(f"the background process of {self._call[0].__name__} ended without a result "
+                               f"(exit code {self._proc.exitcode})") from None
         finally:
-            self._pool.shutdown()
+            self._reader.close()
+            self._proc.join()
+        if not ok:
+            err, trace = value
+            raise err from RuntimeError(f"in the background process:\n{trace}")
+        return value
 
 
-_BACKGROUND: dict = {}
-
-
-def _run_background(key):
-    fn, args, kwargs = _BACKGROUND[key]
-    return fn(*args, **kwargs)
+def _run_background(call, writer):
+    fn, args, kwargs = call
+    try:
+        out = (True, fn(*args, **kwargs))
+    except BaseException as err:   # handed to result(), which raises it with this process's traceback
+        import traceback
+        out = (False, (err, traceback.format_exc()))
+    try:
+        writer.send(out)
+    except Exception as err:       # e.g. an exception that cannot be pickled
+        writer.send((False, (RuntimeError(f"{type(err).__name__}: {err}"), repr(out[1]))))
+    writer.close()

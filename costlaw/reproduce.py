@@ -281,6 +281,13 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     forms = list(dict.fromkeys(["paper", *forms]))
     for name in forms:
         get_form(name)
+    from .parallel import Background
+    comparing = None
+    if protocols and scored is not runs:
+        # at scale the held-out comparison needs none of the fits below: with jobs > 1 its process is forked now,
+        # from this process before it holds them (less memory copied into it)
+        comparing = Background(compare, scored, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
+                               fits={}, jobs=jobs)
     result = Reproduction(runs, form_choice=choice, notes=notes)
     for name in forms:
         # the paper's own fit: its form on the 185 runs of its fit figure with its Pbar, which reproduces the
@@ -290,8 +297,8 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
         result.fits[name] = spread_fits.get(name) or fit(data, name, warn=False)  # the report lists its warnings
     result.tables["runs"] = runs
     result.tables["fits"] = pd.concat([f.summary() for f in result.fits.values()], ignore_index=True)
-    # curves.csv and frontier.csv (millions of rows at scale) are written one form at a time, not held; the
-    # figures keep their panels' rows
+    # curves.csv and frontier.csv (millions of rows at scale) are written a block of curves or panels at a time,
+    # not held; the figures keep their panels' rows
     shown = None
     if figures:
         from .plotting import figure_panels
@@ -309,10 +316,10 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     result.streamed = ["curves", "frontier"]
     drawn = {name: pd.concat(parts, ignore_index=True) for name, parts in drawn.items() if parts}
     # with jobs > 1 the held-out comparison and the figures are made beside the rest (each in one process)
-    from .parallel import Background
-    same_runs = {k: f for k, f in result.fits.items() if len(f.runs_) == len(runs)} if scored is runs else {}
-    comparing = Background(compare, scored, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
-                           fits=same_runs, jobs=jobs) if protocols else None
+    if protocols and scored is runs:
+        same_runs = {k: f for k, f in result.fits.items() if len(f.runs_) == len(runs)}
+        comparing = Background(compare, scored, forms, n_boot=COMPARE_N_BOOT, seed=seed, protocols=protocols,
+                               fits=same_runs, jobs=jobs)
     drawing = Background(_draw_figures, runs, drawn.get("curves"), drawn.get("frontier"), out / "figures",
                          forms, log, jobs=jobs) if figures else None
     refits = scale_refits(n_boot, n_panels, scale_panels)

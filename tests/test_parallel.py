@@ -73,3 +73,23 @@ def test_reproduce_at_scale_samples_and_cuts_refits_and_says_so(tmp_path, paper_
     size = result.tables["compare"]
     size = size[size.protocol == "extrapolate_size"]
     assert (size.n_heldout == 30).all()                                 # the sampled task's 70B panel only
+
+
+def _fails(message):
+    from costlaw.errors import InputError
+    raise InputError(message)
+
+
+def test_background_process_exits_once_done_and_hands_errors_over():
+    import time
+    from costlaw.errors import InputError
+    job = Background(sum, [1, 2, 3], jobs=2)
+    for _ in range(200):                      # it hands its result over and exits before result() is called
+        if not job._proc.is_alive():
+            break
+        time.sleep(0.05)
+    assert not job._proc.is_alive() and job._proc.exitcode == 0       # its memory is not held until result()
+    assert job.result() == 6
+    with pytest.raises(InputError, match="bad value") as err:
+        Background(_fails, "bad value", jobs=2).result()
+    assert "in the background process" in str(err.value.__cause__)
