@@ -93,12 +93,14 @@ def test_shipped_size_heldout_is_fresh(paper_runs):
                                   check_dtype=False)
 
 
-def test_shipped_pilot_heldout_is_fresh(paper_runs):
-    """Fails when fits/paper_pilot_heldout/compare.csv (the ranking numbers pilot plans print) is stale."""
+def test_shipped_pilot_ranking_is_fresh(paper_runs):
+    """Fails when the ranking numbers pilot plans print (the default pilot form's row of
+    fits/paper_pilot_forms_heldout/compare.csv) are stale."""
     from costlaw.compare import compare
-    from costlaw.planner.forms import pilot_ranking
+    from costlaw.planner.forms import default_pilot_form, pilot_ranking
     shipped = pilot_ranking()
-    fresh = pilot_ranking(compare(paper_runs, ["offset_exp"], protocols=("extrapolate_size_pilot",)))
-    assert shipped is not None and shipped.keys() == fresh.keys()
-    for key in shipped:
+    assert shipped["form"] == default_pilot_form()
+    fresh = pilot_ranking(compare(paper_runs, [shipped["form"]], protocols=("extrapolate_size_pilot",)))
+    assert shipped is not None and shipped.keys() == fresh.keys() and fresh["form"] == shipped["form"]
+    for key in shipped.keys() - {"form"}:
         assert shipped[key] == pytest.approx(fresh[key], rel=1e-6)

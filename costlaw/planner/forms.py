@@ -46,9 +46,6 @@ with each size held out in turn (``compare.csv``, protocol ``extrapolate_size_pi
 the forms' stacking weights): the default and the weights of pilot plans' form spread."""
 PILOT_PROTOCOL = "extrapolate_size_pilot@every"
 """The row whose held-out error and stacking weights pilot plans' form spread uses."""
-PILOT_HELDOUT = "paper_pilot_heldout"
-"""Shipped folder holding the pilot-anchored forecasts' held-out scores (``compare.csv``, protocol
-``extrapolate_size_pilot``: each size predicted from the others plus one pilot run at it), ranking included."""
 SPREAD_COLUMNS = ["form", "method", "selector_params", "fraction", "metric_pred", "metric_lo", "metric_hi",
                   "p_best", "heldout_rmse", "weight", "default", "others_within_margin"]
 DEPENDS = "depends on the form"
@@ -118,19 +115,24 @@ def pilot_errors(table=None, forms=PANEL_FORMS) -> dict:
     return protocol_errors(compare_rows(PILOT_FORMS_HELDOUT) if table is None else table, PILOT_PROTOCOL, forms)
 
 
-def pilot_ranking(table=None) -> dict | None:
+def pilot_ranking(table=None, form: str | None = None) -> dict | None:
     """How often pilot-anchored forecasts pick the best method at a held-out size, over every direction (the
-    ``extrapolate_size_pilot@every`` row of a ``costlaw compare`` table; default: the shipped one): {"hits",
-    "n_ranked", "accuracy", "lo", "hi" (its 90% interval), "baseline" (the best method at the nearest measured
-    size)}; None without that row."""
-    rows = records(compare_rows(PILOT_HELDOUT) if table is None else table)
-    row = next((r for r in rows if r["protocol"] == "extrapolate_size_pilot@every"), None)
+    ``extrapolate_size_pilot@every`` row of ``form`` in a ``costlaw compare`` table; default: the shipped
+    ``fits/paper_pilot_forms_heldout`` and its default form, ``default_pilot_form``; the first such row of a
+    table given without ``form``): {"hits", "n_ranked", "accuracy", "lo", "hi" (its 90% interval), "baseline"
+    (the best method at the nearest measured size), "form"}; None without that row."""
+    if table is None:
+        table = compare_rows(PILOT_FORMS_HELDOUT)
+        form = form or default_pilot_form()
+    rows = records(table)
+    row = next((r for r in rows if r["protocol"] == PILOT_PROTOCOL and (form is None or r["form"] == form)), None)
     if row is None:
         return None
     n = int(float(row["n_ranked"]))
     acc, base = float(row["ranking_accuracy"]), float(row["ranking_baseline"])
     return {"hits": int(round(acc * n)), "n_ranked": n, "accuracy": acc, "lo": float(row["ranking_lo"]),
-            "hi": float(row["ranking_hi"]), "baseline": base, "baseline_hits": int(round(base * n))}
+            "hi": float(row["ranking_hi"]), "baseline": base, "baseline_hits": int(round(base * n)),
+            "form": str(row["form"])}
 
 
 def _series(errors: dict, index_name: str | None = None):

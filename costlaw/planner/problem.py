@@ -500,7 +500,7 @@ class Problem:
     def notes(self) -> list[str]:
         out = [f"scored by the {self.fit_kind}: form {self.form.name}"]
         if self.pilots:
-            from .forms import PILOT_HELDOUT, pilot_ranking
+            from .forms import PILOT_FORMS_HELDOUT, pilot_ranking
             r = pilot_ranking()
             if r is not None:
                 out.append(f"which method is best is not predictable across sizes: on the paper's runs, holding out "
@@ -508,7 +508,8 @@ class Problem:
                            f"{r['n_ranked']} (task, fraction) points ({100 * r['accuracy']:.0f}%, 90% interval "
                            f"{100 * r['lo']:.0f}-{100 * r['hi']:.0f}%), against {r['baseline_hits']} of "
                            f"{r['n_ranked']} for the best method at the nearest measured size "
-                           f"(fits/{PILOT_HELDOUT}); read p_best and the verdict, not the rank")
+                           f"({r['form']} forecasts, fits/{PILOT_FORMS_HELDOUT}); read p_best and the verdict, "
+                           f"not the rank")
             k = len(self.pilot_source_sizes)
             if k == 1:
                 out.append("the forecasts come from one measured size: their intervals hold only run noise, not "
