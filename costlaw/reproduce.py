@@ -33,6 +33,19 @@ MIN_SCALE_REFITS = 50
 """Fewest break-even refits at scale (each interval end reports its Monte Carlo error)."""
 
 
+ONE_JOB_RUNS = 60_000
+"""Beyond this many runs the default ``--jobs`` of ``reproduce`` is 1 (``default_reproduce_jobs``): each extra
+process holds its own fits (about 1.6 KB per run), so two processes at 180,000 runs would take about 1.6 GiB
+together, one takes under 1 GiB (measured: 867 MiB, 469 s; two at 54,000 runs: 895 MiB summed PSS)."""
+
+
+def default_reproduce_jobs(n_runs: int) -> int:
+    """Processes ``reproduce`` uses when none are asked for: ``parallel.default_jobs()`` up to ``ONE_JOB_RUNS``
+    runs, 1 beyond (to keep the peak memory of all its processes together under 1 GiB)."""
+    from .parallel import default_jobs
+    return 1 if n_runs > ONE_JOB_RUNS else default_jobs()
+
+
 CURVE_ROWS = 200_000
 """Rows of curves.csv made and written at a time (``reproduce``: a few tens of MB, whatever the number of panels)."""
 

@@ -93,3 +93,36 @@ def test_background_process_exits_once_done_and_hands_errors_over():
     with pytest.raises(InputError, match="bad value") as err:
         Background(_fails, "bad value", jobs=2).result()
     assert "in the background process" in str(err.value.__cause__)
+
+
+def test_reproduce_defaults_to_one_process_beyond_the_memory_limit(monkeypatch, tmp_path, capsys):
+    """Beyond ``ONE_JOB_RUNS`` runs the default --jobs of reproduce is 1 (memory of all processes under 1 GiB);
+    an explicit --jobs wins; below it, the CPUs (``parallel.default_jobs``)."""
+    import costlaw.reproduce as rep
+    from costlaw.cli import main
+    from costlaw.datasets import paper_runs
+    from costlaw.parallel import default_jobs
+    assert rep.default_reproduce_jobs(180) == default_jobs()
+    assert rep.default_reproduce_jobs(rep.ONE_JOB_RUNS + 1) == 1
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake(runs, out_dir, **kwargs):
+        seen.append(kwargs["jobs"])
+        raise Stop
+
+    monkeypatch.setattr(rep, "reproduce", fake)
+    monkeypatch.setattr(rep, "ONE_JOB_RUNS", 100)     # the 180 bundled runs count as "many"
+    path = tmp_path / "runs.csv"
+    paper_runs().to_csv(path, index=False)
+    for extra, jobs in (([], 1), (["--jobs", "2"], 2)):
+        with pytest.raises(Stop):
+            main(["reproduce", "--runs", str(path), "--out", str(tmp_path / "out"), "--no-figures", *extra])
+        assert seen[-1] == jobs
+    assert "one process" in capsys.readouterr().err
+    monkeypatch.setattr(rep, "ONE_JOB_RUNS", 10_000)
+    with pytest.raises(Stop):
+        main(["reproduce", "--runs", str(path), "--out", str(tmp_path / "out2"), "--no-figures"])
+    assert seen[-1] == default_jobs()

@@ -29,15 +29,14 @@ def add_parser(subparsers):
                    help="a win must exceed this many metric points (default: one run-to-run noise sd per panel)")
     p.add_argument("--loo", action="store_true", help="add leave-one-out to the held-out comparison (slower)")
     p.add_argument("--jobs", type=integer(low=1),
-                   help="processes to use (default: the available CPUs, at most 4); results are the same for any "
-                        "number")
+                   help="processes to use (default: the available CPUs, at most 4; 1 beyond 60,000 runs, to keep "
+                        "the memory of all processes under 1 GiB); results are the same for any number")
     return p
 
 
 def run(args) -> int:
     from ..errors import InputError
     from ..io import prepare_out_dir
-    from ..parallel import default_jobs
     if args.max_boot is not None and args.max_boot < args.n_boot:
         raise InputError(f"--max-boot ({args.max_boot}) must be at least --n-boot ({args.n_boot})")
     from .options import read_runs_arg
@@ -47,11 +46,15 @@ def run(args) -> int:
     if not args.no_figures:
         import matplotlib
         matplotlib.use("Agg")  # the command writes PNG files; it never opens a window
-    from ..reproduce import format_report, reproduce
+    from ..reproduce import ONE_JOB_RUNS, default_reproduce_jobs, format_report, reproduce
+    jobs = args.jobs or default_reproduce_jobs(len(runs) if runs is not None else 0)
+    if args.jobs is None and runs is not None and len(runs) > ONE_JOB_RUNS and jobs == 1:
+        log(f"{len(runs):,} runs: one process (beyond {ONE_JOB_RUNS:,} runs the default --jobs is 1, to keep "
+            f"the memory under 1 GiB; --jobs N to use more)")
     protocols = ["extrapolate_fraction", "extrapolate_size"] + (["loo"] if args.loo else [])
     result = reproduce(runs, args.out, forms=args.form or None, figures=not args.no_figures,
                        n_boot=args.n_boot, seed=args.seed, protocols=protocols, margin=args.margin, log=log,
-                       jobs=args.jobs or default_jobs(), max_boot=args.max_boot)
+                       jobs=jobs, max_boot=args.max_boot)
     print(format_report(result))
     print(f"\nwrote {', '.join(sorted([*result.tables, *result.streamed]))} (.csv) and {len(result.figures)} figures to {args.out} "
           f"in {time.perf_counter() - start:.1f} s")
