@@ -411,8 +411,8 @@ def quantile(level: float, df: float) -> float:
     """Two-sided ``level`` quantile: Student t with ``df`` degrees of freedom (normal when infinite)."""
     if not np.isfinite(df):
         return NormalDist().inv_cdf(0.5 + level / 2)
-    from scipy.stats import t as student_t
-    return float(student_t.ppf(0.5 + level / 2, max(df, 1.0)))
+    from scipy.special import stdtrit  # the Student t quantile without scipy.stats's import (~0.4 s)
+    return float(stdtrit(max(df, 1.0), 0.5 + level / 2))
 
 
 def ranking_hits(table: pd.DataFrame, truth_col: str = "metric", pred_col: str = "metric_pred",
