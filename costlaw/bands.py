@@ -177,16 +177,25 @@ def recombined_cdf_parts(indicator, take: np.ndarray, n_rep) -> tuple[np.ndarray
     first / refits of the group), ``rest`` (columns) what the projections leave (its share: rest / draws).
     Groups in chunks (``CDF_CHUNK``): the draws' refits numbered across the chunk's groups, their sums by one
     sparse product."""
+    ind, sizes, chunks = _projection_chunks(indicator, take, n_rep)
+    first = np.zeros((take.shape[1], ind.shape[1]))
+    for groups, rows in chunks:
+        first[groups] = rows
+    p = ind.mean(axis=0)
+    return first, np.maximum(p * (1 - p) - first.sum(axis=0), 0.0)
+
+
+def _projection_chunks(indicator, take: np.ndarray, n_rep):
+    """(indicator as groups' columns 2-d, refits per group, iterator of (slice of groups, their ``first`` rows)):
+    the groups of ``take`` in chunks of about ``CDF_CHUNK`` cells, each chunk's projection variances."""
     ind = np.asarray(indicator, float)
     ind = ind[:, None] if ind.ndim == 1 else ind
     n_groups = take.shape[1]
     sizes = np.broadcast_to(np.asarray(n_rep, np.intp), (n_groups,))
-    p = ind.mean(axis=0)
-    first = np.zeros((n_groups, ind.shape[1]))
     step = max(1, CDF_CHUNK // (len(take) + int(sizes.max(initial=0)) * ind.shape[1] + 1))
-    for g in range(0, n_groups, step):
-        first[g:g + step] = _projection_variance(ind, take[:, g:g + step], sizes[g:g + step])
-    return first, np.maximum(p * (1 - p) - first.sum(axis=0), 0.0)
+    chunks = ((slice(g, g + step), _projection_variance(ind, take[:, g:g + step], sizes[g:g + step]))
+              for g in range(0, n_groups, step))
+    return ind, sizes, chunks
 
 
 def _projection_variance(ind: np.ndarray, take: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -218,24 +227,19 @@ def recombined_cdf_sums(indicator, take: np.ndarray, n_rep) -> tuple[np.ndarray,
     first / n_g, or of first when ``n_rep`` is one number; and ``rest``) without its groups x columns array: the
     groups a chunk at a time, each group's row added in group order as ``sum(axis=0)`` adds them (the same
     numbers), so memory does not grow as groups x pooled columns (quadratic in panels)."""
-    ind = np.asarray(indicator, float)
-    ind = ind[:, None] if ind.ndim == 1 else ind
-    n_groups = take.shape[1]
-    sizes = np.broadcast_to(np.asarray(n_rep, np.intp), (n_groups,))
-    if ind.shape[1] < 2 or n_groups == 0:    # numpy sums one column pairwise, not row by row; it is small
+    ind, sizes, chunks = _projection_chunks(indicator, take, n_rep)
+    if ind.shape[1] < 2 or take.shape[1] == 0:    # numpy sums one column pairwise, not row by row; it is small
         first, rest = recombined_cdf_parts(ind, take, n_rep)
         return (first.sum(axis=0) if np.ndim(n_rep) == 0 else (first / sizes[:, None]).sum(axis=0)), rest
-    p = ind.mean(axis=0)
     total = scaled = None
-    step = max(1, CDF_CHUNK // (len(take) + int(sizes.max(initial=0)) * ind.shape[1] + 1))
-    for g in range(0, n_groups, step):
-        first = _projection_variance(ind, take[:, g:g + step], sizes[g:g + step])
-        for row, n in zip(first, sizes[g:g + step]):
+    for groups, first in chunks:
+        for row, n in zip(first, sizes[groups]):
             if total is None:
                 total, scaled = row.copy(), row / n
             else:
                 total += row
                 scaled += row / n
+    p = ind.mean(axis=0)
     return (total if np.ndim(n_rep) == 0 else scaled), np.maximum(p * (1 - p) - total, 0.0)
 
 
