@@ -28,7 +28,8 @@ def columns_of(rows: list[dict], columns=None) -> list:
     return list(dict.fromkeys(k for r in rows for k in r))
 
 
-def _is_missing(v) -> bool:
+def is_missing(v) -> bool:
+    """None or a float NaN (a missing cell of a record)."""
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
@@ -84,7 +85,7 @@ def normalise(rows: list[dict], columns=None) -> list[dict]:
 
 
 def _cell_text(v, kind: str, formatter) -> str:
-    if _is_missing(v):
+    if is_missing(v):
         return "None" if (v is None and kind == "object") else "NaN"
     if kind == "float":
         if formatter is None:
@@ -116,7 +117,7 @@ def text_table(rows: list[dict], columns=None, formatters: dict | None = None, f
 
 
 def _csv_cell(v, kind: str, float_format: str) -> str:
-    if _is_missing(v):
+    if is_missing(v):
         return ""
     if kind == "float":
         return float_format % float(v)

@@ -48,7 +48,7 @@ def run(args) -> int:
         matplotlib.use("Agg")  # the command writes PNG files; it never opens a window
     from ..reproduce import ONE_JOB_RUNS, default_reproduce_jobs, format_report, reproduce
     jobs = args.jobs or default_reproduce_jobs(len(runs) if runs is not None else 0)
-    if args.jobs is None and runs is not None and len(runs) > ONE_JOB_RUNS and jobs == 1:
+    if args.jobs is None and runs is not None and len(runs) > ONE_JOB_RUNS:
         log(f"{len(runs):,} runs: one process (beyond {ONE_JOB_RUNS:,} runs the default --jobs is 1, to keep "
             f"the memory under 1 GiB; --jobs N to use more)")
     protocols = ["extrapolate_fraction", "extrapolate_size"] + (["loo"] if args.loo else [])

@@ -5,7 +5,6 @@ records printed and written by ``costlaw.tables`` (the bytes pandas would write)
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import numpy as np
 from .. import costs
 from ..errors import InputError
 from ..io import json_records
-from ..tables import text_table, write_csv
+from ..tables import is_missing, text_table, write_csv
 from .candidates import DEFAULT_SELECTORS, Candidate
 from .problem import Problem
 from .forms import form_set
@@ -24,10 +23,6 @@ from .sweeps import breakeven_map, parse_budgets, plan_budgets
 def _table_text(rows: list[dict], columns=None) -> str:
     """Records as the plan command prints them: floats to 4 significant digits."""
     return text_table(rows, columns, float_format="{:.4g}".format)
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def add_parser(subparsers):
@@ -100,16 +95,16 @@ def run_plan_command(args) -> int:
         for row, r in zip(shown, table):
             if sweep.has_forms:  # the form spread of each budget's best plan; * where the forms pick other winners
                 lo, hi = r["metric_pred_forms_min"], r["metric_pred_forms_max"]
-                row["forms"] = ("" if _missing(lo) else f"{lo:.2f}..{hi:.2f}") + ("*" if r["forms_agree"] is False
+                row["forms"] = ("" if is_missing(lo) else f"{lo:.2f}..{hi:.2f}") + ("*" if r["forms_agree"] is False
                                                                                    else "")
             if sweep.has_average:  # the model average's winner and prediction, beside the forms'
-                row["average"] = ("" if _missing(r["metric_pred_average"]) else
+                row["average"] = ("" if is_missing(r["metric_pred_average"]) else
                                   f"{r['best_average']} {r['metric_pred_average']:.2f}")
             row["verdict"] = r["verdict"]
         text = [f"costlaw plan: task {problem.task}, {problem.train_params:.3g}-parameter model, pool "
                 f"{problem.pool_tokens:.4g} tokens, n_tasks {problem.n_tasks:g}, {len(budgets)} budgets; form "
                 f"{problem.form.name}, {100 * problem.level:.0f}% intervals", _table_text(shown)]
-        if any(_missing(r["method"]) for r in table):
+        if any(is_missing(r["method"]) for r in table):
             text.append(f"budgets below {problem.cheapest_flops():.3g} FLOPs cannot pay for even the cheapest "
                         f"candidate (no plan)")
         if sweep.has_forms:

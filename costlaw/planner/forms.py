@@ -27,7 +27,7 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import InputError
-from ..tables import records
+from ..tables import is_missing, records
 
 PANEL_FORMS = ("offset_exp", "power", "logistic")
 """Forms shipped as per-panel paper fits (``fits/paper_<form>``): the form spread of a plan at measured sizes."""
@@ -336,17 +336,13 @@ def form_set(problem, form_fits: dict | None = None, form_errors=None, form_weig
     return FormSet(problems, errors, basis, weights), ""
 
 
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
 def same_winner(spread) -> bool | None:
     """Whether every form of a spread (records or a DataFrame) picks the same (method, selector size); None
     without a spread."""
     rows = [] if spread is None else records(spread)
-    if not rows or all(_missing(r["method"]) for r in rows):
+    if not rows or all(is_missing(r["method"]) for r in rows):
         return None
-    labels = {(None if _missing(r["method"]) else r["method"], float(r["selector_params"])) for r in rows}
+    labels = {(None if is_missing(r["method"]) else r["method"], float(r["selector_params"])) for r in rows}
     return len(labels) == 1
 
 

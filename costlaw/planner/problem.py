@@ -18,7 +18,7 @@ from ..bands import percentile_interval
 from ..checks import check_extrapolation, check_number
 from ..curves import get_form
 from ..errors import CostlawWarning, InputError
-from ..fitarrays import FitArrays, context_columns, numeric
+from ..fitarrays import CONTEXT_COLUMNS, FitArrays, context_columns, numeric
 from ..noise import DEFAULT_MARGIN_SD, check_margin
 from .candidates import MIN_FRACTION, N_GRID, Candidate, parse_selectors
 
@@ -102,7 +102,7 @@ def _panel_refit(boot: FitArrays, task: str, train_params: float) -> FitArrays:
     panel = runs[(runs.task == task) & np.isclose(runs.train_params, train_params, rtol=1e-3)]
     name = boot.form.name
     base = get_form(name[:-len("_size")] if name.endswith("_size") else "offset_exp")
-    cols = [c for c in panel.columns if c not in ("train_flops_full", "log10_params", "log10_selector_params")]
+    cols = [c for c in panel.columns if c not in CONTEXT_COLUMNS]
     fitted = fit(panel[cols], base, loss=boot.loss)
     return FitArrays.from_bootstrap(bootstrap(fitted, n_boot=max(boot.n_boot, 1), seed=boot.seed, level=boot.level))
 
@@ -275,7 +275,7 @@ class Problem:
                              f"'{self.form.name}' is not")
         source = max(boots, key=lambda b: len(b.unique("train_params")))
         runs = source.fit.runs_
-        cols = [c for c in runs.columns if c not in ("train_flops_full", "log10_params", "log10_selector_params")]
+        cols = [c for c in runs.columns if c not in CONTEXT_COLUMNS]
         from ..curves import available_forms
         name = self.form.name
         base = name[:-len("_size")] if name.endswith("_size") and name[:-len("_size")] in available_forms() else name
@@ -285,13 +285,15 @@ class Problem:
         curves = np.empty_like(self.curves)
         n = len(curves) - 1
         shared = None
+        methods = list(dict.fromkeys(method for method, _ in self.key_index))
+        fc = transfer.forecast(self.train_params, self.pilots, methods, self.grid, rule=rule)  # one rule choice
+        by_method = {m: g for m, g in fc.groupby("method", sort=False)}
         for (method, _), i in self.key_index.items():
-            fc = transfer.forecast(self.train_params, self.pilots, [method], self.grid, rule=rule)
-            first = fc.iloc[0]
+            first = by_method[method].iloc[0]
             if shared is None:
                 shared = (rng.normal(size=n) * sigma / np.sqrt(len(self.pilots))
                           + _t_draws(rng, first.df_shared, n) * first.sd_shared)
-            point = fc.metric_pred.to_numpy()
+            point = by_method[method].metric_pred.to_numpy()
             curves[0, i] = self.sign * point
             curves[1:, i] = self.sign * (point[None, :] + (shared + _t_draws(rng, first.df_specific, n)
                                                            * first.sd_specific)[:, None])

@@ -12,7 +12,7 @@ from ..errors import InputError
 from .. import costs
 from ..bands import percentile_interval
 from ..io import json_records
-from ..tables import frame, records
+from ..tables import frame, is_missing, records
 from .candidates import MAP_TASKS, PLAN_COLUMNS, Candidate, parse_selectors
 from .forms import DEPENDS, SAME, within
 from .problem import Problem
@@ -97,7 +97,7 @@ class BudgetSweep:
         """In words: at how many budgets the forms agree on the winner."""
         if not self.has_forms:
             return ""
-        table = [r for r in self.records() if not _missing(r["method"])]
+        table = [r for r in self.records() if not is_missing(r["method"])]
         agree = sum(1 for r in table if r["forms_agree"] is None or bool(r["forms_agree"]))
         depends = sum(1 for r in table if r["verdict"] == DEPENDS)
         p = next(p for p in self.plans if p.spread_rows is not None)
@@ -155,10 +155,6 @@ class BudgetSweep:
             from ..plotting import save_figure
             save_figure(fig, path)
         return fig
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def _winner(r: dict) -> str:
