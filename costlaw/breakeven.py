@@ -35,7 +35,7 @@ import pandas as pd
 
 from . import costs
 from .bands import (STABLE_SE_LOG10, cdf_sd_from_parts, interval_with_mc, percentile_interval, recombine,
-                    recombined_cdf_parts, recombined_cdf_sd, recombined_cdf_sums)
+                    recombined_cdf_parts, recombined_cdf_sd)
 from .checks import check_int
 from .frontier import CHEAP_METHODS, CurveGrid, MethodCurve, budget_grid, panel_curves
 from .schema import higher_is_better
@@ -868,7 +868,7 @@ def pooled_interval(draws: np.ndarray, take: np.ndarray, n_rep, level: float = 0
     Carlo sd of the empirical CDF at each end from the draws' Hoeffding projections (``bands.recombined_cdf_sd``)
     instead of the independent-draw binomial. Recombined, it also gives each end's variance parts
     (``lo_first``/``hi_first``: groups x rows, ``lo_rest``/``hi_rest``: ``bands.recombined_cdf_parts``); with
-    ``parts`` False it does not (the same interval and errors, from ``bands.recombined_cdf_sums``: memory not
+    ``parts`` False it does not (the same interval and errors, from ``bands.recombined_cdf_sd``: memory not
     groups x rows, which grows as the square of the panels)."""
     sizes = np.atleast_1d(np.asarray(n_rep))
     if (sizes == sizes[0]).all() and len(take) <= sizes[0]:
@@ -877,8 +877,7 @@ def pooled_interval(draws: np.ndarray, take: np.ndarray, n_rep, level: float = 0
     with np.errstate(invalid="ignore"):
         below = [np.where(np.isinf(end)[None, :], np.isfinite(draws), draws <= end[None, :]) for end in (lo, hi)]
     if not parts:
-        sums = [recombined_cdf_sums(b, take, n_rep) for b in below]
-        sd = [np.sqrt((scaled / n_rep if np.ndim(n_rep) == 0 else scaled) + rest / len(take)) for scaled, rest in sums]
+        sd = [recombined_cdf_sd(b, take, n_rep) for b in below]
         return interval_with_mc(draws, level, cdf_sd=sd, never_sd=recombined_cdf_sd(np.isinf(draws), take, n_rep))
     parts = [recombined_cdf_parts(b, take, n_rep) for b in below]
     sd = [cdf_sd_from_parts(first, rest, n_rep, len(take)) for first, rest in parts]
@@ -1015,7 +1014,7 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
             pooled_keys, pooled = refits.pooled(take, uses)
             adding = max_boot > n_rep and refits.n_blocks > 0   # only then are the variance parts needed
             ivs = [refits.panel_intervals(level), pooled_interval(pooled, take, n_of, level, parts=adding)]
-            if max_boot <= n_rep or not refits.n_blocks:
+            if not adding:
                 break
             extra = block_targets(refits, ivs[0], ivs[1], uses, len(take), max_boot) - refits.n_of
             if not extra.any():

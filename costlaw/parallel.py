@@ -43,16 +43,7 @@ def _call(fn, part):
 def map_parts(fn, shared, parts: list, jobs: int = 1) -> list:
     """``[fn(shared, part) for part in parts]``, over up to ``jobs`` forked processes; ``fn`` a module-level
     function, ``shared`` inherited by the workers (never pickled)."""
-    jobs = check_int(jobs, "jobs", low=1)
-    context = _fork_context()
-    if jobs == 1 or len(parts) <= 1 or context is None or _SHARED:   # _SHARED set: already inside map_parts
-        return [fn(shared, part) for part in parts]
-    _SHARED["shared"] = shared
-    try:
-        with ProcessPoolExecutor(min(jobs, len(parts)), mp_context=context) as pool:
-            return list(pool.map(_call, [fn] * len(parts), parts))
-    finally:
-        _SHARED.clear()
+    return list(imap_parts(fn, shared, parts, jobs))
 
 
 def imap_parts(fn, shared, parts: list, jobs: int = 1):

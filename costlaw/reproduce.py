@@ -134,12 +134,6 @@ SPREAD_FORMS = ("offset_exp", "power", "logistic")
 """Forms whose break-even answers are compared (each models selection as a compute offset)."""
 
 
-def loo_errors(runs: pd.DataFrame, fits: dict, loss: str | None = None) -> pd.Series:
-    """Leave-one-out RMSE (metric points) per form of ``fits`` ({form name: CurveFit of ``runs``})."""
-    held = compare(runs, list(fits), loss=loss, protocols=("loo",), fits=fits)
-    return held[held.protocol == "loo"].set_index("form").heldout_rmse
-
-
 def _fit_with_loo(shared, name):
     runs, loss = shared
     fitted = fit(runs, name, loss=loss, warn=False)
@@ -182,7 +176,7 @@ def _fit_and_breakeven(shared, name):
 
 
 def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS, margin: float | None = None,
-                loss: str | None = None, loo: pd.Series | None = None, jobs: int = 1,
+                loo: pd.Series | None = None, jobs: int = 1,
                 tables: dict | None = None, stack: pd.Series | None = None) -> pd.DataFrame:
     """Form uncertainty of the pooled break-even answers (definitions a-c): each form's ratio with its AIC,
     Akaike weight exp(-dAIC/2) (normalised), leave-one-out RMSE and stacking weight (``costlaw.averaging``: the
