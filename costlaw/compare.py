@@ -84,14 +84,14 @@ STACKED = ("loo", "extrapolate_fraction", "extrapolate_size", "leave_size_out", 
 """Protocols whose pooled rows carry the forms' stacking weights (``stack_weight``)."""
 
 
-def pilot_predictions(runs: pd.DataFrame, form, pilot_config=None) -> tuple:
+def pilot_predictions(runs: pd.DataFrame, form, pilot_config=None, table: pd.DataFrame | None = None) -> tuple:
     """(run keys, forecasts, truth) of ``extrapolate_size_pilot`` with the default rule and each size held out in
-    turn (the runs the ``@every`` row scores), from ``costlaw.pilot.pilot_protocol``."""
-    from .pilot import DEFAULT_PILOT, DEFAULT_RULE, pilot_protocol
-    config = tuple(pilot_config or DEFAULT_PILOT)
-    tables = [pilot_protocol(runs, config, DEFAULT_RULE, 0.9, form, held_out=size)[1]
-              for size in sorted(runs.train_params.unique())]
-    table = pd.concat(tables, ignore_index=True)
+    turn (the runs the ``@every`` row scores): from ``table`` (those per-run tables concatenated) when given, else
+    computed (``costlaw.pilot.pilot_tables``)."""
+    from .pilot import DEFAULT_PILOT, DEFAULT_RULE, pilot_tables
+    if table is None:
+        config = tuple(pilot_config or DEFAULT_PILOT)
+        table = pd.concat(list(pilot_tables(runs, DEFAULT_RULE, config, 0.9, form).values()), ignore_index=True)
     keys = (table.task.astype(str) + "|" + table.train_model.astype(str) + "|" + table.method.astype(str) + "|"
             + table.fraction.map(repr)).to_numpy()
     return keys, table.metric_pred.to_numpy(float), table.metric.to_numpy(float)
@@ -242,9 +242,10 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
         if "leave_size_out" in protocols:
             rows.extend(_leave_size_out_rows(runs, name, form, loss, n_boot, seed, held))
         if "extrapolate_size_pilot" in protocols and len(sizes) >= 2:
-            rows.extend(_pilot_rows(runs, name, form, pilot_config))
+            pilot_rows, every = _pilot_rows(runs, name, form, pilot_config)
+            rows.extend(pilot_rows)
             if len(forms) > 1:   # per-run forecasts of every direction, for the forms' stacking weights
-                keep(PILOT_EVERY, *pilot_predictions(runs, form, pilot_config))
+                keep(PILOT_EVERY, *pilot_predictions(runs, form, table=every))
         if "extrapolate_data" in protocols:
             last = runs.fraction == runs.groupby(["task", "train_model", "method"]).fraction.transform("max")
             if (~last).any():
@@ -255,17 +256,21 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
     return _add_stacking(pd.DataFrame(rows), held, list(forms))
 
 
-def _pilot_rows(runs: pd.DataFrame, name: str, form, pilot_config=None) -> list:
+def _pilot_rows(runs: pd.DataFrame, name: str, form, pilot_config=None) -> tuple[list, pd.DataFrame]:
     """``extrapolate_size_pilot`` rows: every rule (and ``auto``, the nested choice) forecasting the largest
-    size; the default rule and ``auto`` also with each other size held out (``@model``), overall and per task."""
-    from .pilot import DEFAULT_PILOT, DEFAULT_RULE, RULES, pilot_directions
+    size; the default rule and ``auto`` also with each other size held out (``@model``), overall and per task.
+    Also the default rule's per-run forecasts of every direction (concatenated)."""
+    from .pilot import DEFAULT_PILOT, DEFAULT_RULE, RULES, direction_scores, pilot_tables
     rows, config = [], tuple(pilot_config or DEFAULT_PILOT)
     largest = runs.train_params.max()
+    default_runs = None
     for rule in (DEFAULT_RULE,) + tuple(r for r in RULES if r != DEFAULT_RULE) + ("auto",):
         label = "extrapolate_size_pilot" + ("" if rule == DEFAULT_RULE else f":{rule}")
         every = rule in (DEFAULT_RULE, "auto")
-        table = pilot_directions(runs, rule=rule, pilot_config=config, form=form,
-                                 held_out=None if every else [largest])
+        tables = pilot_tables(runs, rule, config, form=form, held_out=None if every else [largest])
+        if rule == DEFAULT_RULE:
+            default_runs = pd.concat(list(tables.values()), ignore_index=True)
+        table = direction_scores(tables)
         for row in table.to_dict("records"):
             if not every and row["task"] != "all":
                 continue
@@ -273,5 +278,5 @@ def _pilot_rows(runs: pd.DataFrame, name: str, form, pilot_config=None) -> list:
             task = row.pop("task")
             row.pop("held_out")
             rows.append({"form": name, "protocol": label + where + ("" if task == "all" else f":{task}"), **row})
-    return rows
+    return rows, default_runs
 

@@ -538,18 +538,29 @@ def pilot_directions(runs: pd.DataFrame, rule: str = DEFAULT_RULE, pilot_config=
     down and interpolation), scored overall and per task (one row per (held-out size, task) unit, task ``all``
     for the direction), and with more than one size held out a row ``every`` pooling the directions (its
     ``coverage_unit_lo/hi``, over the (size, task) units, is the honest uncertainty of the pooled coverage)."""
-    rows, tables = [], []
+    return direction_scores(pilot_tables(runs, rule, pilot_config, level, form, held_out), level)
+
+
+def pilot_tables(runs: pd.DataFrame, rule: str = DEFAULT_RULE, pilot_config=DEFAULT_PILOT, level: float = 0.9,
+                 form: str = "offset_exp", held_out=None) -> dict:
+    """{held-out size (params): ``pilot_protocol``'s per-run table} with each measured size (or each of
+    ``held_out``) held out in turn."""
     if runs.train_params.nunique() < 2:
         raise InputError("extrapolate_size_pilot needs at least two training sizes")
-    for size in sorted(runs.train_params.unique()) if held_out is None else held_out:
-        _, table = pilot_protocol(runs, pilot_config, rule, level, form, held_out=size)
-        tables.append(table)
+    sizes = sorted(runs.train_params.unique()) if held_out is None else held_out
+    return {size: pilot_protocol(runs, pilot_config, rule, level, form, held_out=size)[1] for size in sizes}
+
+
+def direction_scores(tables: dict, level: float = 0.9) -> pd.DataFrame:
+    """The rows of ``pilot_directions`` from ``pilot_tables``' tables."""
+    rows = []
+    for size, table in tables.items():
         model = str(table.train_model.iloc[0])
         rows.append({"held_out": model, "held_out_params": size, "task": "all", **pilot_scores(table, level)})
         for task, g in table.groupby("task", sort=False):
             rows.append({"held_out": model, "held_out_params": size, "task": task, **pilot_scores(g, level)})
     if len(tables) > 1:
-        every = pd.concat(tables, ignore_index=True)
+        every = pd.concat(list(tables.values()), ignore_index=True)
         rows.append({"held_out": "every", "held_out_params": np.nan, "task": "all", **pilot_scores(every, level)})
     return pd.DataFrame(rows)
 
