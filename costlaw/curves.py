@@ -420,6 +420,11 @@ LEVEL_PARAMS = ("P0", "Pfull", "Pbar")
 """Parameters that are metric levels; a sized form makes them linear in log10(train_params)."""
 
 
+def panel_form_name(name: str) -> str:
+    """The per-panel form a size model extends (``power_size`` -> ``power``); any other name as it is."""
+    return name[:-len("_size")] if name.endswith("_size") else name
+
+
 def sized(form: Form | str, name: str | None = None) -> Form:
     """The size-aware variant of a form: its levels linear in log10(train_params) per task (fixed levels become
     fitted), its shape parameters shared across model sizes. Used to forecast sizes nobody has run."""

@@ -183,6 +183,20 @@ def shipped_form_fits(size: bool = False) -> dict:
     return {name: bundled_dir("fits") / f"paper_{name}" for name in (SIZE_FORMS if size else PANEL_FORMS)}
 
 
+def best_record(records: list) -> dict | None:
+    """The best affordable plan of a budget's records (``Problem.records``: best first), None if none is."""
+    return next((r for r in records if r["affordable"]), None)
+
+
+def spread_row(label: str, best: dict | None, **extra) -> dict:
+    """A record of ``SPREAD_COLUMNS``: form ``label``'s best plan ``best`` (NaN where there is none) and
+    ``extra`` (heldout_rmse, weight, default, others_within_margin)."""
+    return {"form": label, "method": None if best is None else best["method"],
+            "selector_params": np.nan if best is None else best["selector_params"],
+            **{c: np.nan if best is None else float(best[c])
+               for c in ("fraction", "metric_pred", "metric_lo", "metric_hi", "p_best")}, **extra}
+
+
 @dataclass
 class FormSet:
     """One ``Problem`` per form (same task, size, pool, candidates and margin) and each form's held-out error."""
@@ -232,16 +246,8 @@ class FormSet:
         if avg is None:
             return [None] * len(budgets)
         solved = avg.solve(budgets)
-        out = []
-        for i, b in enumerate(budgets):
-            ok = [r for r in avg.records(b, solved, i) if r["affordable"]]
-            best = ok[0] if ok else None
-            out.append({"form": AVERAGE, "method": None if best is None else best["method"],
-                        "selector_params": np.nan if best is None else best["selector_params"],
-                        **{c: np.nan if best is None else float(best[c])
-                           for c in ("fraction", "metric_pred", "metric_lo", "metric_hi", "p_best")},
-                        "heldout_rmse": np.nan, "weight": np.nan, "default": False, "others_within_margin": False})
-        return out
+        return [spread_row(AVERAGE, best_record(avg.records(b, solved, i)), heldout_rmse=np.nan, weight=np.nan,
+                           default=False, others_within_margin=False) for i, b in enumerate(budgets)]
 
     def describe(self) -> str:
         errs = ", ".join(f"{k} {self.errors.get(k, np.nan):.3g}" for k in self.problems)
@@ -262,22 +268,13 @@ class FormSet:
         default = self.default
         out = []
         for i in range(len(budgets)):
-            bests = {}
-            for label, tables in per_form.items():
-                ok = [r for r in tables[i] if r["affordable"]]
-                bests[label] = ok[0] if ok else None
+            bests = {label: best_record(tables[i]) for label, tables in per_form.items()}
             picks = {(b["method"], float(b["selector_params"])) for b in bests.values() if b is not None}
-            rows = []
-            for label, best in bests.items():
-                rows.append({"form": label, "method": None if best is None else best["method"],
-                             "selector_params": np.nan if best is None else best["selector_params"],
-                             **{c: np.nan if best is None else float(best[c])
-                                for c in ("fraction", "metric_pred", "metric_lo", "metric_hi", "p_best")},
-                             "heldout_rmse": float(self.errors.get(label, np.nan)),
-                             "weight": float(self.weights.get(label, np.nan)), "default": label == default,
-                             "others_within_margin": within_margin(per_form[label][i], best, picks,
-                                                                   self.problems[label].margin)})
-            out.append(rows)
+            out.append([spread_row(label, best, heldout_rmse=float(self.errors.get(label, np.nan)),
+                                   weight=float(self.weights.get(label, np.nan)), default=label == default,
+                                   others_within_margin=within_margin(per_form[label][i], best, picks,
+                                                                      self.problems[label].margin))
+                        for label, best in bests.items()])
         return out
 
     def tipping_points(self, gain: float, budget: float | None = None) -> dict:
@@ -327,8 +324,9 @@ def form_set(problem, form_fits: dict | None = None, form_errors=None, form_weig
     if weights and set(weights) != set(form_fits):
         raise InputError(f"form weights are for {', '.join(weights)}; the forms are {', '.join(form_fits)}")
     own = problem.form.name
-    if problem.pilots and own.endswith("_size"):
-        own = own[:-len("_size")]
+    if problem.pilots:
+        from ..curves import panel_form_name
+        own = panel_form_name(own)
     reuse = own if problem.bundled and own in form_fits else None
     problems = {}
     for label, fits in form_fits.items():

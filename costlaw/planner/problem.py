@@ -16,7 +16,7 @@ import numpy as np
 from .. import costs
 from ..bands import percentile_interval
 from ..checks import check_extrapolation, check_number
-from ..curves import get_form
+from ..curves import get_form, panel_form_name
 from ..errors import CostlawWarning, InputError
 from ..fitarrays import CONTEXT_COLUMNS, FitArrays, context_columns, numeric
 from ..noise import DEFAULT_MARGIN_SD, check_margin
@@ -101,7 +101,7 @@ def _panel_refit(boot: FitArrays, task: str, train_params: float) -> FitArrays:
     runs = boot.fit.runs_
     panel = runs[(runs.task == task) & np.isclose(runs.train_params, train_params, rtol=1e-3)]
     name = boot.form.name
-    base = get_form(name[:-len("_size")] if name.endswith("_size") else "offset_exp")
+    base = get_form(panel_form_name(name) if name.endswith("_size") else "offset_exp")
     cols = [c for c in panel.columns if c not in CONTEXT_COLUMNS]
     fitted = fit(panel[cols], base, loss=boot.loss)
     return FitArrays.from_bootstrap(bootstrap(fitted, n_boot=max(boot.n_boot, 1), seed=boot.seed, level=boot.level))
@@ -278,7 +278,7 @@ class Problem:
         cols = [c for c in runs.columns if c not in CONTEXT_COLUMNS]
         from ..curves import available_forms
         name = self.form.name
-        base = name[:-len("_size")] if name.endswith("_size") and name[:-len("_size")] in available_forms() else name
+        base = panel_form_name(name) if panel_form_name(name) in available_forms() else name
         transfer = PilotTransfer(runs[runs.task == self.task][cols], self.task, form=base, level=self.level)
         rng = np.random.default_rng(self.boot.seed)
         sigma = transfer.noise_sd()
@@ -483,7 +483,7 @@ class Problem:
         fold in the same position as this plan's size (between measured sizes: the interpolation fold; above or
         below them: the extrapolation fold that way) and every fold pooled."""
         from .forms import SIZE_HELDOUT, SIZE_PROTOCOL, compare_rows
-        base = self.form.name[:-len("_size")] if self.form.name.endswith("_size") else self.form.name
+        base = panel_form_name(self.form.name)
         rows = [r for r in compare_rows(SIZE_HELDOUT) if r["form"] == base]
         lo, hi = self.fitted_sizes
         position = ("interpolation" if lo < self.train_params < hi else
