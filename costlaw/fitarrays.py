@@ -53,7 +53,8 @@ def numeric(cols: dict) -> SimpleNamespace:
 
 
 def shared_form(name: str, scopes: dict) -> Form:
-    """The registered form ``name`` with the parameter scopes a fit file records (as ``CurveFit.from_dict``)."""
+    """The registered form ``name`` with the parameter scopes a fit file records (``CurveFit.from_dict`` and
+    ``FitArrays`` read fits with it)."""
     form = get_form(name)
     form = form.share(form.name, **{n: tuple(s["by"]) for n, s in scopes.items()})
     return form.share(form.name, **{n: "size" if s["size"] else "selector_size"

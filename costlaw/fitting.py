@@ -24,7 +24,7 @@ import pandas as pd
 from . import levmar
 from .curves import CURVE, Form, get_form
 from .errors import CostlawWarning, FitError, InputError
-from .fitarrays import find_groups
+from .fitarrays import find_groups, shared_form
 from .schema import validate_runs
 
 KEY_COLUMNS = ("task", "train_model", "method")
@@ -665,10 +665,7 @@ class CurveFit:
 
     @classmethod
     def from_dict(cls, data: dict) -> "CurveFit":
-        form = get_form(data["form"])
-        form = form.share(form.name, **{n: tuple(s["by"]) for n, s in data["scopes"].items()})
-        form = form.share(form.name, **{n: "size" if s["size"] else "selector_size"
-                                        for n, s in data["scopes"].items() if s["size"] or s.get("selector_size")})
+        form = shared_form(data["form"], data["scopes"])
         layout = Layout.from_dict(form, data["layout"])
         runs = context(pd.DataFrame(data["runs"]))
         return cls(form, data["loss"], layout, np.array(data["values"], float), runs, data["converged"],
