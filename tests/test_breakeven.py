@@ -104,7 +104,7 @@ def test_verdicts():
 
 def test_mc_band_shrinks_with_more_refits():
     rng = np.random.default_rng(1)
-    small, large = rng.lognormal(size=50), rng.lognormal(size=5000)
+    small, large = rng.lognormal(size=50), rng.lognormal(size=20000)
     w_small = log10_spread(*end_mc_band(small, 0.05))
     w_large = log10_spread(*end_mc_band(large, 0.05))
     assert w_large < w_small
