@@ -226,15 +226,20 @@ def test_pilot_configs():
 
 
 def test_pilots_that_disagree_with_the_transfer_widen_the_interval(paper_runs):
-    """Pilots at two configurations: where they sit where the transfer puts them, the sources' between-size
-    variance stands; where one departs by 4 points, the new size's own departure (1 df) takes over and the
-    interval widens to cover a departure of that size."""
+    """Pilots at two configurations: where they sit where the transfer puts them, they update the sources'
+    between-size variance (df-weighted, one more df: a narrower interval than one pilot's, never below the
+    noise); where one departs by 4 points, the new size's own departure (1 df) takes over and the interval widens
+    to cover a departure of that size."""
     transfer = PilotTransfer(paper_runs[(paper_runs.task == "mmlu") & (paper_runs.train_params < 7e10)], "mmlu")
     anchor = Pilot("random", 0.025, 61.0)
     at_bm25 = float(transfer.forecast(70e9, [anchor], ["bm25"], [0.025]).metric_pred.iloc[0])
+    alone = transfer.forecast(70e9, [anchor], ["less"], [0.1])
     agree = transfer.forecast(70e9, [anchor, Pilot("bm25", 0.025, at_bm25)], ["less"], [0.1])
     assert transfer.pilot_departure("headroom", [anchor, Pilot("bm25", 0.025, at_bm25)], 70e9)["var"] == 0.0
-    assert (agree.between_from == "sources").all()
+    assert (agree.between_from == "sources+pilots").all() and agree.interval.str.contains("updated").all()
+    assert (agree.interval_df > alone.interval_df).all()
+    assert ((agree.pred_hi - agree.pred_lo) < (alone.pred_hi - alone.pred_lo)).all()
+    assert (agree.pred_sd > transfer.noise_sd()).all()
     off = [anchor, Pilot("bm25", 0.025, at_bm25 + 4.0)]
     own = transfer.pilot_departure("headroom", off, 70e9)
     assert own["df"] == 1 and own["n_configs"] == 2 and own["rmse"] > 1.5

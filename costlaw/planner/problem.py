@@ -523,6 +523,9 @@ class Problem:
             if self.pilot_between_from == "pilots":
                 out.append("the pilots disagree with the transfer more than the measured sizes did: the intervals "
                            "use the pilots' own departure (few degrees of freedom, wide)")
+            elif self.pilot_between_from == "sources+pilots":
+                out.append("the pilots follow the transfer at least as well as the measured sizes did: their "
+                           "agreement updates the between-size variance (narrower intervals)")
             elif len({(p.method, p.fraction) for p in self.pilots}) == 1 and k >= 2:
                 out.append("pilots at one configuration cannot show whether this size departs from the measured "
                            "ones; a pilot at a second configuration (e.g. bm25 at the same fraction) can")
