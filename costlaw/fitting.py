@@ -471,14 +471,38 @@ class CurveFit:
     def predict_grid(self, heads: pd.DataFrame, fractions: list, values: np.ndarray | None = None) -> np.ndarray:
         """Predicted metric along a grid of fractions for each curve of ``heads`` (one row per curve: task,
         train_model, method, train_params, selector_params, selection_flops and train_flops_full, FLOPs of training
-        on the whole pool). Parameters are looked up once per curve. Returns the predictions of every curve's
-        grid, concatenated in head order (shape (sum of grid lengths,), or (R, ...) with ``values``)."""
+        on the whole pool; tokens_full, tokens of the whole pool trained on, for forms in tokens). Parameters are
+        looked up once per curve. Returns the predictions of every curve's grid, concatenated in head order
+        (shape (sum of grid lengths,), or (R, ...) with ``values``)."""
+        cols, params = self._grid_heads(heads, values)
+        return self._grid(cols, params, fractions)
+
+    def curve_functions(self, heads: pd.DataFrame, values: np.ndarray | None = None) -> list:
+        """One function per curve of ``heads`` (as ``predict_grid``): fractions (array) -> predicted metric there
+        (shape (n,), or (R, n) with ``values``). The parameters of every curve are looked up once, here (pandas);
+        calling a function is NumPy only, with the arithmetic of ``predict_grid``, so ``curve_functions(heads)[i](f)``
+        is ``predict_grid(heads.iloc[[i]], [f])`` bit for bit."""
+        cols, params = self._grid_heads(heads, values)
+
+        def curve(i: int):
+            head = {c: v[i:i + 1] for c, v in cols.items()}
+            own = {n: v[..., i:i + 1] for n, v in params.items()}
+            return lambda fractions: self._grid(head, own, [np.atleast_1d(np.asarray(fractions, float))])
+
+        return [curve(i) for i in range(len(heads))]
+
+    def _grid_heads(self, heads: pd.DataFrame, values) -> tuple[dict, dict]:
+        """(numeric head columns as arrays, parameter values per head) of ``predict_grid``'s ``heads``."""
         heads = context(heads.reset_index(drop=True).assign(fraction=1.0, train_flops=lambda h: h.train_flops_full))
-        lengths = np.array([len(f) for f in fractions], dtype=np.intp)
-        params = self.param_values(heads, values)
-        frac = np.concatenate([np.asarray(f, float) for f in fractions]) if len(fractions) else np.empty(0)
-        cols = {c: np.repeat(heads[c].to_numpy(), lengths) for c in heads.columns
+        cols = {c: heads[c].to_numpy() for c in heads.columns
                 if isinstance(c, str) and pd.api.types.is_numeric_dtype(heads[c])}
+        return cols, self.param_values(heads, values)
+
+    def _grid(self, heads: dict, params: dict, fractions: list) -> np.ndarray:
+        """The form along ``fractions`` (one array per head) from head columns and parameters (``_grid_heads``)."""
+        lengths = np.array([len(f) for f in fractions], dtype=np.intp)
+        frac = np.concatenate([np.asarray(f, float) for f in fractions]) if len(fractions) else np.empty(0)
+        cols = {c: np.repeat(v, lengths) for c, v in heads.items()}
         cols["fraction"] = frac
         if "tokens_full" in cols:  # tokens trained on at the full pool: forms in tokens (rectified, power_law)
             cols["train_tokens"] = frac * cols["tokens_full"]

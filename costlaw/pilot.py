@@ -161,19 +161,50 @@ class PilotTransfer:
         frac = np.atleast_1d(np.asarray(fraction, float))
         key = (float(size), method, frac.tobytes())
         if key not in self._cache:
-            self._cache[key] = self._level_at(size, method, frac)
+            self._cache[key] = self.curve(size, method)(frac)
         return self._cache[key]
 
-    def _level_at(self, size: float, method: str, fraction) -> np.ndarray:
-        rows = self.runs[np.isclose(self.runs.train_params, size) & (self.runs.method == method)]
-        if rows.empty:
+    def curve(self, size: float, method: str):
+        """The per-panel fit's curve of ``method`` at a measured ``size`` (parameters): a function of fractions
+        (array) -> metric (``CurveFit.curve_functions``), at the panel's median full-pool training FLOPs and
+        selection FLOPs. The curves of every measured (size, method) are built together on first use."""
+        curves = self._cache.get("curves")
+        if curves is None:
+            curves = self._cache["curves"] = self._curves([(float(s), m) for s in self.sizes for m in self.methods])
+        key = (float(size), method)
+        if key not in curves:
+            curves.update(self._curves([key]))
+        if curves[key] is None:
             raise InputError(f"no runs of method '{method}' at {size:.3g} parameters for task '{self.task}'")
-        frac = np.atleast_1d(np.asarray(fraction, float))
-        head = rows.iloc[[0] * len(frac)].reset_index(drop=True)
-        full = float(np.median(rows.train_flops / rows.fraction))
-        sel = float(np.median(rows.selection_flops))
-        head = head.assign(fraction=frac, train_flops=frac * full, selection_flops=sel, total_flops=sel + frac * full)
-        return self.fit.predict(head)
+        return curves[key]
+
+    def _curves(self, keys: list) -> dict:
+        """{(size, method): curve function, or None where no run matches} for ``keys``."""
+        cols = self._cache.get("columns")
+        if cols is None:
+            runs = self.runs
+            cols = self._cache["columns"] = {c: runs[c].to_numpy() for c in
+                                             ("train_params", "method", "fraction", "train_flops", "selection_flops")}
+            # tokens of the whole pool trained on, as ``CurveFit.curve_table`` (forms in tokens)
+            cols["tokens"] = (runs.train_tokens / runs.fraction if "train_tokens" in runs else runs.pool_tokens
+                              ).to_numpy(float)
+        first, heads = [], {"train_flops_full": [], "selection_flops": [], "tokens_full": []}
+        out = {}
+        for size, method in keys:
+            rows = np.flatnonzero(np.isclose(cols["train_params"], size) & (cols["method"] == method))
+            out[(size, method)] = None
+            if len(rows) == 0:
+                continue
+            out[(size, method)] = len(first)
+            first.append(rows[0])
+            heads["train_flops_full"].append(float(np.median(cols["train_flops"][rows] / cols["fraction"][rows])))
+            heads["selection_flops"].append(float(np.median(cols["selection_flops"][rows])))
+            heads["tokens_full"].append(float(np.median(cols["tokens"][rows])))
+        if not first:
+            return out
+        head = self.runs.iloc[first].assign(**heads)
+        functions = self.fit.curve_functions(head)
+        return {key: None if i is None else functions[i] for key, i in out.items()}
 
     def _headroom(self, p0):
         return (self.ceiling - p0) if self.higher_is_better else (p0 - self.ceiling)
@@ -229,23 +260,32 @@ class PilotTransfer:
         key = ("holdout", rule, tuple(pilot_config))
         if key in self._cache:
             return self._cache[key]
-        rows = []
+        runs = self.runs
+        params, methods = runs.train_params.to_numpy(), runs.method.to_numpy()
+        fractions, metrics = runs.fraction.to_numpy(), runs.metric.to_numpy()
+        parts = []
         for s in self.sizes:
             rest = self.sizes[~np.isclose(self.sizes, s)]
             if len(rest) == 0 or (rule == "loglinear" and len(rest) < 2):
                 continue
-            panel = self.runs[np.isclose(self.runs.train_params, s)]
-            at = panel[(panel.method == pilot_config[0]) & np.isclose(panel.fraction, pilot_config[1])]
-            y = float(at.metric.mean()) if len(at) else float(self.level_at(s, *pilot_config)[0])
+            panel = np.isclose(params, s)
+            at = panel & (methods == pilot_config[0]) & np.isclose(fractions, pilot_config[1])
+            y = float(metrics[at].mean()) if at.any() else float(self.level_at(s, *pilot_config)[0])
             pilot = Pilot(pilot_config[0], pilot_config[1], y)
-            test = panel.drop(index=at.index)
+            test = np.flatnonzero(panel & ~at)
             scale = float(self._headroom(y)) if rule == "headroom" else 1.0
-            for method, g in test.groupby("method", sort=False):
-                pred = self._predict(rule, rest, [pilot], s, method, g.fraction.to_numpy())
-                rows.append(pd.DataFrame({"train_params": s, "method": method, "fraction": g.fraction.to_numpy(),
-                                          "metric": g.metric.to_numpy(), "pred": pred, "anchor": y,
-                                          "scale": scale}))
-        out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+            for method in dict.fromkeys(methods[test].tolist()):   # the methods in order of first appearance
+                ix = test[methods[test] == method]
+                pred = self._predict(rule, rest, [pilot], s, method, fractions[ix])
+                parts.append((s, method, ix, pred, y, scale))
+        if not parts:
+            out = pd.DataFrame()
+        else:
+            ix = np.concatenate([p[2] for p in parts])
+            rep = lambda j: np.repeat([p[j] for p in parts], [len(p[2]) for p in parts])
+            out = pd.DataFrame({"train_params": rep(0), "method": rep(1).astype(object), "fraction": fractions[ix],
+                                "metric": metrics[ix], "pred": np.concatenate([p[3] for p in parts]),
+                                "anchor": rep(4), "scale": rep(5)})
         self._cache[key] = out
         return out
 
