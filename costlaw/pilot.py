@@ -211,19 +211,29 @@ class PilotTransfer:
 
     def gains(self, sizes, pilot: Pilot, method: str, fraction) -> np.ndarray:
         """G_s (sizes x fractions): the gain of (method, fraction) over the pilot configuration at each size."""
-        return np.stack([self.level_at(s, method, fraction) - self.level_at(s, pilot.method, [pilot.fraction])[0]
-                         for s in sizes])
+        base = self.config_levels(sizes, pilot.method, pilot.fraction)
+        return np.stack([self.level_at(s, method, fraction) for s in sizes]) - base[:, None]
+
+    def config_levels(self, sizes, method: str, fraction: float) -> np.ndarray:
+        """The per-panel fits' metric at one configuration (``method`` at ``fraction``) at each of ``sizes``."""
+        key = ("config", np.asarray(sizes, float).tobytes(), method, float(fraction))
+        if key not in self._cache:
+            self._cache[key] = np.array([self.level_at(s, method, [fraction])[0] for s in sizes])
+        return self._cache[key]
 
     # ---- transfer ------------------------------------------------------------------------------------------
     def _predict(self, rule: str, sizes, pilots: list, new_size: float, method: str, fraction) -> np.ndarray:
         """Point prediction at ``new_size`` from the measured ``sizes`` anchored on ``pilots``."""
         frac = np.atleast_1d(np.asarray(fraction, float))
-        anchors = []
-        for pilot in pilots:
-            ref = pilots[0]
-            g_pilot = self.gains(sizes, ref, pilot.method, [pilot.fraction])[:, 0]   # the pilot's own gain
-            anchors.append(self._solve_p0(rule, sizes, ref, g_pilot, pilot.metric, new_size))
-        p0 = float(np.mean(anchors))
+        key = ("p0", rule, np.asarray(sizes, float).tobytes(), tuple(pilots), float(new_size))
+        p0 = self._cache.get(key)
+        if p0 is None:  # the level at the reference configuration: the same for every (method, fraction)
+            anchors = []
+            for pilot in pilots:
+                ref = pilots[0]
+                g_pilot = self.gains(sizes, ref, pilot.method, [pilot.fraction])[:, 0]   # the pilot's own gain
+                anchors.append(self._solve_p0(rule, sizes, ref, g_pilot, pilot.metric, new_size))
+            p0 = self._cache[key] = float(np.mean(anchors))
         g = self.gains(sizes, pilots[0], method, frac)                                  # sizes x fractions
         return self._apply(rule, sizes, pilots[0], g, p0, new_size)
 
@@ -233,7 +243,7 @@ class PilotTransfer:
         if rule == "absolute":
             return p0 + g.mean(axis=0)
         if rule == "headroom":
-            base = np.array([self.level_at(s, ref.method, [ref.fraction])[0] for s in sizes])
+            base = self.config_levels(sizes, ref.method, ref.fraction)
             share = g / self._headroom(base)[:, None]
             return p0 + share.mean(axis=0) * self._headroom(p0)  # g and share carry the metric's direction
         if rule == "loglinear":
@@ -369,25 +379,24 @@ class PilotTransfer:
         var_noise = self.noise_sd() ** 2 * (1 + 1 / len(pilots))
         between = self.between_size(rule, cfg)
         own = self.pilot_departure(rule, pilots, new_size)
-        out = []
-        for m in methods:
-            frac = np.atleast_1d(fractions if fractions is not None else
-                                 np.sort(self.runs[self.runs.method == m].fraction.unique()))
-            pred = self._predict(rule, self.sizes, pilots, new_size, m, frac)
-            p0 = self._predict(rule, self.sizes, pilots, new_size, cfg[0], [cfg[1]])[0]
-            terms = interval_terms(var_noise, between, float(self._headroom(p0)) if rule == "headroom" else 1.0,
-                                   own=own, n_pilots=len(pilots))
-            sd, q = terms["sd"], quantile(self.level, terms["df"])
-            out.append(pd.DataFrame({"task": self.task, "train_model": new_model or f"{new_size:.3g}",
-                                     "train_params": new_size, "method": m, "fraction": frac, "metric_pred": pred,
-                                     "pred_lo": pred - q * sd, "pred_hi": pred + q * sd, "pred_sd": sd,
-                                     "interval_df": terms["df"], "sd_shared": np.sqrt(terms["var_shared"]),
-                                     "sd_specific": np.sqrt(terms["var_specific"]),
-                                     "df_shared": terms["df_shared"], "df_specific": terms["df_specific"],
-                                     "interval": terms["note"],
-                                     "between_from": terms["source"], "rule": rule, "heldout_rmse": rmse,
-                                     "n_pilots": len(pilots), "n_sizes": len(self.sizes)}))
-        return pd.concat(out, ignore_index=True)
+        fracs = [np.atleast_1d(fractions if fractions is not None else
+                               np.sort(self.runs[self.runs.method == m].fraction.unique())) for m in methods]
+        pred = np.concatenate([self._predict(rule, self.sizes, pilots, new_size, m, frac)
+                               for m, frac in zip(methods, fracs)])
+        p0 = self._predict(rule, self.sizes, pilots, new_size, cfg[0], [cfg[1]])[0]
+        terms = interval_terms(var_noise, between, float(self._headroom(p0)) if rule == "headroom" else 1.0,
+                               own=own, n_pilots=len(pilots))
+        sd, q = terms["sd"], quantile(self.level, terms["df"])
+        return pd.DataFrame({"task": self.task, "train_model": new_model or f"{new_size:.3g}",
+                             "train_params": new_size, "method": [m for m, f in zip(methods, fracs) for _ in f],
+                             "fraction": np.concatenate(fracs), "metric_pred": pred,
+                             "pred_lo": pred - q * sd, "pred_hi": pred + q * sd, "pred_sd": sd,
+                             "interval_df": terms["df"], "sd_shared": np.sqrt(terms["var_shared"]),
+                             "sd_specific": np.sqrt(terms["var_specific"]),
+                             "df_shared": terms["df_shared"], "df_specific": terms["df_specific"],
+                             "interval": terms["note"],
+                             "between_from": terms["source"], "rule": rule, "heldout_rmse": rmse,
+                             "n_pilots": len(pilots), "n_sizes": len(self.sizes)})
 
     def noise_sd(self) -> float:
         """Run-to-run noise at the new size (metric units), from the measured panels (``costlaw.noise``): the
