@@ -352,7 +352,7 @@ class PilotTransfer:
         return {"var": var, "df": n - 1, "n_configs": len(configs), "rmse": float(np.sqrt(np.mean(resid ** 2)))}
 
     def forecast(self, new_size: float, pilots: list, methods=None, fractions=None, rule: str = DEFAULT_RULE,
-                 new_model: str | None = None) -> pd.DataFrame:
+                 new_model: str | None = None, intervals: bool = True) -> pd.DataFrame:
         """Forecasts at ``new_size`` for every (method, fraction) asked (default: the measured ones), anchored on
         ``pilots`` (Pilot list). Columns task, train_model, train_params, method, fraction, metric_pred, pred_lo,
         pred_hi, pred_sd (metric units), interval_df (the interval's Student t degrees of freedom), sd_shared and
@@ -361,7 +361,8 @@ class PilotTransfer:
         ``pilots`` when pilots at two or more configurations depart more than the sources did;
         ``sources+pilots`` when they depart less and update the sources' estimate; ``noise``), rule (the one
         used; ``auto`` resolved), heldout_rmse (its leave-one-size-out RMSE among the sources), n_pilots,
-        n_sizes."""
+        n_sizes. ``intervals=False`` leaves out pred_lo and pred_hi (their Student t quantile imports
+        scipy.special, ~0.2 s; ``costlaw plan`` draws its samples from the sd and df columns instead)."""
         if not pilots:
             raise InputError("pilot forecasts need at least one pilot run (--pilot METHOD:FRACTION:METRIC)")
         for p in pilots:
@@ -386,11 +387,14 @@ class PilotTransfer:
         p0 = self._predict(rule, self.sizes, pilots, new_size, cfg[0], [cfg[1]])[0]
         terms = interval_terms(var_noise, between, float(self._headroom(p0)) if rule == "headroom" else 1.0,
                                own=own, n_pilots=len(pilots))
-        sd, q = terms["sd"], quantile(self.level, terms["df"])
+        sd = terms["sd"]
+        bounds = {}
+        if intervals:
+            q = quantile(self.level, terms["df"])
+            bounds = {"pred_lo": pred - q * sd, "pred_hi": pred + q * sd}
         return pd.DataFrame({"task": self.task, "train_model": new_model or f"{new_size:.3g}",
                              "train_params": new_size, "method": [m for m, f in zip(methods, fracs) for _ in f],
-                             "fraction": np.concatenate(fracs), "metric_pred": pred,
-                             "pred_lo": pred - q * sd, "pred_hi": pred + q * sd, "pred_sd": sd,
+                             "fraction": np.concatenate(fracs), "metric_pred": pred, **bounds, "pred_sd": sd,
                              "interval_df": terms["df"], "sd_shared": np.sqrt(terms["var_shared"]),
                              "sd_specific": np.sqrt(terms["var_specific"]),
                              "df_shared": terms["df_shared"], "df_specific": terms["df_specific"],

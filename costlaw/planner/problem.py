@@ -286,7 +286,8 @@ class Problem:
         n = len(curves) - 1
         shared = None
         methods = list(dict.fromkeys(method for method, _ in self.key_index))
-        fc = transfer.forecast(self.train_params, self.pilots, methods, self.grid, rule=rule)  # one rule choice
+        fc = transfer.forecast(self.train_params, self.pilots, methods, self.grid, rule=rule,  # one rule choice
+                               intervals=False)  # the samples below make the bands (no Student t quantile)
         by_method = {m: g for m, g in fc.groupby("method", sort=False)}
         for (method, _), i in self.key_index.items():
             first = by_method[method].iloc[0]
