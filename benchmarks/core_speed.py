@@ -210,6 +210,10 @@ PLAN_CASES = {  # the README's and docs/plan.md's examples (goal: the single pla
     "plan_json": ["--budget", "2e18", "--train-params", "7e9", "--task", "mmlu", "--json"],
     "plan_sweep": ["--budgets", "1e17:1e20:31", "--train-params", "30e9"],
     "plan_sweep_map": ["--budgets", "1e17:1e20:31", "--train-params", "30e9", "--map"],
+    # pilot-anchored plans (costlaw.pilot): per-panel refits and transfers of each shipped form; they load pandas
+    "plan_pilot": ["--budget", "1e18", "--train-params", "3e10", "--task", "mmlu", "--pilot", "random:0.025:58.0"],
+    "plan_pilot_sweep": ["--budgets", "1e17:1e20:31", "--train-params", "3e10", "--task", "mmlu",
+                         "--pilot", "random:0.025:58.0", "--pilot", "bm25:0.025:58.6"],
 }
 
 

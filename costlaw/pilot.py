@@ -288,14 +288,14 @@ class PilotTransfer:
                 ix = test[methods[test] == method]
                 pred = self._predict(rule, rest, [pilot], s, method, fractions[ix])
                 parts.append((s, method, ix, pred, y, scale))
-        if not parts:
-            out = pd.DataFrame()
-        else:
-            ix = np.concatenate([p[2] for p in parts])
-            rep = lambda j: np.repeat([p[j] for p in parts], [len(p[2]) for p in parts])
-            out = pd.DataFrame({"train_params": rep(0), "method": rep(1).astype(object), "fraction": fractions[ix],
-                                "metric": metrics[ix], "pred": np.concatenate([p[3] for p in parts]),
-                                "anchor": rep(4), "scale": rep(5)})
+        out = pd.DataFrame()
+        if parts:  # one table, the rows of each (size, method) in the runs' order
+            size, method, ix, pred, anchor, scale = zip(*parts)
+            n = [len(i) for i in ix]
+            ix = np.concatenate(ix)
+            out = pd.DataFrame({"train_params": np.repeat(size, n), "method": np.repeat(method, n).astype(object),
+                                "fraction": fractions[ix], "metric": metrics[ix], "pred": np.concatenate(pred),
+                                "anchor": np.repeat(anchor, n), "scale": np.repeat(scale, n)})
         self._cache[key] = out
         return out
 

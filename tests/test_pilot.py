@@ -298,3 +298,86 @@ def test_pilot_plans_default_to_the_form_whose_pilot_forecasts_do_best():
     forms, _ = form_set(problem)
     assert forms.default == problem.form.name and forms.problems[forms.default] is problem
     assert Problem(13e9, 1.0938e8, "mmlu", n_grid=100).form.name == default_form()
+
+
+def _dataframe_level(transfer, size, method, fraction):
+    """The per-panel fit's level along ``fraction`` the DataFrame way: the (size, method) runs' first row with the
+    fraction and FLOP columns replaced (median full-pool training FLOPs and selection FLOPs), ``CurveFit.predict``."""
+    runs = transfer.runs
+    rows = runs[np.isclose(runs.train_params, size) & (runs.method == method)]
+    frac = np.atleast_1d(np.asarray(fraction, float))
+    full = float(np.median(rows.train_flops / rows.fraction))
+    sel = float(np.median(rows.selection_flops))
+    head = rows.iloc[[0] * len(frac)].reset_index(drop=True)
+    head = head.assign(fraction=frac, train_flops=frac * full, selection_flops=sel, total_flops=sel + frac * full)
+    return transfer.fit.predict(head)
+
+
+@pytest.mark.parametrize("form", ["offset_exp", "power", "logistic", "paper"])
+def test_pilot_curves_equal_the_dataframe_predict_path(paper_runs, form):
+    """PilotTransfer's NumPy curves (``CurveFit.curve_functions``, parameters gathered once per (size, method)) are
+    the DataFrame ``CurveFit.predict`` levels on the paper's runs: bit for bit for the forms in the fraction (the
+    ones pilot plans use); within 1e-12 for ``paper``, which reads total_flops / train_flops_full (the DataFrame
+    path rebuilt train_flops_full as (f x full) / f)."""
+    grid = np.geomspace(0.01, 1.0, 41)
+    for task in ("mmlu", "bbh"):
+        transfer = PilotTransfer(paper_runs[paper_runs.task == task], task, form=form)
+        for size in transfer.sizes:
+            for method in transfer.methods:
+                for frac in (grid, [0.025], [0.1, 0.5]):
+                    fast, slow = transfer.level_at(size, method, frac), _dataframe_level(transfer, size, method, frac)
+                    if form == "paper":
+                        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=0)
+                    else:
+                        assert np.array_equal(fast, slow), (task, size, method)
+        with pytest.raises(InputError, match="no runs of method 'nope'"):
+            transfer.level_at(transfer.sizes[0], "nope", [0.1])
+        with pytest.raises(InputError, match="no runs of method 'random' at 5e"):
+            transfer.level_at(5e12, "random", [0.1])
+
+
+def test_curve_functions_are_predict_grid(paper_runs):
+    """``CurveFit.curve_functions(heads)[i](f)`` is ``predict_grid(heads.iloc[[i]], [f])`` bit for bit, for the point
+    fit and for a stack of parameter vectors."""
+    transfer = PilotTransfer(paper_runs[paper_runs.task == "mmlu"], "mmlu", form="power")
+    fit = transfer.fit
+    runs = fit.runs_
+    heads = runs.groupby(["train_model", "method"], sort=False).head(1).assign(
+        train_flops_full=lambda h: h.train_flops / h.fraction).reset_index(drop=True)
+    values = np.vstack([fit.x_, fit.x_ * 1.01, fit.x_ * 0.99])
+    grid = np.geomspace(0.02, 1.0, 17)
+    for vals in (None, values):
+        functions = fit.curve_functions(heads, vals)
+        assert len(functions) == len(heads)
+        for i, curve in enumerate(functions):
+            assert np.array_equal(curve(grid), fit.predict_grid(heads.iloc[[i]], [grid], vals))
+        whole = fit.predict_grid(heads, [grid] * len(heads), vals)
+        assert np.array_equal(np.concatenate([f(grid) for f in functions], axis=-1), whole)
+
+
+def test_pilot_curves_of_token_forms_follow_the_fraction(paper_runs):
+    """Forms in tokens read train_tokens: the curves scale the pool's tokens with the fraction (they used to carry
+    the first run's train_tokens, a level flat in the fraction), and meet the fit at the runs."""
+    transfer = PilotTransfer(paper_runs[paper_runs.task == "mmlu"], "mmlu", form="power_law")
+    rows = transfer.runs[(transfer.runs.train_params == 7e9) & (transfer.runs.method == "random")]
+    level = transfer.level_at(7e9, "random", rows.fraction.to_numpy())
+    assert np.ptp(level) > 0.01
+    np.testing.assert_allclose(level, transfer.fit.predict(rows), rtol=1e-9)
+
+
+def test_forecast_without_intervals_and_pilot_plan_imports(paper_runs, tmp_path):
+    """``intervals=False`` gives the same table less pred_lo/pred_hi; a pilot plan (which draws its own samples)
+    imports no scipy or matplotlib."""
+    import subprocess
+    import sys
+    transfer = PilotTransfer(paper_runs[paper_runs.task == "bbh"], "bbh")
+    pilots = [Pilot("random", 0.025, 41.0), Pilot("bm25", 0.025, 42.2)]
+    full = transfer.forecast(30e9, pilots, rule="auto")
+    bare = transfer.forecast(30e9, pilots, rule="auto", intervals=False)
+    pd.testing.assert_frame_equal(bare, full.drop(columns=["pred_lo", "pred_hi"]), check_exact=True)
+    argv = ["plan", "--budget", "1e18", "--train-params", "3e10", "--pool-tokens", "1.0938e8", "--task", "mmlu",
+            "--pilot", "random:0.025:58.0", "--pilot", "bm25:0.025:58.6", "--json"]
+    code = ("import sys\nfrom costlaw.cli import main\nassert main(%r) == 0\n"
+            "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'matplotlib'}))" % (argv,))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "LOADED []", out[-500:]
