@@ -155,16 +155,11 @@ def breakeven_budget(curve: MethodCurve, baselines: list[MethodCurve], margin: f
     return float(budgets[hit[0]]) if len(hit) else float("nan")
 
 
-def selector_cost_line(runs: pd.DataFrame, task: str, model: str, method: str) -> tuple[float, float, float]:
-    """(C0, a, N_sel): the method's selection cost in the panel as a fixed part C0 (FLOPs, e.g. LESS's random
-    projection, which does not grow with the selector) plus a FLOPs per selector parameter, and the measured
-    selector size N_sel (parameters)."""
-    return _cost_line(runs[(runs.task == task) & (runs.train_model == model) & (runs.method == method)], method)
-
-
 def selector_cost_lines(runs: pd.DataFrame, methods=None) -> dict:
-    """``selector_cost_line`` of every (task, train_model, method) of ``runs`` (only ``methods`` when given), from
-    one groupby of medians: {(task, train_model, method): (C0, a, N_sel)}."""
+    """{(task, train_model, method): (C0, a, N_sel)} of every panel and method of ``runs`` (only ``methods`` when
+    given), from one groupby of medians: the method's selection cost in the panel as a fixed part C0 (FLOPs, e.g.
+    LESS's random projection, which does not grow with the selector) plus a FLOPs per selector parameter, and
+    the measured selector size N_sel (parameters)."""
     sub = runs if methods is None else runs[runs.method.isin(list(methods))]
     has_sel = "selector_params" in runs
     stats = sub.groupby(["task", "train_model", "method"], sort=False).agg(
@@ -179,12 +174,6 @@ def panel_spans(runs: pd.DataFrame) -> dict:
     """{(task, train_model): the panel's metric range (max - min; 1.0 when flat)}, in one pass over the runs."""
     metric = runs.groupby(["task", "train_model"], sort=False).metric
     return {key: float(span) or 1.0 for key, span in (metric.max() - metric.min()).items()}
-
-
-def _cost_line(rows: pd.DataFrame, method: str) -> tuple[float, float, float]:
-    n_sel = float(np.median(rows.selector_params)) if "selector_params" in rows else 0.0
-    return _cost_line_values(method, float(np.median(rows.pool_tokens)), float(np.median(rows.selection_flops)),
-                             n_sel)
 
 
 def _cost_line_values(method: str, pool: float, sel: float, n_sel: float) -> tuple[float, float, float]:
