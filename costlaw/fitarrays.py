@@ -112,13 +112,8 @@ class FitArrays:
     def bootstrap(self):
         """The ``Bootstrap`` (pandas) of this fit: the one it was made from, or built from its fit file's group."""
         if self._source is None:
-            from .fitting import CurveFit, replicate
             from .uncertainty import Bootstrap
-            group = self._group
-            point = CurveFit.from_dict(group["fit"])
-            converged = None if group.get("converged") is None else np.asarray(group["converged"], bool)
-            self._source = Bootstrap(point, [replicate(point, v) for v in self.values], group["seed"],
-                                     group["level"], converged)
+            self._source = Bootstrap.from_dict(self._group)
         return self._source
 
     @property

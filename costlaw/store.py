@@ -66,18 +66,14 @@ def _invalid(path, err) -> CostlawError:
 
 def load_fits(path) -> list:
     """Read what ``save_fits`` wrote (a folder or its fit.json) back into a list of ``Bootstrap``."""
-    from .fitting import CurveFit, replicate
     from .uncertainty import Bootstrap
     path, groups = _groups(path)
     boots = []
     for g in groups:
         try:
-            point = CurveFit.from_dict(g["fit"])
-            values = np.asarray(g["replicates"], float).reshape(-1, len(point.x_))
+            boots.append(Bootstrap.from_dict(g))
         except (KeyError, TypeError, ValueError) as err:
             raise _invalid(path, err) from None
-        converged = None if g.get("converged") is None else np.asarray(g["converged"], bool)
-        boots.append(Bootstrap(point, [replicate(point, v) for v in values], g["seed"], g["level"], converged))
     return boots
 
 

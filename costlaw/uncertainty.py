@@ -60,6 +60,16 @@ class Bootstrap:
     converged: np.ndarray | None = None
     """Per replicate: whether its refit converged in every block."""
 
+    @classmethod
+    def from_dict(cls, group: dict) -> "Bootstrap":
+        """From one group of a ``fit.json`` (``fit``, ``seed``, ``level``, ``replicates``: rows of entry values in
+        the point fit's layout, ``converged``), as ``costlaw.store.save_fits`` writes it. Raises
+        KeyError/TypeError/ValueError on a malformed group."""
+        point = CurveFit.from_dict(group["fit"])
+        values = np.asarray(group["replicates"], float).reshape(-1, len(point.x_))
+        converged = None if group.get("converged") is None else np.asarray(group["converged"], bool)
+        return cls(point, [replicate(point, v) for v in values], group["seed"], group["level"], converged)
+
     @property
     def n_boot(self) -> int:
         return len(self.replicates)
