@@ -17,7 +17,8 @@ import pandas as pd
 
 from .bands import percentile_interval, prediction_band
 from .checks import check_int
-from .fitting import CurveFit, group_codes, refit, replicate
+from .fitting import CurveFit, refit, replicate
+from .noise import residual_noise_sd
 
 CURVE_KEYS = ["task", "train_model", "method"]
 
@@ -94,14 +95,11 @@ class Bootstrap:
         return out
 
     def noise_sd(self) -> pd.Series:
-        """Residual standard deviation per panel, RSS / (n - k) with k the panel's free parameters."""
+        """Residual standard deviation per panel, RSS / (n - k) with k the panel's free parameters
+        (``noise.residual_noise_sd``), indexed by (task, train_model)."""
         runs = self.fit.runs_
-        resid = self.fit.residuals_
-        codes, keys = group_codes(runs, ["task", "train_model"])
-        rss = np.bincount(codes, weights=resid ** 2, minlength=len(keys))
-        n = np.bincount(codes, minlength=len(keys))
-        k = self.fit.n_params / max(len(keys), 1)
-        return pd.Series(np.sqrt(rss / np.maximum(n - k, 1.0)), index=pd.MultiIndex.from_tuples(keys))
+        sd = residual_noise_sd(runs.task, runs.train_model, self.fit.residuals_, self.fit.n_params)
+        return pd.Series(list(sd.values()), index=pd.MultiIndex.from_tuples(list(sd)), dtype=float)
 
     def predict(self, rows: pd.DataFrame, seed: int | None = None) -> pd.DataFrame:
         """metric_pred with a confidence interval (lo, hi) of the curve and a prediction interval

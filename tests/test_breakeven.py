@@ -42,6 +42,19 @@ def test_default_margin_is_one_noise_sd(fitted):
     assert np.allclose(table.margin, [sd[(t, m)] for t, m in zip(table.task, table.train_model)])
 
 
+def test_residual_noise_is_one_computation(fitted):
+    """panel_noise's residual rows, Bootstrap.noise_sd and FitArrays.noise_sd are the same numbers, bit for bit:
+    sqrt(RSS / (n - k)) per panel."""
+    from costlaw.fitarrays import FitArrays
+    from costlaw.uncertainty import Bootstrap
+    boot = Bootstrap(fitted, [], 0)
+    noise = panel_noise(fitted).set_index(["task", "train_model"]).noise_sd
+    assert noise.to_dict() == boot.noise_sd().to_dict() == FitArrays.from_bootstrap(boot).noise_sd()
+    runs, k = fitted.runs_.assign(r=fitted.residuals_), fitted.n_params / len(noise)
+    for (task, model), g in runs.groupby(["task", "train_model"]):
+        assert np.isclose(noise[(task, model)], np.sqrt(np.sum(g.r ** 2) / (len(g) - k)), rtol=1e-12)
+
+
 def test_lead_matches_wins(fitted):
     from costlaw.frontier import method_curves, panel_curves
     curves = panel_curves(method_curves(fitted))[("bbh", "llama2-70b")]
