@@ -48,12 +48,19 @@ def test_leave_size_out_never_trains_on_the_held_out_size(paper_runs, monkeypatc
 
 
 def test_leave_size_out_largest_fold_is_extrapolate_size(paper_runs):
+    """The largest size's fold is extrapolate_size (compare fits it once for both): asked together, each protocol
+    gives what it gives alone."""
     table = compare(paper_runs, ["offset_exp"], protocols=("extrapolate_size", "leave_size_out"), n_boot=5)
     big = table[table.protocol == "extrapolate_size"].iloc[0]
     fold = table[table.protocol == "leave_size_out@llama2-70b"].iloc[0]
     assert fold.position == "extrapolation up"
     for col in ("n_heldout", "heldout_rmse", "heldout_mae", "coverage"):
         assert fold[col] == pytest.approx(big[col])
+    alone = pd.concat([compare(paper_runs, ["offset_exp"], protocols=(p,), n_boot=5)
+                       for p in ("extrapolate_size", "leave_size_out")])
+    alone = alone[alone.protocol != "in_sample"].set_index("protocol")
+    together = table[table.protocol != "in_sample"].set_index("protocol").loc[alone.index, alone.columns]
+    pd.testing.assert_frame_equal(together, alone)
 
 
 def test_shipped_size_table_picks_the_pooled_winner():
