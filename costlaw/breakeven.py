@@ -184,10 +184,14 @@ def _cost_line_values(method: str, pool: float, sel: float, n_sel: float) -> tup
     if not known:
         return 0.0, sel / n_sel if n_sel > 0 else 1.0, n_sel
     a = costs.selection_flops_per_selector_param(method, pool)
+    if a <= 0:                     # no selector model (random): no cost grows with a selector, no ratio
+        return c0, 0.0, n_sel
     return c0, a, n_sel if n_sel > 0 else (sel - c0) / a
 
 
 def _ratio(train_params: float, c0: float, a: float, sel_star: float) -> float:
+    if a <= 0:
+        return float("nan")        # no selector whose size could shrink
     return train_params * a / (sel_star - c0) if sel_star > c0 else float("inf")
 
 

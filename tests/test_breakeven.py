@@ -296,3 +296,13 @@ def _check_thresholds(grid, fitted):
                 assert abs(np.log10(got) - np.log10(want)) <= 0.005
             checked += 1
     return checked
+
+
+def test_cost_lines_of_every_method(paper_runs):
+    """Every method of the runs has a cost line, including random (no selector: no cost grows with one)."""
+    lines = be.selector_cost_lines(paper_runs)
+    assert {m for _, _, m in lines} == set(paper_runs.method)
+    c0, a, n_sel = lines[("mmlu", "llama2-7b", "random")]
+    assert a == 0.0 and n_sel == 0.0
+    c0, a, n_sel = lines[("mmlu", "llama2-7b", "less")]
+    assert a > 0 and n_sel == pytest.approx(7e9, rel=0.1)
