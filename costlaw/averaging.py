@@ -12,7 +12,12 @@ parameter penalty and, with 180 runs, put nearly all weight on one form even whe
 forms are within 5% of each other (on the paper's runs: logistic 0.95 by AIC, while leave-one-out favours
 offset_exp); they are reported beside, not used.
 
-Nothing here imports pandas; ``stacking_weights`` imports scipy when called.
+**The averaged answer** is the answer of the averaged model, whose curves are sum_f w_f curve_f (never a weighted
+median or mean of the forms' answers): ``AveragedFit`` presents several fits of the same runs as one, so that
+break-even ratios (``breakeven.breakeven_table``) are solved on the averaged curves; the planner does the same on
+its curve arrays (``planner.averaged``).
+
+Nothing here imports pandas; ``stacking_weights`` imports scipy, ``AveragedFit.margin_table`` pandas, when called.
 """
 from __future__ import annotations
 
@@ -72,18 +77,101 @@ def check_weights(weights: dict) -> dict:
     return {k: v / total for k, v in w.items()}
 
 
-def weighted_log_median(ratios, weights) -> float:
-    """Weighted median of positive ratios in log space (inf counts as the largest): the smallest ratio at which
-    the cumulative weight reaches one half. Forms with zero weight never decide it."""
-    r, w = np.asarray(ratios, float), np.asarray(weights, float)
-    keep = w > 0
-    r, w = r[keep], w[keep]
-    if not len(r):
-        return float("nan")
-    r = np.where(np.isnan(r), np.inf, r)
-    order = np.argsort(r, kind="stable")
-    cum = np.cumsum(w[order]) / w.sum()
-    return float(r[order][min(int(np.searchsorted(cum, 0.5 - 1e-12)), len(r) - 1)])
+class AveragedForm:
+    """The weighted sum of several forms as one form: ``form(rows, **params)`` = sum_f w_f form_f(rows, params_f),
+    where the parameters of form f are passed as ``LABEL/NAME`` (``AveragedFit.param_values`` names them so)."""
+
+    def __init__(self, forms: dict, weights: dict, name: str = "average"):
+        self.forms, self.weights, self.name = dict(forms), dict(weights), name
+
+    def __call__(self, rows, **params) -> np.ndarray:
+        total = 0.0
+        for label, form in self.forms.items():
+            prefix = label + "/"
+            own = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+            total = total + self.weights[label] * form(rows, **own)
+        return np.asarray(total, float)
+
+    def __repr__(self) -> str:
+        return f"AveragedForm({self.name}: {format_weights(self.weights)})"
+
+
+class AveragedFit:
+    """Several ``CurveFit``s of the same runs presented as one fit whose curves are the model average
+    sum_f w_f curve_f ({label: CurveFit}, {label: weight} summing to 1; forms with zero weight do not enter).
+
+    It stands in for a fit wherever the curves are read through ``param_values`` and ``form`` (``frontier.CurveGrid``,
+    hence ``breakeven.breakeven_table``) or ``predict`` / ``predict_grid``: every prediction is sum_f w_f
+    prediction_f. Entry vectors (``values``, R x ``n_entries``) are the forms' entry vectors side by side, in the
+    order of ``fits``, so refit i of the average is refit i of every form (give them the same resample). Its
+    ``form`` is an ``AveragedForm`` named ``name``. Raises InputError when the fits are not of the same runs or the
+    weights are not a simplex over them."""
+
+    def __init__(self, fits: dict, weights: dict, name: str = "average"):
+        unknown = [k for k, v in dict(weights).items() if k not in fits and float(v) != 0]
+        if unknown:
+            raise InputError(f"form weights name forms without a fit: {', '.join(map(str, unknown))}")
+        weights = check_weights({k: dict(weights).get(k, 0.0) for k in fits})
+        used = [k for k, w in weights.items() if w > 0]
+        self.fits = {k: fits[k] for k in used}
+        self.weights = {k: weights[k] for k in used}
+        base = self.fits[used[0]]
+        keys = ("task", "train_model", "method", "fraction")
+        for label in used[1:]:
+            runs = self.fits[label].runs_
+            if len(runs) != len(base.runs_) or any(not np.array_equal(runs[c].to_numpy(), base.runs_[c].to_numpy())
+                                                   for c in keys):
+                raise InputError(f"form '{label}' cannot be averaged with '{used[0]}': they were fitted to other runs")
+        self.runs_ = base.runs_
+        self.form = AveragedForm({k: f.form for k, f in self.fits.items()}, self.weights, name)
+        self.ends = np.cumsum([len(f.x_) for f in self.fits.values()])
+        """Where each form's entries end in an entry vector of the average."""
+
+    @property
+    def n_entries(self) -> int:
+        return int(self.ends[-1])
+
+    @property
+    def x_(self) -> np.ndarray:
+        """The point fits' entry vectors side by side."""
+        return np.concatenate([f.x_ for f in self.fits.values()])
+
+    def split(self, values: np.ndarray | None) -> dict:
+        """{label: that form's part of ``values`` (..., n_entries)}; {label: None} for None (the point fits)."""
+        if values is None:
+            return {k: None for k in self.fits}
+        values = np.asarray(values, float)
+        if values.shape[-1] != self.n_entries:
+            raise InputError(f"entry vectors of the average have {self.n_entries} entries, got {values.shape[-1]}")
+        return dict(zip(self.fits, np.split(values, self.ends[:-1], axis=-1)))
+
+    def param_values(self, rows, values: np.ndarray | None = None) -> dict:
+        """Every form's per-row parameter values (``CurveFit.param_values``), named ``LABEL/NAME``."""
+        out = {}
+        for (label, f), v in zip(self.fits.items(), self.split(values).values()):
+            out.update({f"{label}/{name}": p for name, p in f.param_values(rows, v).items()})
+        return out
+
+    def predict(self, rows, values: np.ndarray | None = None) -> np.ndarray:
+        """sum_f w_f ``CurveFit.predict`` (metric units; (R, n_rows) with ``values``)."""
+        return sum(self.weights[k] * f.predict(rows, v) for (k, f), v in zip(self.fits.items(),
+                                                                               self.split(values).values()))
+
+    def predict_grid(self, heads, fractions: list, values: np.ndarray | None = None) -> np.ndarray:
+        """sum_f w_f ``CurveFit.predict_grid`` (metric units)."""
+        return sum(self.weights[k] * f.predict_grid(heads, fractions, v)
+                   for (k, f), v in zip(self.fits.items(), self.split(values).values()))
+
+    def margin_table(self, margin: float | None = None):
+        """``noise.margins`` of the average: per panel the weighted mean of the forms' run-to-run noise sd and
+        degrees of freedom (``noise.panel_noise``), so that the default margin is the weighted mean of the forms'
+        (as in ``planner.averaged``); ``margin`` (metric points) everywhere when given."""
+        from .noise import margins, panel_noise
+        tables = [panel_noise(f) for f in self.fits.values()]
+        noise = tables[0].copy()
+        for col in ("noise_sd", "noise_dof"):
+            noise[col] = sum(w * t[col].to_numpy(float) for w, t in zip(self.weights.values(), tables))
+        return margins(noise, margin)
 
 
 def format_weights(weights: dict, digits: int = 2) -> str:

@@ -155,16 +155,11 @@ def breakeven_budget(curve: MethodCurve, baselines: list[MethodCurve], margin: f
     return float(budgets[hit[0]]) if len(hit) else float("nan")
 
 
-def selector_cost_line(runs: pd.DataFrame, task: str, model: str, method: str) -> tuple[float, float, float]:
-    """(C0, a, N_sel): the method's selection cost in the panel as a fixed part C0 (FLOPs, e.g. LESS's random
-    projection, which does not grow with the selector) plus a FLOPs per selector parameter, and the measured
-    selector size N_sel (parameters)."""
-    return _cost_line(runs[(runs.task == task) & (runs.train_model == model) & (runs.method == method)], method)
-
-
 def selector_cost_lines(runs: pd.DataFrame, methods=None) -> dict:
-    """``selector_cost_line`` of every (task, train_model, method) of ``runs`` (only ``methods`` when given), from
-    one groupby of medians: {(task, train_model, method): (C0, a, N_sel)}."""
+    """{(task, train_model, method): (C0, a, N_sel)} of every panel and method of ``runs`` (only ``methods`` when
+    given), from one groupby of medians: the method's selection cost in the panel as a fixed part C0 (FLOPs, e.g.
+    LESS's random projection, which does not grow with the selector) plus a FLOPs per selector parameter, and
+    the measured selector size N_sel (parameters)."""
     sub = runs if methods is None else runs[runs.method.isin(list(methods))]
     has_sel = "selector_params" in runs
     stats = sub.groupby(["task", "train_model", "method"], sort=False).agg(
@@ -181,12 +176,6 @@ def panel_spans(runs: pd.DataFrame) -> dict:
     return {key: float(span) or 1.0 for key, span in (metric.max() - metric.min()).items()}
 
 
-def _cost_line(rows: pd.DataFrame, method: str) -> tuple[float, float, float]:
-    n_sel = float(np.median(rows.selector_params)) if "selector_params" in rows else 0.0
-    return _cost_line_values(method, float(np.median(rows.pool_tokens)), float(np.median(rows.selection_flops)),
-                             n_sel)
-
-
 def _cost_line_values(method: str, pool: float, sel: float, n_sel: float) -> tuple[float, float, float]:
     known = method in costs.SELECTOR_COSTS  # arms such as 'ppl@s1' have no cost model: all cost scales
     c0 = costs.selection_flops_fixed(method, pool) if known else 0.0
@@ -195,10 +184,14 @@ def _cost_line_values(method: str, pool: float, sel: float, n_sel: float) -> tup
     if not known:
         return 0.0, sel / n_sel if n_sel > 0 else 1.0, n_sel
     a = costs.selection_flops_per_selector_param(method, pool)
+    if a <= 0:                     # no selector model (random): no cost grows with a selector, no ratio
+        return c0, 0.0, n_sel
     return c0, a, n_sel if n_sel > 0 else (sel - c0) / a
 
 
 def _ratio(train_params: float, c0: float, a: float, sel_star: float) -> float:
+    if a <= 0:
+        return float("nan")        # no selector whose size could shrink
     return train_params * a / (sel_star - c0) if sel_star > c0 else float("inf")
 
 
@@ -224,21 +217,11 @@ def _panel_contests(fitted, methods, n_grid, grid=None):
 
 def _crossing(log_r: np.ndarray, d: np.ndarray) -> tuple[float, bool]:
     """Smallest r above which the piecewise-linear d(log r) stays > 0, linear beyond the ends: (r, extrapolated).
-    inf when d ends <= 0 and does not rise; 0 when d > 0 at every ratio down to 0."""
-    order = np.argsort(log_r)
-    x, y = log_r[order], d[order]
-    if len(x) == 1:
-        return (0.0, True) if y[0] > 0 else (float("inf"), True)
-    if y[-1] <= 0:
-        slope = (y[-1] - y[-2]) / (x[-1] - x[-2])
-        return (float(10 ** (x[-1] - y[-1] / slope)), True) if slope > 0 else (float("inf"), True)
-    neg = np.flatnonzero(y <= 0)
-    if len(neg):
-        i = neg[-1]
-        t = -y[i] / (y[i + 1] - y[i])
-        return float(10 ** (x[i] + t * (x[i + 1] - x[i]))), False
-    slope = (y[1] - y[0]) / (x[1] - x[0])
-    return (float(10 ** (x[0] - y[0] / slope)), True) if slope > 0 else (0.0, True)
+    inf when d ends <= 0 and does not rise; 0 when d > 0 at every ratio down to 0 (``crossing_rows`` of one row;
+    extrapolated unless d ends > 0 after a point <= 0)."""
+    d = np.asarray(d, float)
+    y = d[np.argsort(log_r)]
+    return float(crossing_rows(log_r, d[None, :])[0]), bool(y[-1] <= 0 or not (y <= 0).any())
 
 
 BREAKEVEN_COLUMNS = ["definition", "task", "train_model", "method", "form", "ratio", "extrapolated", "margin",
@@ -313,15 +296,7 @@ def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, marg
         out.append(pd.DataFrame(size_rows))
         # (c) mean lead over panels
         mean = np.mean([d for mm, d in lead_curves if mm == method], axis=0)
-        ok = np.flatnonzero(mean > 0)
-        if len(ok) == 0:
-            r = float("inf")
-        elif ok[0] == 0:
-            r = float(RATIO_GRID[0])
-        else:
-            i = ok[0] - 1
-            x = np.log10(RATIO_GRID)
-            r = float(10 ** (x[i] + (0 - mean[i]) / (mean[i + 1] - mean[i]) * (x[i + 1] - x[i])))
+        r = float(grid_crossing_rows(mean[None, :])[0])
         out.append(pd.DataFrame([{"definition": "pooled_mean", "task": "all", "train_model": "pooled",
                                   "method": method, "form": form, "ratio": r, "extrapolated": False,
                                   "n_panels": len(g), "n_never": int(np.isinf(r))}]))
@@ -329,15 +304,9 @@ def breakeven_table(fitted, methods=BREAKEVEN_METHODS, cheap=CHEAP_METHODS, marg
 
 
 def log_median(ratios) -> float:
-    """Median of positive ratios in log space (inf counts as the largest; 0 as the smallest)."""
-    r = np.sort(np.asarray(ratios, float))
-    n = len(r)
-    if n == 0:
-        return float("nan")
-    a, b = r[(n - 1) // 2], r[n // 2]
-    if np.isinf(b) or a == 0:
-        return float(b if np.isinf(b) else a if b == 0 else np.sqrt(a * b) if a > 0 else 0.0)
-    return float(np.sqrt(a * b))
+    """Median of positive ratios in log space (inf counts as the largest; 0 as the smallest): an even count
+    takes the geometric mean of the middle two (``log_median_rows`` of one row)."""
+    return float(log_median_rows(np.asarray(ratios, float).reshape(1, -1))[0])
 
 
 def pooled_ratios(table: pd.DataFrame) -> pd.DataFrame:
@@ -403,7 +372,7 @@ class ContestBatch:
 
 
 def log_median_rows(ratios: np.ndarray) -> np.ndarray:
-    """``log_median`` of each row of a 2-d array of ratios (R x n)."""
+    """``log_median`` of each row of a 2-d array of ratios (R x n); nan for no columns."""
     r = np.sort(np.asarray(ratios, float), axis=1)
     n = r.shape[1]
     if n == 0:
@@ -598,7 +567,6 @@ class ContestRefits:
         contests, shapes, n_draw = self.contests, self.shapes, len(take)
         keys, ratio_cols = [], []
         uses = [] if uses is None else uses
-        x_grid = np.log10(RATIO_GRID)
         for method in dict.fromkeys(c[2] for c in contests):
             ks = [k for k, c in enumerate(contests) if c[2] == method]
             rows = take[:, self.block[ks]]                                              # J x contests
@@ -636,20 +604,28 @@ class ContestRefits:
                 for j, k in enumerate(ks):                               # accumulate: no J x contests x grid array
                     mean += self.curves[rows[:, j], k]
             mean /= len(ks)
-            pos = mean > 0
-            first = np.argmax(pos, axis=1)
-            i = np.clip(first - 1, 0, len(x_grid) - 2)
-            rows_ = np.arange(n_draw)
-            y0, y1 = mean[rows_, i], mean[rows_, i + 1]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cross = 10 ** (x_grid[i] + (0 - y0) / (y1 - y0) * (x_grid[i + 1] - x_grid[i]))
-            r = np.where(~pos.any(axis=1), np.inf, np.where(first == 0, RATIO_GRID[0], cross))
-            ratio_cols.append(r[:, None])
+            ratio_cols.append(grid_crossing_rows(mean)[:, None])
         return keys, (np.concatenate(ratio_cols, axis=1) if ratio_cols else np.empty((n_draw, 0)))
 
 
+def grid_crossing_rows(lead: np.ndarray) -> np.ndarray:
+    """Per row of ``lead`` (rows x ``RATIO_GRID``): the ratio where the lead first turns > 0, interpolated in
+    log r (definition c): ``RATIO_GRID[0]`` when it is > 0 from the start, inf when it never is."""
+    x_grid = np.log10(RATIO_GRID)
+    pos = lead > 0
+    first = np.argmax(pos, axis=1)
+    i = np.clip(first - 1, 0, len(x_grid) - 2)
+    rows = np.arange(len(lead))
+    y0, y1 = lead[rows, i], lead[rows, i + 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cross = 10 ** (x_grid[i] + (0 - y0) / (y1 - y0) * (x_grid[i + 1] - x_grid[i]))
+    return np.where(~pos.any(axis=1), np.inf, np.where(first == 0, RATIO_GRID[0], cross))
+
+
 def crossing_rows(log_r: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """``_crossing``'s ratio for every row of ``d`` (rows x points at ``log_r``) at once."""
+    """Per row of ``d`` (rows x points at ``log_r``): the smallest r above which the piecewise-linear d(log r)
+    stays > 0, linear beyond the ends; inf when d ends <= 0 and does not rise, 0 when d > 0 at every ratio down
+    to 0 (definition b)."""
     order = np.argsort(log_r)
     x, y = np.asarray(log_r, float)[order], np.asarray(d, float)[:, order]
     n_rows, n = y.shape

@@ -122,14 +122,26 @@ def size_form(form):
     return get_form(f"{form.name}_size") if f"{form.name}_size" in available_forms() else sized(form)
 
 
-def _leave_size_out_rows(runs, name, form, loss, n_boot, seed, held) -> list:
+def _size_heldout(runs, form, loss, n_boot, seed, size, made: dict) -> tuple:
+    """(fit, band): ``form``'s size-aware variant fitted to the runs at every size but ``size`` (params) and its
+    prediction band for the runs at ``size``; made once per size and kept in ``made`` ({size: (fit, band)}), so
+    ``extrapolate_size`` and ``leave_size_out``'s fold of the largest size (the same fit) share it."""
+    size = float(size)
+    if size not in made:
+        test = (runs.train_params == size).to_numpy()
+        made[size] = _heldout(runs[~test], runs[test], size_form(form), loss, n_boot, seed)
+    return made[size]
+
+
+def _leave_size_out_rows(runs, name, form, loss, n_boot, seed, held, made: dict | None = None) -> list:
     """``leave_size_out`` rows of one form (per fold, per fold and task, pooled, pooled per task); records each
-    fold's held-out predictions in ``held`` for stacking."""
+    fold's held-out predictions in ``held`` for stacking. ``made``: the size-aware fits already made
+    (``_size_heldout``), reused and added to."""
     rows, idx, truth, pred, lo, hi = [], [], [], [], [], []
-    sf = size_form(form)
+    made = {} if made is None else made
     for fold in size_folds(runs):
         test = fold["test"]
-        size_fit, band = _heldout(runs[~test], runs[test], sf, loss, n_boot, seed)
+        size_fit, band = _size_heldout(runs, form, loss, n_boot, seed, fold["held_out_params"], made)
         label = f"leave_size_out@{fold['held_out']}"
         y, p = runs.metric[test].to_numpy(), band.metric_pred.to_numpy()
         l, h = band.pred_lo.to_numpy(), band.pred_hi.to_numpy()
@@ -216,6 +228,7 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
             for text in full.diagnostics_.get("warnings", []):
                 warnings.warn(text, CostlawWarning, stacklevel=2)
         stats = {"n_params": full.n_params, "aic": full.aic, "bic": full.bic}
+        size_fits = {}   # the size-aware fits of this form, per held-out size (extrapolate_size, leave_size_out)
         rows.append(_scores(name, "in_sample", runs.metric, full.predict(runs), -np.inf, np.inf, stats))
         if "loo" in protocols:
             loo = leave_one_out(full)
@@ -230,7 +243,7 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
                 keep("extrapolate_fraction", all_rows[~small], band.metric_pred, runs.metric[~small])
         if "extrapolate_size" in protocols and len(sizes) >= 3:  # two to fit, one to predict
             big = runs.train_params == sizes[-1]
-            size_fit, band = _heldout(runs[~big], runs[big], size_form(form), loss, n_boot, seed)
+            size_fit, band = _size_heldout(runs, form, loss, n_boot, seed, sizes[-1], size_fits)
             rows.append(_scores(name, "extrapolate_size", runs.metric[big], band.metric_pred, band.pred_lo,
                                 band.pred_hi, {"n_params": size_fit.n_params, "aic": size_fit.aic,
                                                "bic": size_fit.bic}))
@@ -240,7 +253,7 @@ def compare(runs: pd.DataFrame, forms=COMPARE_FORMS, loss: str | None = None, n_
                 rows.append(_scores(name, f"extrapolate_size:{task}", runs.metric[big][sel],
                                     band.metric_pred[sel], band.pred_lo[sel], band.pred_hi[sel]))
         if "leave_size_out" in protocols:
-            rows.extend(_leave_size_out_rows(runs, name, form, loss, n_boot, seed, held))
+            rows.extend(_leave_size_out_rows(runs, name, form, loss, n_boot, seed, held, size_fits))
         if "extrapolate_size_pilot" in protocols and len(sizes) >= 2:
             pilot_rows, every = _pilot_rows(runs, name, form, pilot_config)
             rows.extend(pilot_rows)

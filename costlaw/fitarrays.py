@@ -16,6 +16,7 @@ import numpy as np
 
 from .curves import Form, get_form
 from .errors import UnknownName
+from .noise import residual_noise_sd
 
 CONTEXT_COLUMNS = ("train_flops_full", "log10_params", "log10_selector_params")
 """Columns derived from the runs (``fitting.context``), not stored in fit files."""
@@ -111,13 +112,8 @@ class FitArrays:
     def bootstrap(self):
         """The ``Bootstrap`` (pandas) of this fit: the one it was made from, or built from its fit file's group."""
         if self._source is None:
-            from .fitting import CurveFit, replicate
             from .uncertainty import Bootstrap
-            group = self._group
-            point = CurveFit.from_dict(group["fit"])
-            converged = None if group.get("converged") is None else np.asarray(group["converged"], bool)
-            self._source = Bootstrap(point, [replicate(point, v) for v in self.values], group["seed"],
-                                     group["level"], converged)
+            self._source = Bootstrap.from_dict(self._group)
         return self._source
 
     @property
@@ -172,15 +168,6 @@ class FitArrays:
         return self._residuals
 
     def noise_sd(self) -> dict:
-        """Residual standard deviation per panel {(task, train_model): sd}, RSS / (n - k) with k the panel's free
-        parameters (as ``Bootstrap.noise_sd``)."""
-        panels = list(zip(self.runs["task"].tolist(), self.runs["train_model"].tolist()))
-        keys = list(dict.fromkeys(panels))
-        code = {k: i for i, k in enumerate(keys)}
-        codes = np.array([code[k] for k in panels], np.intp)
-        resid = self.residuals()
-        rss = np.bincount(codes, weights=resid ** 2, minlength=len(keys))
-        n = np.bincount(codes, minlength=len(keys))
-        k = self.n_params / max(len(keys), 1)
-        sd = np.sqrt(rss / np.maximum(n - k, 1.0))
-        return dict(zip(keys, sd.tolist()))
+        """Residual standard deviation per panel {(task, train_model): sd}: ``noise.residual_noise_sd`` (as
+        ``Bootstrap.noise_sd``)."""
+        return residual_noise_sd(self.runs["task"], self.runs["train_model"], self.residuals(), self.n_params)

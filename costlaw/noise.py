@@ -45,13 +45,28 @@ def _seed_noise(runs: pd.DataFrame) -> dict:
     return out
 
 
+def residual_noise_sd(tasks, train_models, residuals: np.ndarray, n_params: int) -> dict:
+    """Residual standard deviation per panel (metric units), sqrt(RSS / (n - k)) with n the panel's runs and k its
+    share of the fit's ``n_params`` free parameters (n - k at least 1): {(task, train_model): sd}, panels in order
+    of first appearance. NumPy only (the planner's ``FitArrays`` and ``Bootstrap`` both read it)."""
+    panels = list(zip(np.asarray(tasks).tolist(), np.asarray(train_models).tolist()))
+    keys = list(dict.fromkeys(panels))
+    code = {k: i for i, k in enumerate(keys)}
+    codes = np.array([code[k] for k in panels], np.intp)
+    rss = np.bincount(codes, weights=np.asarray(residuals, float) ** 2, minlength=len(keys))
+    n = np.bincount(codes, minlength=len(keys))
+    k = n_params / max(len(keys), 1)
+    sd = np.sqrt(rss / np.maximum(n - k, 1.0))
+    return dict(zip(keys, sd.tolist()))
+
+
 def panel_noise(fitted) -> pd.DataFrame:
     """Noise per panel of a ``CurveFit``'s runs: task, train_model, noise_sd (metric units), noise_source
     (``seeds`` or ``residuals``), noise_dof."""
     import pandas as pd
-    runs = fitted.runs_.assign(_r=fitted.residuals_)
-    n_panels = runs.groupby(PANEL).ngroups
-    k = fitted.n_params / max(n_panels, 1)
+    runs = fitted.runs_
+    residual_sd = residual_noise_sd(runs.task, runs.train_model, fitted.residuals_, fitted.n_params)
+    k = fitted.n_params / max(len(residual_sd), 1)
     seeds = _seed_noise(runs)
     rows = []
     for (task, model), g in runs.groupby(PANEL, sort=False):
@@ -59,8 +74,7 @@ def panel_noise(fitted) -> pd.DataFrame:
             sd, dof = seeds[(task, model)]
             source = "seeds"
         else:
-            dof = max(len(g) - k, 1.0)
-            sd, source = float(np.sqrt(np.sum(g._r ** 2) / dof)), "residuals"
+            sd, dof, source = residual_sd[(task, model)], max(len(g) - k, 1.0), "residuals"
         rows.append({"task": task, "train_model": model, "noise_sd": sd, "noise_source": source,
                      "noise_dof": float(dof)})
     return pd.DataFrame(rows)

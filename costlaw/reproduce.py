@@ -15,7 +15,7 @@ from .fitting import CurveFit, fit
 from .frontier import budget_grid, frontier_columns, loglinear_front, panel_curves
 from .io import write_csv_atomic, write_csv_parts_atomic
 from .ladder import is_ladder, ratio_analysis
-from .averaging import akaike_weights, stacking_weights, weighted_log_median
+from .averaging import AveragedFit, akaike_weights, stacking_weights
 from .compare import compare, leave_one_out
 
 DEFAULT_N_BOOT = 400
@@ -181,8 +181,9 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
     """Form uncertainty of the pooled break-even answers (definitions a-c): each form's ratio with its AIC,
     Akaike weight exp(-dAIC/2) (normalised), leave-one-out RMSE and stacking weight (``costlaw.averaging``: the
     simplex weights whose combined leave-one-out prediction of the runs has the lowest squared error); per
-    (definition, method) the spread (min, max), the model-averaged ratio ``ratio_avg`` (the stacking-weighted
-    median in log ratio; ``ratio_avg_akaike`` the same with Akaike weights, for comparison) and the default form,
+    (definition, method) the spread (min, max), the model-averaged ratio ``ratio_avg`` (the break-even ratio of
+    the stacking-weighted average of the forms' curves, ``averaged_ratios``; ``ratio_avg_akaike`` the same with
+    Akaike weights, for comparison; point estimates) and the default form,
     the one with the lowest leave-one-out error (``default``). ``loo`` (RMSE per form) and ``stack`` (stacking
     weights per form) reuse what ``choose_form`` computed; without both, the forms' leave-one-out predictions are
     computed here. ``tables`` (break-even tables by form, ``breakeven_table`` or ``breakeven_intervals`` of the fit
@@ -215,12 +216,26 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
                          "stack_weight": stack[name], "default": name == best})
     table = pd.DataFrame(rows, columns=["definition", "method", "form", "ratio", "aic", "akaike_weight", "loo_rmse",
                                         "stack_weight", "default"])
+    averaged = {column: averaged_ratios(fits, w, margin) for column, w in
+                (("ratio_avg", stack), ("ratio_avg_akaike", weight))}
     for (d, m), g in table.groupby(["definition", "method"], sort=False):
         idx = g.index
         table.loc[idx, "ratio_min"], table.loc[idx, "ratio_max"] = g.ratio.min(), g.ratio.max()
-        table.loc[idx, "ratio_avg"] = weighted_log_median(g.ratio, g.stack_weight)
-        table.loc[idx, "ratio_avg_akaike"] = weighted_log_median(g.ratio, g.akaike_weight)
+        for column, ratios in averaged.items():
+            table.loc[idx, column] = ratios.get((d, m), np.nan)
     return table
+
+
+def averaged_ratios(fits: dict, weights, margin: float | None = None) -> dict:
+    """{(definition, method): pooled break-even ratio} of the model-averaged curves sum_f w_f curve_f
+    (``averaging.AveragedFit`` of ``fits`` with ``weights``, {form: weight} or a Series) for the definitions in
+    ``SPREAD_DEFINITIONS``: ``breakeven_table`` on the average's curves, on the same grids as each form's, with
+    the weighted mean of the forms' margins (``AveragedFit.margin_table``; ``margin`` when given). Point
+    estimates: no bootstrap."""
+    avg = AveragedFit(fits, dict(weights))
+    t = be.breakeven_table(avg, margin_table=avg.margin_table(margin))
+    t = t[(t.task == "all") & t.definition.isin(SPREAD_DEFINITIONS)]
+    return {(d, m): float(r) for d, m, r in zip(t.definition, t.method, t.ratio)}
 
 
 def scale_sample(runs: pd.DataFrame, scale_panels: int = SCALE_PANELS, seed: int = 0):
@@ -462,8 +477,8 @@ def format_breakeven(table: pd.DataFrame) -> str:
 def format_form_spread(table: pd.DataFrame) -> str:
     """One line per (definition, method): each form's pooled ratio, the spread and the weighted answer."""
     lines = ["\nForm uncertainty of the pooled ratios (default form: lowest leave-one-out error; averaged: "
-             "median in log ratio weighted by the forms' stacking weights from leave-one-out predictions, "
-             "Akaike-weighted beside it):"]
+             "break-even of the forms' curves averaged with their stacking weights from leave-one-out "
+             "predictions, Akaike-weighted beside it; point estimates):"]
     weights = table.drop_duplicates("form").set_index("form")
     lines.append("  " + ", ".join(f"{f} stacking weight {w.stack_weight:.2f}, AIC weight {w.akaike_weight:.2f}, "
                                   f"LOO RMSE {w.loo_rmse:.3f}" + (" (default)" if w.default else "")

@@ -64,32 +64,27 @@ def _invalid(path, err) -> CostlawError:
     return CostlawError(f"{path} is not a valid costlaw fit file ({type(err).__name__}: {err})")
 
 
-def load_fits(path) -> list:
-    """Read what ``save_fits`` wrote (a folder or its fit.json) back into a list of ``Bootstrap``."""
-    from .fitting import CurveFit, replicate
-    from .uncertainty import Bootstrap
+def _read_groups(path, read) -> list:
+    """``read(group)`` of every group of the fit file at ``path``; a malformed group is the one-line
+    ``CostlawError`` naming the file."""
     path, groups = _groups(path)
-    boots = []
+    out = []
     for g in groups:
         try:
-            point = CurveFit.from_dict(g["fit"])
-            values = np.asarray(g["replicates"], float).reshape(-1, len(point.x_))
+            out.append(read(g))
         except (KeyError, TypeError, ValueError) as err:
             raise _invalid(path, err) from None
-        converged = None if g.get("converged") is None else np.asarray(g["converged"], bool)
-        boots.append(Bootstrap(point, [replicate(point, v) for v in values], g["seed"], g["level"], converged))
-    return boots
+    return out
+
+
+def load_fits(path) -> list:
+    """Read what ``save_fits`` wrote (a folder or its fit.json) back into a list of ``Bootstrap``."""
+    from .uncertainty import Bootstrap
+    return _read_groups(path, Bootstrap.from_dict)
 
 
 def load_fit_arrays(path) -> list:
     """Read what ``save_fits`` wrote (a folder or its fit.json) into a list of ``costlaw.fitarrays.FitArrays``:
     the same fits as ``load_fits``, as NumPy arrays (no pandas)."""
     from .fitarrays import FitArrays
-    path, groups = _groups(path)
-    out = []
-    for g in groups:
-        try:
-            out.append(FitArrays.from_group(g))
-        except (KeyError, TypeError, ValueError) as err:
-            raise _invalid(path, err) from None
-    return out
+    return _read_groups(path, FitArrays.from_group)

@@ -17,7 +17,8 @@ import pandas as pd
 
 from .bands import percentile_interval, prediction_band
 from .checks import check_int
-from .fitting import CurveFit, group_codes, refit, replicate
+from .fitting import CurveFit, refit, replicate
+from .noise import residual_noise_sd
 
 CURVE_KEYS = ["task", "train_model", "method"]
 
@@ -59,6 +60,16 @@ class Bootstrap:
     converged: np.ndarray | None = None
     """Per replicate: whether its refit converged in every block."""
 
+    @classmethod
+    def from_dict(cls, group: dict) -> "Bootstrap":
+        """From one group of a ``fit.json`` (``fit``, ``seed``, ``level``, ``replicates``: rows of entry values in
+        the point fit's layout, ``converged``), as ``costlaw.store.save_fits`` writes it. Raises
+        KeyError/TypeError/ValueError on a malformed group."""
+        point = CurveFit.from_dict(group["fit"])
+        values = np.asarray(group["replicates"], float).reshape(-1, len(point.x_))
+        converged = None if group.get("converged") is None else np.asarray(group["converged"], bool)
+        return cls(point, [replicate(point, v) for v in values], group["seed"], group["level"], converged)
+
     @property
     def n_boot(self) -> int:
         return len(self.replicates)
@@ -94,14 +105,11 @@ class Bootstrap:
         return out
 
     def noise_sd(self) -> pd.Series:
-        """Residual standard deviation per panel, RSS / (n - k) with k the panel's free parameters."""
+        """Residual standard deviation per panel, RSS / (n - k) with k the panel's free parameters
+        (``noise.residual_noise_sd``), indexed by (task, train_model)."""
         runs = self.fit.runs_
-        resid = self.fit.residuals_
-        codes, keys = group_codes(runs, ["task", "train_model"])
-        rss = np.bincount(codes, weights=resid ** 2, minlength=len(keys))
-        n = np.bincount(codes, minlength=len(keys))
-        k = self.fit.n_params / max(len(keys), 1)
-        return pd.Series(np.sqrt(rss / np.maximum(n - k, 1.0)), index=pd.MultiIndex.from_tuples(keys))
+        sd = residual_noise_sd(runs.task, runs.train_model, self.fit.residuals_, self.fit.n_params)
+        return pd.Series(list(sd.values()), index=pd.MultiIndex.from_tuples(list(sd)), dtype=float)
 
     def predict(self, rows: pd.DataFrame, seed: int | None = None) -> pd.DataFrame:
         """metric_pred with a confidence interval (lo, hi) of the curve and a prediction interval

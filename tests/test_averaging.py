@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from costlaw import compare as compare_module
-from costlaw.averaging import akaike_weights, check_weights, stacking_weights, weighted_log_median
+from costlaw.averaging import AveragedFit, akaike_weights, check_weights, stacking_weights
 from costlaw.compare import compare, size_folds
 from costlaw.errors import InputError
 
@@ -48,12 +48,19 @@ def test_leave_size_out_never_trains_on_the_held_out_size(paper_runs, monkeypatc
 
 
 def test_leave_size_out_largest_fold_is_extrapolate_size(paper_runs):
+    """The largest size's fold is extrapolate_size (compare fits it once for both): asked together, each protocol
+    gives what it gives alone."""
     table = compare(paper_runs, ["offset_exp"], protocols=("extrapolate_size", "leave_size_out"), n_boot=5)
     big = table[table.protocol == "extrapolate_size"].iloc[0]
     fold = table[table.protocol == "leave_size_out@llama2-70b"].iloc[0]
     assert fold.position == "extrapolation up"
     for col in ("n_heldout", "heldout_rmse", "heldout_mae", "coverage"):
         assert fold[col] == pytest.approx(big[col])
+    alone = pd.concat([compare(paper_runs, ["offset_exp"], protocols=(p,), n_boot=5)
+                       for p in ("extrapolate_size", "leave_size_out")])
+    alone = alone[alone.protocol != "in_sample"].set_index("protocol")
+    together = table[table.protocol != "in_sample"].set_index("protocol").loc[alone.index, alone.columns]
+    pd.testing.assert_frame_equal(together, alone)
 
 
 def test_shipped_size_table_picks_the_pooled_winner():
@@ -118,12 +125,101 @@ def test_bad_stacking_inputs():
         check_weights({"a": -0.1, "b": 1.1})
 
 
-def test_akaike_weights_and_weighted_median():
+def test_akaike_weights():
     w = akaike_weights([100.0, 102.0, 110.0])
     assert w.sum() == pytest.approx(1) and w[0] / w[1] == pytest.approx(np.e)
-    assert weighted_log_median([2.0, 10.0, np.inf], [0.3, 0.3, 0.4]) == 10.0
-    assert weighted_log_median([2.0, 10.0, np.inf], [0.6, 0.0, 0.4]) == 2.0
-    assert weighted_log_median([2.0, 10.0, np.inf], [0.1, 0.0, 0.9]) == np.inf
+
+
+# the model-averaged break-even (reproduce's forms.csv) ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def mmlu_fits(paper_runs):
+    """offset_exp and power fitted to the MMLU runs (three panels: a small case)."""
+    from costlaw.fitting import fit
+    runs = paper_runs[paper_runs.task == "mmlu"].reset_index(drop=True)
+    return {name: fit(runs, name, warn=False) for name in ("offset_exp", "power")}
+
+
+def test_averaged_breakeven_with_weight_one_is_that_forms(mmlu_fits):
+    from costlaw import breakeven as be
+    from costlaw.reproduce import SPREAD_DEFINITIONS, averaged_ratios
+    for name, f in mmlu_fits.items():
+        avg = AveragedFit(mmlu_fits, {name: 1.0})
+        assert list(avg.fits) == [name]
+        got = be.breakeven_table(avg, margin_table=avg.margin_table())
+        own = be.breakeven_table(f)
+        assert set(got.form) == {"average"}
+        pd.testing.assert_frame_equal(got.drop(columns="form"), own.drop(columns="form"))
+        pooled = own[(own.task == "all") & own.definition.isin(SPREAD_DEFINITIONS)]
+        assert averaged_ratios(mmlu_fits, {name: 1.0}) == {
+            (d, m): r for d, m, r in zip(pooled.definition, pooled.method, pooled.ratio)}
+        # a given margin is used as given, as for one form
+        got = be.breakeven_table(avg, margin_table=avg.margin_table(0.1))
+        pd.testing.assert_frame_equal(got.drop(columns="form"), be.breakeven_table(f, margin=0.1).drop(columns="form"))
+
+
+def test_averaged_breakeven_is_that_of_the_averaged_curves_by_hand(mmlu_fits):
+    """Two forms at 0.6 / 0.4: each panel's curves averaged by hand, the margin the weighted mean of the forms',
+    the shrink break-even solved on them (Contest, selector cost lines) equals the average's table."""
+    from dataclasses import replace
+
+    from costlaw import breakeven as be
+    from costlaw.frontier import CurveGrid
+    from costlaw.noise import margin_lookup, margins, panel_noise
+    w = {"offset_exp": 0.6, "power": 0.4}
+    avg = AveragedFit(mmlu_fits, w)
+    runs = avg.runs_
+    # predictions are the weighted sums of the forms'
+    by_hand = sum(w[k] * f.predict(runs) for k, f in mmlu_fits.items())
+    assert np.allclose(avg.predict(runs), by_hand, rtol=0, atol=1e-12)
+    grid = CurveGrid(runs, 600)
+    curves = {k: grid.curves(f) for k, f in mmlu_fits.items()}
+    hand = [replace(a, metric=w["offset_exp"] * a.metric + w["power"] * b.metric)
+            for a, b in zip(curves["offset_exp"], curves["power"])]
+    m_of = {k: margin_lookup(margins(panel_noise(f))) for k, f in mmlu_fits.items()}
+    lines = be.selector_cost_lines(runs, be.BREAKEVEN_METHODS)
+    table = be.breakeven_table(avg, margin_table=avg.margin_table())
+    panels = table[(table.definition == "shrink") & (table.task != "all")].set_index(["task", "train_model", "method"])
+    expected = {}
+    for c in hand:
+        if c.method not in be.BREAKEVEN_METHODS:
+            continue
+        others = [o for o in hand if (o.task, o.train_model) == (c.task, c.train_model) and o.method != c.method]
+        margin = sum(w[k] * m_of[k][(c.task, c.train_model)] for k in w)
+        contest = be.Contest(c, others)
+        c0, a, _ = lines[(c.task, c.train_model, c.method)]
+        sel_star = contest.threshold(margin)
+        ratio = c.train_params * a / (sel_star - c0) if sel_star > c0 else np.inf
+        row = panels.loc[(c.task, c.train_model, c.method)]
+        assert row.margin == pytest.approx(margin, rel=1e-12)
+        assert row.lead_free == pytest.approx(contest.lead([0.0])[0], rel=1e-12)
+        assert row.ratio == pytest.approx(ratio, rel=1e-12)
+        expected.setdefault(c.method, []).append(ratio)
+    assert len(panels) == 6 and sum(map(len, expected.values())) == 6
+    pooled = table[(table.definition == "shrink") & (table.task == "all")].set_index("method").ratio
+    for method, ratios in expected.items():   # three panels: the median is the middle one
+        assert pooled[method] == pytest.approx(sorted(ratios)[1], rel=1e-12)
+    # the averaged curves differ from both forms' (a real average, not one form's answer)
+    for k, f in mmlu_fits.items():
+        own = be.breakeven_table(f)
+        assert not np.allclose(table.lead_free.dropna(), own.lead_free.dropna())
+
+
+def test_averaged_fit_refuses_bad_inputs(mmlu_fits, paper_runs):
+    from costlaw.fitting import fit
+    with pytest.raises(InputError, match="sum to 1"):
+        AveragedFit(mmlu_fits, {"offset_exp": 0.5})
+    with pytest.raises(InputError, match="without a fit"):
+        AveragedFit(mmlu_fits, {"offset_exp": 0.5, "logistic": 0.5})
+    other = fit(paper_runs[paper_runs.task == "bbh"].reset_index(drop=True), "power", warn=False)
+    with pytest.raises(InputError, match="other runs"):
+        AveragedFit({"offset_exp": mmlu_fits["offset_exp"], "power": other}, {"offset_exp": 0.5, "power": 0.5})
+    avg = AveragedFit(mmlu_fits, {"offset_exp": 0.5, "power": 0.5})
+    assert avg.n_entries == sum(len(f.x_) for f in mmlu_fits.values())
+    with pytest.raises(InputError, match="entries"):
+        avg.predict(avg.runs_, np.zeros((2, avg.n_entries - 1)))
+    # refit i of the average is refit i of every form: entry vectors side by side
+    values = np.vstack([avg.x_, avg.x_])
+    assert np.allclose(avg.predict(avg.runs_, values), avg.predict(avg.runs_)[None, :], rtol=0, atol=1e-12)
 
 
 # the model-averaged plan ----------------------------------------------------------------------------------------

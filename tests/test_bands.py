@@ -88,14 +88,54 @@ def test_recombined_mc_error_matches_the_spread_over_seeds():
     assert 0.8 < np.median(predicted) / np.std(cdf(combined)) < 1.2
 
 
-def test_crossing_rows_matches_crossing():
+def _crossing_reference(x, y):
+    """Definition (b)'s crossing of one row, written out branch by branch (x sorted)."""
+    if len(x) == 1:
+        return 0.0 if y[0] > 0 else np.inf
+    if y[-1] <= 0:
+        slope = (y[-1] - y[-2]) / (x[-1] - x[-2])
+        return 10 ** (x[-1] - y[-1] / slope) if slope > 0 else np.inf
+    neg = np.flatnonzero(y <= 0)
+    if len(neg):
+        i = neg[-1]
+        return 10 ** (x[i] + -y[i] / (y[i + 1] - y[i]) * (x[i + 1] - x[i]))
+    slope = (y[1] - y[0]) / (x[1] - x[0])
+    return 10 ** (x[0] - y[0] / slope) if slope > 0 else 0.0
+
+
+def test_crossing_rows_match_a_row_by_row_reference():
     rng = np.random.default_rng(3)
-    x = np.log10([1.0, 1.86, 10.0])
-    d = rng.normal(size=(300, 3))
-    d[:50] = np.abs(d[:50])        # all positive
-    d[50:100] = -np.abs(d[50:100])  # all negative
-    want = np.array([be._crossing(x, row)[0] for row in d])
-    np.testing.assert_allclose(be.crossing_rows(x, d), want, rtol=1e-12)
+    for x in (np.log10([1.0, 1.86, 10.0]), np.log10([10.0, 1.0, 1.86, 40.0]), np.log10([3.0])):
+        d = rng.normal(size=(300, len(x)))
+        d[:50] = np.abs(d[:50])        # all positive
+        d[50:100] = -np.abs(d[50:100])  # all negative
+        order = np.argsort(x)
+        with np.errstate(divide="ignore", over="ignore"):
+            want = np.array([_crossing_reference(x[order], row[order]) for row in d])
+        np.testing.assert_allclose(be.crossing_rows(x, d), want, rtol=1e-12)
+        got = [be._crossing(x, row) for row in d]        # one row, with its flag: interpolated only inside
+        np.testing.assert_array_equal([r for r, _ in got], be.crossing_rows(x, d))
+        inside = (d[:, order][:, -1] > 0) & (d <= 0).any(axis=1)
+        np.testing.assert_array_equal([extra for _, extra in got], ~inside)
+
+
+def test_grid_crossing_rows_interpolate_the_first_positive_lead():
+    x = np.log10(be.RATIO_GRID)
+    lead = np.tile(x - x[40] - 0.25 * (x[41] - x[40]), (4, 1))   # crosses a quarter of the way past point 40
+    lead[1] = 1.0                                                # ahead everywhere: the grid's first ratio
+    lead[2] = -1.0                                               # never ahead
+    lead[3, 70:] = -1.0                                          # only the first crossing counts
+    r = be.grid_crossing_rows(lead)
+    want = 10 ** (x[40] + 0.25 * (x[41] - x[40]))
+    np.testing.assert_allclose(r[[0, 3]], want, rtol=1e-12)
+    assert r[1] == be.RATIO_GRID[0] and np.isinf(r[2])
+
+
+def test_log_median_rows():
+    np.testing.assert_allclose(be.log_median_rows(np.array([[100.0, 1.0], [1.0, 4.0], [2.0, 3.0]])),
+                               [10.0, 2.0, np.sqrt(6.0)])
+    assert be.log_median([0.0, 5.0]) == 0.0 and be.log_median([5.0, np.inf]) == np.inf
+    assert be.log_median([2.0, np.inf, 8.0]) == 8.0 and np.isnan(be.log_median([]))
 
 
 def test_block_targets_ask_for_the_resolvable_ends():

@@ -115,7 +115,7 @@ def test_store_refuses_another_format_version(tmp_path, paper_runs):
     import json
 
     from costlaw.errors import CostlawError
-    from costlaw.store import load_fits, save_fits
+    from costlaw.store import load_fit_arrays, load_fits, save_fits
     boot = bootstrap(fit(paper_runs[paper_runs.task == "mmlu"], "offset_exp", warn=False), n_boot=4)
     save_fits([boot], tmp_path)
     data = json.loads((tmp_path / "fit.json").read_text())
@@ -123,9 +123,17 @@ def test_store_refuses_another_format_version(tmp_path, paper_runs):
     loaded = load_fits(tmp_path)[0]
     assert np.allclose(loaded.values, boot.values) and np.allclose(loaded.fit.predict(paper_runs[:5]),
                                                                    boot.fit.predict(paper_runs[:5]))
+    arrays = load_fit_arrays(tmp_path)[0].bootstrap()          # the planner's fit, as pandas: the same reader
+    assert np.array_equal(arrays.values, loaded.values) and np.array_equal(arrays.converged, loaded.converged)
+    assert (arrays.seed, arrays.level) == (loaded.seed, loaded.level) == (boot.seed, boot.level)
     data["costlaw_fit_version"] = 1
     (tmp_path / "fit.json").write_text(json.dumps(data))
     with pytest.raises(CostlawError, match="format version 1.*reads version 2"):
+        load_fits(tmp_path)
+    data["costlaw_fit_version"] = 2
+    del data["groups"][0]["seed"]
+    (tmp_path / "fit.json").write_text(json.dumps(data))
+    with pytest.raises(CostlawError, match="not a valid costlaw fit file.*seed"):
         load_fits(tmp_path)
 
 
