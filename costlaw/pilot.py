@@ -419,6 +419,27 @@ class PilotTransfer:
         return value
 
 
+_SHARED: dict = {}
+"""Recent ``shared_transfer`` results by their exact inputs (at most ``SHARED_MAX``, oldest dropped first)."""
+SHARED_MAX = 8
+
+
+def shared_transfer(runs: pd.DataFrame, task: str | None = None, form: str = "offset_exp",
+                    level: float = 0.9) -> PilotTransfer:
+    """``PilotTransfer(runs, task, form=form, level=level)``, the same object again for the same inputs (every
+    value of ``runs``, its columns and dtypes, task, form, level): one command's form sets (a sweep's spread, its
+    tipping point, a break-even map) each build the plan's pilot transfers, and a transfer, its per-panel refit
+    and its memoised curves depend on nothing else."""
+    key = (task, form, float(level), tuple((c, str(runs[c].dtype), runs[c].to_numpy().tobytes()
+                                            if runs[c].dtype.kind in "biufcmM" else tuple(map(repr, runs[c])))
+                                           for c in runs.columns))
+    if key not in _SHARED:
+        if len(_SHARED) >= SHARED_MAX:
+            del _SHARED[next(iter(_SHARED))]
+        _SHARED[key] = PilotTransfer(runs, task, form=form, level=level)
+    return _SHARED[key]
+
+
 def interval_terms(var_noise: float, between: dict, scale: float, own: dict | None = None,
                    n_pilots: int = 1) -> dict:
     """The forecast's variance terms (metric units squared) from ``PilotTransfer.between_size`` and the rule's

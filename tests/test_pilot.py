@@ -381,3 +381,17 @@ def test_forecast_without_intervals_and_pilot_plan_imports(paper_runs, tmp_path)
             "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'matplotlib'}))" % (argv,))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "LOADED []", out[-500:]
+
+
+def test_shared_transfer_is_reused_only_for_the_same_inputs(paper_runs):
+    """A sweep's spread, its tipping point and a break-even map build the same pilot transfers: ``shared_transfer``
+    gives the same object for equal inputs (a copy of the runs too) and a new one when any value differs."""
+    from costlaw import pilot
+    runs = paper_runs[paper_runs.task == "mmlu"]
+    first = pilot.shared_transfer(runs, "mmlu", form="power")
+    assert pilot.shared_transfer(runs.copy(), "mmlu", form="power") is first
+    changed = runs.copy()
+    changed.loc[changed.index[3], "metric"] += 1e-9
+    assert pilot.shared_transfer(changed, "mmlu", form="power") is not first
+    assert pilot.shared_transfer(runs, "mmlu", form="power", level=0.8) is not first
+    assert pilot.shared_transfer(runs, "mmlu", form="logistic") is not first

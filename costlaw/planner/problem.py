@@ -269,7 +269,7 @@ class Problem:
         forecast plus, per refit, one shift common to every method (the pilots' noise and the shared between-size
         departure, Student t with its degrees of freedom) and one per method (the method's own departure); the
         new run's noise is added back by the prediction band."""
-        from ..pilot import PilotTransfer
+        from ..pilot import shared_transfer
         if self._curve_depends_on_cost:
             raise InputError(f"pilot-anchored plans need a form with the selection cost as an offset; "
                              f"'{self.form.name}' is not")
@@ -279,7 +279,7 @@ class Problem:
         from ..curves import available_forms
         name = self.form.name
         base = panel_form_name(name) if panel_form_name(name) in available_forms() else name
-        transfer = PilotTransfer(runs[runs.task == self.task][cols], self.task, form=base, level=self.level)
+        transfer = shared_transfer(runs[runs.task == self.task][cols], self.task, form=base, level=self.level)
         rng = np.random.default_rng(self.boot.seed)
         sigma = transfer.noise_sd()
         curves = np.empty_like(self.curves)
