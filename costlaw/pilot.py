@@ -430,9 +430,12 @@ def shared_transfer(runs: pd.DataFrame, task: str | None = None, form: str = "of
     value of ``runs``, its columns and dtypes, task, form, level): one command's form sets (a sweep's spread, its
     tipping point, a break-even map) each build the plan's pilot transfers, and a transfer, its per-panel refit
     and its memoised curves depend on nothing else."""
-    key = (task, form, float(level), tuple((c, str(runs[c].dtype), runs[c].to_numpy().tobytes()
-                                            if runs[c].dtype.kind in "biufcmM" else tuple(map(repr, runs[c])))
-                                           for c in runs.columns))
+    def content(column):  # the values themselves (an object column by repr: never by the objects' addresses)
+        values = runs[column].to_numpy()
+        return (column, str(runs[column].dtype),
+                values.tobytes() if values.dtype.kind in "biufcmM" else tuple(map(repr, values.tolist())))
+
+    key = (task, form, float(level), tuple(content(c) for c in runs.columns))
     if key not in _SHARED:
         if len(_SHARED) >= SHARED_MAX:
             del _SHARED[next(iter(_SHARED))]
