@@ -92,6 +92,13 @@ class AveragedForm:
             total = total + self.weights[label] * form(rows, **own)
         return np.asarray(total, float)
 
+    @property
+    def params(self) -> tuple:
+        """Every form's parameters, named ``LABEL/NAME`` as ``__call__`` takes them: ``fitting.blocks`` reads them to
+        split the runs into blocks that share no free parameter in any form (independent refits)."""
+        from dataclasses import replace
+        return tuple(replace(p, name=f"{label}/{p.name}") for label, form in self.forms.items() for p in form.params)
+
     def __repr__(self) -> str:
         return f"AveragedForm({self.name}: {format_weights(self.weights)})"
 
@@ -103,7 +110,8 @@ class AveragedFit:
     It stands in for a fit wherever the curves are read through ``param_values`` and ``form`` (``frontier.CurveGrid``,
     hence ``breakeven.breakeven_table``) or ``predict`` / ``predict_grid``: every prediction is sum_f w_f
     prediction_f. Entry vectors (``values``, R x ``n_entries``) are the forms' entry vectors side by side, in the
-    order of ``fits``, so refit i of the average is refit i of every form (give them the same resample). Its
+    order of ``fits``, so refit i of the average is refit i of every form (give them the same resample:
+    ``averaged_bootstrap``). Its
     ``form`` is an ``AveragedForm`` named ``name``. Raises InputError when the fits are not of the same runs or the
     weights are not a simplex over them."""
 
@@ -172,6 +180,42 @@ class AveragedFit:
         for col in ("noise_sd", "noise_dof"):
             noise[col] = sum(w * t[col].to_numpy(float) for w, t in zip(self.weights.values(), tables))
         return margins(noise, margin)
+
+
+class AveragedBootstrap:
+    """Bootstrap refits of an ``AveragedFit`` (``averaged_bootstrap``): ``values`` (n_boot x ``fit.n_entries``), refit
+    i being refit i of every form, their entry vectors side by side; ``seed`` the forms' bootstrap seed. It stands
+    in for an ``uncertainty.Bootstrap`` where only the entry vectors are read (``breakeven.breakeven_intervals``'s
+    ``boot``)."""
+
+    def __init__(self, fit: AveragedFit, values: np.ndarray, seed):
+        self.fit, self.values, self.seed = fit, np.asarray(values, float), seed
+
+    @property
+    def n_boot(self) -> int:
+        return len(self.values)
+
+
+def averaged_bootstrap(avg: AveragedFit, boots: dict) -> AveragedBootstrap:
+    """The refits of ``avg`` from each form's ``uncertainty.Bootstrap`` ({label: Bootstrap} of ``avg.fits``' point
+    fits). ``uncertainty.bootstrap`` draws its resamples from the seed and the runs alone, so bootstraps of fits of
+    the same runs with the same seed and the same number of refits resample alike: refit i of each is refit i of
+    the average. Raises InputError when a form's bootstrap is missing, is of another point fit, or the seeds or
+    numbers of refits differ (a prefix of more refits is not the same resample)."""
+    missing = [k for k in avg.fits if k not in boots]
+    if missing:
+        raise InputError(f"no bootstrap of form(s) {', '.join(missing)} to average")
+    boots = {k: boots[k] for k in avg.fits}
+    other = [k for k, b in boots.items() if not np.array_equal(np.asarray(b.fit.x_), np.asarray(avg.fits[k].x_))]
+    if other:
+        raise InputError(f"the bootstrap of form(s) {', '.join(other)} is not of the averaged fit")
+    seeds = {str(b.seed) for b in boots.values()}
+    sizes = {b.n_boot for b in boots.values()}
+    if len(seeds) > 1 or len(sizes) > 1:
+        raise InputError(f"averaged refits need the forms' bootstraps drawn alike (one seed, one number of refits); "
+                         f"got seeds {sorted(seeds)} and refits {sorted(sizes)}")
+    values = np.concatenate([b.values for b in boots.values()], axis=1)
+    return AveragedBootstrap(avg, values, next(iter(boots.values())).seed)
 
 
 def format_weights(weights: dict, digits: int = 2) -> str:

@@ -945,7 +945,8 @@ def run_groups(fitted, refits: "ContestRefits") -> np.ndarray:
 
 def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float = 0.9, margin: float | None = None,
                         methods=BREAKEVEN_METHODS, boot=None, claims: dict | None = None,
-                        progress=None, jobs: int = 1, max_boot: int | None = None) -> pd.DataFrame:
+                        progress=None, jobs: int = 1, max_boot: int | None = None,
+                        margin_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """All four definitions with intervals: (a)-(c) with bootstrap percentile intervals over ``n_boot`` refits
     (each end's Monte Carlo error in log10, ``ratio_lo_mc``/``ratio_hi_mc``, and ``stable``), (d) with its noise
     interval. ``p_win``: share of refits in which the method wins by more than the margin at its measured
@@ -959,12 +960,16 @@ def breakeven_intervals(fitted, n_boot: int = 400, seed: int = 0, level: float =
     recombinations of the panels' refits (``bands.recombine``, blocks with different numbers of refits used
     equally often each); ``n_boot``: the refits of the row's panel (the most of its panels, pooled rows);
     ``n_draws``: the draws its interval is read from; ``p_never``: share of "never";
-    ``hi_widened``: an upper end within Monte Carlo error of "never", reported ``inf`` (``bands.interval_with_mc``)."""
+    ``hi_widened``: an upper end within Monte Carlo error of "never", reported ``inf`` (``bands.interval_with_mc``).
+    ``margin_table``: a precomputed ``noise.margins`` table (default: from ``fitted``'s panel noise and ``margin``).
+    ``fitted`` may be an ``averaging.AveragedFit`` with ``boot`` its ``averaging.averaged_bootstrap`` and its
+    ``margin_table``: the refits of the averaged curves (no refits added, ``max_boot`` at most ``n_boot``)."""
     from .uncertainty import bootstrap
 
     n_boot = check_int(n_boot, "n_boot", low=0)
     max_boot = n_boot if max_boot is None else check_int(max_boot, "max_boot", low=n_boot)
-    margin_table = make_margins(panel_noise(fitted), margin)
+    if margin_table is None:
+        margin_table = make_margins(panel_noise(fitted), margin)
     grid = CurveGrid(fitted.runs_, 600)
     point = breakeven_table(fitted, methods, margin_table=margin_table, grid=grid)
     if point.empty:  # no PPL/LESS curves: break-even is not applicable

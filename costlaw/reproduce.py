@@ -170,14 +170,31 @@ SPREAD_DEFINITIONS = ("shrink", "size", "pooled_mean")
 
 
 def _fit_and_breakeven(shared, name):
-    runs, fits, margin, tables = shared
+    """(fit, break-even table, bootstrap entry values or None) of form ``name``: the table given if it has what is
+    asked (intervals when ``n_boot``), else solved here (with ``n_boot`` refits from ``seed``: the form's bootstrap
+    from ``boots`` or made here)."""
+    from .uncertainty import bootstrap
+    runs, fits, margin, tables, n_boot, seed, boots = shared
     fitted = fits.get(name) or fit(runs, name, warn=False)
-    return fitted, tables[name] if name in tables else be.breakeven_table(fitted, margin=margin)
+    boot = boots.get(name)
+    if name in tables and (not n_boot or "ratio_lo" in tables[name]):
+        return fitted, tables[name], None if boot is None else boot.values
+    if not n_boot:
+        return fitted, be.breakeven_table(fitted, margin=margin), None
+    boot = boot if boot is not None else bootstrap(fitted, n_boot=n_boot, seed=seed)
+    return fitted, be.breakeven_intervals(fitted, n_boot=n_boot, seed=seed, margin=margin, boot=boot), boot.values
+
+
+FORM_INTERVAL_COLUMNS = ["ratio_lo", "ratio_hi", "ratio_lo_mc", "ratio_hi_mc", "lo_stable", "hi_stable", "p_never",
+                         "n_boot"]
+"""``breakeven_intervals`` columns ``form_spread`` carries per form, and as ``ratio_avg_<column>`` for the average
+(``ratio_lo`` -> ``ratio_avg_lo``)."""
 
 
 def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS, margin: float | None = None,
                 loo: pd.Series | None = None, jobs: int = 1,
-                tables: dict | None = None, stack: pd.Series | None = None) -> pd.DataFrame:
+                tables: dict | None = None, stack: pd.Series | None = None, n_boot: int = 0, seed: int = 0,
+                boots: dict | None = None, level: float = 0.9) -> pd.DataFrame:
     """Form uncertainty of the pooled break-even answers (definitions a-c): each form's ratio with its AIC,
     Akaike weight exp(-dAIC/2) (normalised), leave-one-out RMSE and stacking weight (``costlaw.averaging``: the
     simplex weights whose combined leave-one-out prediction of the runs has the lowest squared error); per
@@ -189,14 +206,28 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
     computed here. ``tables`` (break-even tables by form, ``breakeven_table`` or ``breakeven_intervals`` of the fit
     in ``fits`` with the same ``margin``) reuses point answers already computed; ``jobs``: processes the forms are
     fitted and solved in. Rows: per form, per method (in ``BREAKEVEN_METHODS`` order) the definitions in
-    ``SPREAD_DEFINITIONS`` order."""
+    ``SPREAD_DEFINITIONS`` order.
+
+    Intervals (``FORM_INTERVAL_COLUMNS``, NaN where not computed): a form whose table in ``tables`` has them
+    (``breakeven_intervals``) keeps them. With ``n_boot`` > 0 every form gets ``breakeven_intervals`` from ``n_boot``
+    refits drawn from ``seed`` (its ``uncertainty.Bootstrap`` from ``boots`` when given, e.g. the headline form's,
+    else made here), and so does the averaged ratio (``ratio_avg_lo`` ...; ``averaged_intervals``): since every
+    form's refit i is the same resample, refit i of the average is refit i of each form."""
     from .parallel import map_parts
-    done = map_parts(_fit_and_breakeven, (runs, fits or {}, margin, tables or {}), list(forms), jobs)
-    fits = {name: f for name, (f, _) in zip(forms, done)}
+    boots = dict(boots or {})
+    done = map_parts(_fit_and_breakeven, (runs, fits or {}, margin, tables or {}, n_boot, seed, boots),
+                     list(forms), jobs)
+    fits = {name: f for name, (f, _, _) in zip(forms, done)}
+    if n_boot:
+        from .fitting import replicate
+        from .uncertainty import Bootstrap
+        for name, (f, _, values) in zip(forms, done):
+            if name not in boots and values is not None:
+                boots[name] = Bootstrap(f, [replicate(f, v) for v in values], seed, level)
     order = {d: i for i, d in enumerate(SPREAD_DEFINITIONS)}
     rank = {m: i for i, m in enumerate(be.BREAKEVEN_METHODS)}
     tables = {}
-    for name, (_, t) in zip(forms, done):
+    for name, (_, t, _) in zip(forms, done):
         t = t[(t.task == "all") & t.definition.isin(SPREAD_DEFINITIONS)]
         tables[name] = t.iloc[np.lexsort((t.definition.map(order).to_numpy(),
                                           t.method.map(lambda m: rank.get(m, len(rank))).to_numpy()))]
@@ -210,20 +241,47 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
     best = str(loo.idxmin())
     rows = []
     for name, f in fits.items():
-        for r in tables[name].itertuples():
-            rows.append({"definition": r.definition, "method": r.method, "form": name, "ratio": r.ratio,
+        t = tables[name]
+        for r in t.to_dict("records"):
+            rows.append({"definition": r["definition"], "method": r["method"], "form": name, "ratio": r["ratio"],
+                         **{c: r.get(c, np.nan) for c in FORM_INTERVAL_COLUMNS},
                          "aic": aic[name], "akaike_weight": weight[name], "loo_rmse": loo[name],
                          "stack_weight": stack[name], "default": name == best})
-    table = pd.DataFrame(rows, columns=["definition", "method", "form", "ratio", "aic", "akaike_weight", "loo_rmse",
-                                        "stack_weight", "default"])
-    averaged = {column: averaged_ratios(fits, w, margin) for column, w in
-                (("ratio_avg", stack), ("ratio_avg_akaike", weight))}
+    avg_columns = ["ratio_avg"] + ["ratio_avg_" + c.removeprefix("ratio_") for c in FORM_INTERVAL_COLUMNS]
+    table = pd.DataFrame(rows, columns=["definition", "method", "form", "ratio", *FORM_INTERVAL_COLUMNS, "aic",
+                                        "akaike_weight", "loo_rmse", "stack_weight", "default"])
+    used = [k for k, w in stack.items() if w > 0]
+    if n_boot and all(k in boots for k in used):
+        avg = averaged_intervals(fits, stack, boots, margin, level, jobs)
+        stacked = {(r["definition"], r["method"]): [r["ratio"], *(r[c] for c in FORM_INTERVAL_COLUMNS)]
+                   for r in avg.to_dict("records")}
+    else:
+        stacked = {k: [r] + [np.nan] * len(FORM_INTERVAL_COLUMNS) for k, r in averaged_ratios(fits, stack, margin)
+                   .items()}
+    akaike = averaged_ratios(fits, weight, margin)
     for (d, m), g in table.groupby(["definition", "method"], sort=False):
         idx = g.index
         table.loc[idx, "ratio_min"], table.loc[idx, "ratio_max"] = g.ratio.min(), g.ratio.max()
-        for column, ratios in averaged.items():
-            table.loc[idx, column] = ratios.get((d, m), np.nan)
+        for column, v in zip(avg_columns, stacked.get((d, m), [np.nan] * len(avg_columns))):
+            table.loc[idx, column] = v
+        table.loc[idx, "ratio_avg_akaike"] = akaike.get((d, m), np.nan)
     return table
+
+
+def averaged_intervals(fits: dict, weights, boots: dict, margin: float | None = None, level: float = 0.9,
+                       jobs: int = 1) -> pd.DataFrame:
+    """The pooled rows (definitions in ``SPREAD_DEFINITIONS``) of ``breakeven.breakeven_intervals`` of the
+    model-averaged curves (``averaging.AveragedFit`` of ``fits`` with ``weights``; margins
+    ``AveragedFit.margin_table``): the ``averaged_ratios`` point with a percentile interval over refits, refit i
+    of the average being refit i of every form (``averaging.averaged_bootstrap`` of ``boots``, {form:
+    ``uncertainty.Bootstrap``} drawn with one seed and number of refits), each end's Monte Carlo error and
+    stability flags, and the share of refits that never break even."""
+    from .averaging import averaged_bootstrap
+    avg = AveragedFit(fits, dict(weights))
+    boot = averaged_bootstrap(avg, boots)
+    t = be.breakeven_intervals(avg, n_boot=boot.n_boot, seed=boot.seed, level=level, boot=boot, jobs=jobs,
+                               margin_table=avg.margin_table(margin))
+    return t[(t.task == "all") & t.definition.isin(SPREAD_DEFINITIONS)].reset_index(drop=True)
 
 
 def averaged_ratios(fits: dict, weights, margin: float | None = None) -> dict:
@@ -271,7 +329,7 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
               n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
               protocols=("extrapolate_fraction", "extrapolate_size"), margin: float | None = None,
               log=print, jobs: int = 1, max_boot: int | None = None,
-              scale_panels: int = SCALE_PANELS) -> Reproduction:
+              scale_panels: int = SCALE_PANELS, form_intervals: bool = False) -> Reproduction:
     """Fit ``runs`` (default: the paper's 180) with each form and write runs/fits/curves/frontier/breakeven CSVs
     and per-panel PNGs into ``out_dir``. Break-even ratios of every form but ``paper`` (which has no noise
     model) get 90% bootstrap intervals from ``n_boot`` seeded resamples (more, up to ``max_boot``, where that pins
@@ -282,7 +340,10 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     ``form_spread`` reports), said in ``Reproduction.form_choice``. ``jobs``: processes to use (forms fitted side
     by side, bootstrap refits and their break-even split, figures drawn while the rest is computed); every
     number is the same as with one. Beyond ``scale_panels`` panels some work is sampled or cut (``SCALE_PANELS``),
-    as ``Reproduction.notes`` and the report say."""
+    as ``Reproduction.notes`` and the report say. ``form_intervals``: forms.csv's pooled ratio of every form and
+    the averaged ratio get 90% intervals from the break-even refits (``form_spread``'s ``n_boot``; each
+    spread form bootstrapped with the same seed, about twice the break-even work); otherwise only the headline
+    form's ratios have them there (those of breakeven.csv)."""
     bundled = runs is None
     runs = paper_runs() if runs is None else runs
     out = Path(out_dir)
@@ -355,20 +416,27 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     adaptive = max_boot is not None and max_boot > n_boot
     log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form"
         + (f"; more, up to {max_boot}, for the panels whose interval ends need them)" if adaptive else ")"))
+    boots = {}
+    if form_intervals and n_boot and all(name in FORMS for name in SPREAD_FORMS):
+        from .uncertainty import bootstrap   # the headline form's refits, reused for the averaged interval
+        boots = {name: bootstrap(f, n_boot=n_boot, seed=seed, jobs=jobs) for name, f in result.fits.items()
+                 if name in SPREAD_FORMS}
     breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed, margin=margin,
-                                                    jobs=jobs, max_boot=max_boot)
+                                                    jobs=jobs, max_boot=max_boot, boot=boots.get(name))
                            for name, f in result.fits.items()], ignore_index=True)
     if adaptive and breakeven.get("n_boot", pd.Series(dtype=float)).notna().any():
         used = breakeven.n_boot.dropna()
         log(f"break-even refits per panel: {int(used.min())} to {int(used.max())}")
     result.tables["breakeven"] = breakeven
     if all(name in FORMS for name in SPREAD_FORMS):
-        log(f"form uncertainty: break-even under {', '.join(SPREAD_FORMS)} (AIC weights, leave-one-out errors)")
+        log(f"form uncertainty: break-even under {', '.join(SPREAD_FORMS)} (AIC weights, leave-one-out errors"
+            + (f"; every form and the average with intervals from {n_boot} refits)" if boots else ")"))
         if loo is None and scored is not runs:   # leave-one-out errors of the sample, as the choice would use
             loo, stack = choose_form(scored, jobs=jobs)[2::2]
         made = {name: breakeven[breakeven.form == name] for name in SPREAD_FORMS if name in result.fits}
         result.tables["forms"] = form_spread(runs, {**spread_fits, **result.fits}, margin=margin, loo=loo,
-                                             stack=stack, jobs=jobs, tables=made)
+                                             stack=stack, jobs=jobs, tables=made, n_boot=n_boot if boots else 0,
+                                             seed=seed, boots=boots)
     result.tables["stats"] = result.summary()
     result.tables["front_line"] = loglinear_front(runs)
     if is_ladder(runs):
@@ -475,18 +543,30 @@ def format_breakeven(table: pd.DataFrame) -> str:
 
 
 def format_form_spread(table: pd.DataFrame) -> str:
-    """One line per (definition, method): each form's pooled ratio, the spread and the weighted answer."""
+    """One line per (definition, method): each form's pooled ratio, the spread and the weighted answer, each with
+    its 90% interval where it has one (as ``breakeven_cell`` prints them)."""
+    avg_cols = {"ratio_avg_" + c.removeprefix("ratio_"): c for c in FORM_INTERVAL_COLUMNS}
+    has_avg = "ratio_avg_lo" in table and table.ratio_avg_lo.notna().any()
+    if has_avg:
+        n = table.ratio_avg_n_boot.dropna()
+        how = (f"90% intervals from {int(n.max())} bootstrap refits, refit i of every form the same resample "
+               f"(~ and never N% as above); the Akaike-weighted one a point estimate")
+    else:
+        how = ("point estimates, but a form's whose 90% intervals breakeven.csv has; `costlaw reproduce "
+               "--form-intervals` gives every form and the stacking average 90% intervals")
     lines = ["\nForm uncertainty of the pooled ratios (default form: lowest leave-one-out error; averaged: "
              "break-even of the forms' curves averaged with their stacking weights from leave-one-out "
-             "predictions, Akaike-weighted beside it; point estimates):"]
+             f"predictions, Akaike-weighted beside it; {how}):"]
     weights = table.drop_duplicates("form").set_index("form")
     lines.append("  " + ", ".join(f"{f} stacking weight {w.stack_weight:.2f}, AIC weight {w.akaike_weight:.2f}, "
                                   f"LOO RMSE {w.loo_rmse:.3f}" + (" (default)" if w.default else "")
                                   for f, w in weights.iterrows()))
     for (d, m), g in table.groupby(["definition", "method"], sort=False):
-        per = ", ".join(f"{r.form} {_ratio_text(r.ratio)}" for r in g.itertuples())
+        per = ", ".join(f"{r.form} {breakeven_cell(r)}" for _, r in g.iterrows())
+        first = g.iloc[0]
+        avg = pd.Series({"ratio": first.ratio_avg, **{c: first.get(a, np.nan) for a, c in avg_cols.items()}})
         lines.append(f"  {d:11s} {m:4s}: {per}; spread {_ratio_text(g.ratio_min.iloc[0])}-"
-                     f"{_ratio_text(g.ratio_max.iloc[0])}; averaged {_ratio_text(g.ratio_avg.iloc[0])} "
+                     f"{_ratio_text(g.ratio_max.iloc[0])}; averaged {breakeven_cell(avg)} "
                      f"(Akaike {_ratio_text(g.ratio_avg_akaike.iloc[0])})")
     return "\n".join(lines)
 

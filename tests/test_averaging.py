@@ -222,6 +222,74 @@ def test_averaged_fit_refuses_bad_inputs(mmlu_fits, paper_runs):
     assert np.allclose(avg.predict(avg.runs_, values), avg.predict(avg.runs_)[None, :], rtol=0, atol=1e-12)
 
 
+# intervals of the model-averaged break-even ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mmlu_boots(mmlu_fits):
+    """Each form's bootstrap, 30 refits from seed 3: the same resamples (the runs and the seed decide them)."""
+    from costlaw.uncertainty import bootstrap
+    return {name: bootstrap(f, n_boot=30, seed=3) for name, f in mmlu_fits.items()}
+
+
+INTERVAL_COLUMNS = ["ratio", "ratio_lo", "ratio_hi", "ratio_lo_mc", "ratio_hi_mc", "lo_stable", "hi_stable",
+                    "p_never", "n_boot", "n_draws"]
+
+
+def test_averaged_interval_with_weight_one_is_that_forms_interval(mmlu_fits, mmlu_boots):
+    """The averaged curves with weight 1 on one form are that form's curves: with its bootstrap (same seed, same
+    refits) the average's intervals, Monte Carlo errors, flags and shares of "never" are breakeven_intervals' of
+    the form, row for row (per panel and pooled), without a difference."""
+    from costlaw import breakeven as be
+    from costlaw.averaging import averaged_bootstrap
+    for name, f in mmlu_fits.items():
+        avg = AveragedFit(mmlu_fits, {name: 1.0})
+        boot = averaged_bootstrap(avg, mmlu_boots)
+        assert boot.n_boot == 30 and boot.seed == 3
+        got = be.breakeven_intervals(avg, n_boot=30, seed=3, boot=boot, margin_table=avg.margin_table())
+        own = be.breakeven_intervals(f, n_boot=30, seed=3)          # bootstraps itself: the same resamples
+        assert set(got.form) == {"average"} and len(got) == len(own)
+        assert got.ratio_lo.notna().sum() >= 6
+        pd.testing.assert_frame_equal(got[INTERVAL_COLUMNS], own[INTERVAL_COLUMNS])
+
+
+def test_averaged_refits_are_the_forms_refits_side_by_side(mmlu_fits, mmlu_boots):
+    from costlaw.averaging import averaged_bootstrap
+    from costlaw.uncertainty import bootstrap
+    avg = AveragedFit(mmlu_fits, {"offset_exp": 0.6, "power": 0.4})
+    boot = averaged_bootstrap(avg, mmlu_boots)
+    assert boot.values.shape == (30, avg.n_entries)
+    for (label, part), b in zip(avg.split(boot.values).items(), mmlu_boots.values()):
+        np.testing.assert_array_equal(part, b.values)
+    # refit i of the average predicts the weighted sum of the forms' refit i
+    runs = avg.runs_
+    by_hand = sum(w * mmlu_fits[k].predict(runs, mmlu_boots[k].values) for k, w in avg.weights.items())
+    np.testing.assert_allclose(avg.predict(runs, boot.values), by_hand, rtol=0, atol=1e-12)
+    # forms drawn otherwise cannot be put side by side
+    with pytest.raises(InputError, match="one seed"):
+        averaged_bootstrap(avg, {**mmlu_boots, "power": bootstrap(mmlu_fits["power"], n_boot=30, seed=4)})
+    with pytest.raises(InputError, match="one seed, one number of refits"):
+        averaged_bootstrap(avg, {**mmlu_boots, "power": bootstrap(mmlu_fits["power"], n_boot=20, seed=3)})
+    with pytest.raises(InputError, match="no bootstrap of form"):
+        averaged_bootstrap(avg, {"offset_exp": mmlu_boots["offset_exp"]})
+    with pytest.raises(InputError, match="not of the averaged fit"):
+        averaged_bootstrap(avg, {"offset_exp": mmlu_boots["power"], "power": mmlu_boots["power"]})
+
+
+def test_averaged_interval_holds_the_point_or_shows_the_knife_edge(mmlu_fits, mmlu_boots):
+    """Two forms at 0.6 / 0.4: every pooled averaged ratio lies in its interval, or it sits where the refits
+    split between finite and "never" (the point is inf while some refits break even, or finite while some
+    never do): a knife edge the share p_never shows."""
+    from costlaw.reproduce import averaged_intervals, averaged_ratios
+    w = {"offset_exp": 0.6, "power": 0.4}
+    got = averaged_intervals(mmlu_fits, w, mmlu_boots)
+    point = averaged_ratios(mmlu_fits, w)
+    assert {(d, m): r for d, m, r in zip(got.definition, got.method, got.ratio)} == point
+    assert len(got) == 6 and got.ratio_lo.notna().all() and (got.n_boot == 30).all()
+    for r in got.itertuples():
+        inside = r.ratio_lo <= r.ratio <= r.ratio_hi
+        knife_edge = 0 < r.p_never < 1 and (np.isinf(r.ratio) or np.isinf(r.ratio_hi))
+        assert inside or knife_edge, r
+
+
 # the model-averaged plan ----------------------------------------------------------------------------------------
 PLAN7 = dict(train_params=7e9, pool_tokens=1.0938e8, task="mmlu")
 

@@ -169,6 +169,48 @@ def test_reproduce_reports_form_uncertainty(reproduced_paper, paper_runs):
     assert "Form uncertainty" in reproduced_paper[1] and "stacking weight" in reproduced_paper[1]
 
 
+FORM_INTERVALS = ["ratio_lo", "ratio_hi", "ratio_lo_mc", "ratio_hi_mc", "lo_stable", "hi_stable", "p_never", "n_boot"]
+
+
+def test_forms_csv_has_interval_columns_filled_for_the_headline_form(reproduced_paper):
+    """Without --form-intervals forms.csv has the interval columns: the headline form's are its breakeven.csv
+    intervals, the other forms' and the average's are empty, and the printed table says how to get them."""
+    forms = pd.read_csv(reproduced_paper[0] / "forms.csv")
+    avg = ["ratio_avg_" + c.removeprefix("ratio_") for c in FORM_INTERVALS]
+    assert set(FORM_INTERVALS + avg) <= set(forms.columns)
+    head = forms[forms["default"]]
+    assert head[["ratio_lo", "ratio_hi", "n_boot"]].notna().all().all() and (head.n_boot >= 400).all()
+    breakeven = pd.read_csv(reproduced_paper[0] / "breakeven.csv")
+    pooled = breakeven[(breakeven.form == "offset_exp") & (breakeven.task == "all")].set_index(["definition", "method"])
+    for r in head.itertuples():
+        assert r.ratio_lo == pooled.loc[(r.definition, r.method), "ratio_lo"]
+        assert r.ratio_hi == pooled.loc[(r.definition, r.method), "ratio_hi"]
+    assert forms.loc[~forms["default"], FORM_INTERVALS].isna().all().all() and forms[avg].isna().all().all()
+    assert "--form-intervals" in reproduced_paper[1]
+
+
+def test_reproduce_form_intervals_gives_every_form_and_the_average_an_interval(tmp_path):
+    import contextlib
+    import io
+
+    from costlaw.cli import main
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["reproduce", "--out", str(tmp_path), "--no-figures", "--n-boot", "40", "--form-intervals"]) == 0
+    forms = pd.read_csv(tmp_path / "forms.csv")
+    avg = ["ratio_avg_" + c.removeprefix("ratio_") for c in FORM_INTERVALS]
+    assert forms[FORM_INTERVALS + avg].notna().all().all()
+    assert (forms.n_boot == 40).all() and (forms.ratio_avg_n_boot == 40).all()
+    assert ((forms.ratio_lo <= forms.ratio_hi) & (forms.ratio_avg_lo <= forms.ratio_avg_hi)).all()
+    assert forms.p_never.between(0, 1).all() and forms.ratio_avg_p_never.between(0, 1).all()
+    # the headline form's are breakeven.csv's, from the same refits
+    breakeven = pd.read_csv(tmp_path / "breakeven.csv")
+    pooled = breakeven[(breakeven.form == "offset_exp") & (breakeven.task == "all")].set_index(["definition", "method"])
+    for r in forms[forms["default"]].itertuples():
+        assert (r.ratio_lo, r.ratio_hi) == tuple(pooled.loc[(r.definition, r.method), ["ratio_lo", "ratio_hi"]])
+    assert "90% intervals from 40 bootstrap refits" in printed.getvalue()
+
+
 def test_form_spread_reuses_the_headline_forms_breakeven_as_if_solved_again(reproduced_paper, paper_runs):
     """reproduce hands the headline form's break-even table (with intervals) to form_spread: the ratios and their
     order are those a fresh point table gives."""
