@@ -283,6 +283,11 @@ def test_plan_notes_say_what_the_pilots_can_show():
     assert not any("a second configuration" in n for n in off.notes())
     # the refit samples of the plan carry the wider between-size variance
     assert np.std(off.curves[1:], axis=0).mean() > 3 * np.std(one.curves[1:], axis=0).mean()
+    # pilots that follow the transfer update the sources' variance: the plan says so, and its samples narrow
+    agree = Problem(34e9, 1.0938e8, "mmlu", pilots=[Pilot("random", 0.025, 60.1), Pilot("bm25", 0.025, at_bm25)],
+                    n_grid=100)
+    assert any("updates the between-size variance" in n for n in agree.notes())
+    assert np.std(agree.curves[1:], axis=0).mean() < np.std(one.curves[1:], axis=0).mean()
 
 
 def test_pilot_plans_default_to_the_form_whose_pilot_forecasts_do_best():
