@@ -17,6 +17,7 @@ from .io import write_csv_atomic, write_csv_parts_atomic
 from .ladder import is_ladder, ratio_analysis
 from .averaging import AveragedFit, akaike_weights, stacking_weights
 from .compare import compare, leave_one_out
+from .uncertainty import bootstrap
 
 DEFAULT_N_BOOT = 400
 """Bootstrap refits for the break-even intervals (each interval end reports its Monte Carlo error)."""
@@ -29,6 +30,9 @@ on every panel. Beyond it, so that time stays linear in runs: the headline-form 
 held-out comparison score a seeded sample of whole tasks holding about this many panels; the break-even refits
 are cut to ``n_boot * SCALE_PANELS / panels`` (at least ``MIN_SCALE_REFITS``). Every fit, curve, frontier and
 break-even ratio still covers every panel; the report and ``Reproduction.notes`` say what was sampled or cut."""
+AVERAGED_N_BOOT = 200
+"""Most bootstrap refits behind forms.csv's interval of the model-averaged ratio without ``form_intervals`` (each
+form with weight refitted on them: about 1.9 CPU s on the bundled runs; each end reports its Monte Carlo error)."""
 MIN_SCALE_REFITS = 50
 """Fewest break-even refits at scale (each interval end reports its Monte Carlo error)."""
 
@@ -173,7 +177,6 @@ def _fit_and_breakeven(shared, name):
     """(fit, break-even table, bootstrap entry values or None) of form ``name``: the table given if it has what is
     asked (intervals when ``n_boot``), else solved here (with ``n_boot`` refits from ``seed``: the form's bootstrap
     from ``boots`` or made here)."""
-    from .uncertainty import bootstrap
     runs, fits, margin, tables, n_boot, seed, boots = shared
     fitted = fits.get(name) or fit(runs, name, warn=False)
     boot = boots.get(name)
@@ -185,6 +188,24 @@ def _fit_and_breakeven(shared, name):
     return fitted, be.breakeven_intervals(fitted, n_boot=n_boot, seed=seed, margin=margin, boot=boot), boot.values
 
 
+def _bootstrap_values(shared, name):
+    fits, n_boot, seed = shared
+    return bootstrap(fits[name], n_boot=n_boot, seed=seed).values
+
+
+def form_bootstraps(fits: dict, n_boot: int, seed: int = 0) -> dict:
+    """{form: entry values of its ``n_boot`` bootstrap refits from ``seed``} (one process; ``reproduce`` makes
+    them in the background for ``form_spread``)."""
+    return {name: bootstrap(f, n_boot=n_boot, seed=seed).values for name, f in fits.items()}
+
+
+def bootstrap_of(fitted: CurveFit, values: np.ndarray, seed, level: float = 0.9):
+    """The ``uncertainty.Bootstrap`` of ``fitted`` whose refits have the entry ``values`` (n_boot x entries)."""
+    from .fitting import replicate
+    from .uncertainty import Bootstrap
+    return Bootstrap(fitted, [replicate(fitted, v) for v in values], seed, level)
+
+
 FORM_INTERVAL_COLUMNS = ["ratio_lo", "ratio_hi", "ratio_lo_mc", "ratio_hi_mc", "lo_stable", "hi_stable", "p_never",
                          "n_boot"]
 """``breakeven_intervals`` columns ``form_spread`` carries per form, and as ``ratio_avg_<column>`` for the average
@@ -194,7 +215,7 @@ FORM_INTERVAL_COLUMNS = ["ratio_lo", "ratio_hi", "ratio_lo_mc", "ratio_hi_mc", "
 def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS, margin: float | None = None,
                 loo: pd.Series | None = None, jobs: int = 1,
                 tables: dict | None = None, stack: pd.Series | None = None, n_boot: int = 0, seed: int = 0,
-                boots: dict | None = None, level: float = 0.9) -> pd.DataFrame:
+                boots: dict | None = None, level: float = 0.9, averaged_only: bool = False) -> pd.DataFrame:
     """Form uncertainty of the pooled break-even answers (definitions a-c): each form's ratio with its AIC,
     Akaike weight exp(-dAIC/2) (normalised), leave-one-out RMSE and stacking weight (``costlaw.averaging``: the
     simplex weights whose combined leave-one-out prediction of the runs has the lowest squared error); per
@@ -209,21 +230,19 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
     ``SPREAD_DEFINITIONS`` order.
 
     Intervals (``FORM_INTERVAL_COLUMNS``, NaN where not computed): a form whose table in ``tables`` has them
-    (``breakeven_intervals``) keeps them. With ``n_boot`` > 0 every form gets ``breakeven_intervals`` from ``n_boot``
-    refits drawn from ``seed`` (its ``uncertainty.Bootstrap`` from ``boots`` when given, e.g. the headline form's,
-    else made here), and so does the averaged ratio (``ratio_avg_lo`` ...; ``averaged_intervals``): since every
-    form's refit i is the same resample, refit i of the average is refit i of each form."""
+    (``breakeven_intervals``) keeps them. With ``n_boot`` > 0 the averaged ratio gets ``breakeven_intervals`` from
+    ``n_boot`` refits drawn from ``seed`` (``ratio_avg_lo`` ...; ``averaged_intervals``), each form with weight
+    bootstrapped (its ``uncertainty.Bootstrap`` from ``boots`` when given, e.g. the headline form's, else made
+    here): every form's refit i is the same resample, so refit i of the average is refit i of each form; and so
+    does every form unless ``averaged_only``."""
     from .parallel import map_parts
     boots = dict(boots or {})
-    done = map_parts(_fit_and_breakeven, (runs, fits or {}, margin, tables or {}, n_boot, seed, boots),
-                     list(forms), jobs)
+    done = map_parts(_fit_and_breakeven, (runs, fits or {}, margin, tables or {}, 0 if averaged_only else n_boot,
+                                          seed, boots), list(forms), jobs)
     fits = {name: f for name, (f, _, _) in zip(forms, done)}
-    if n_boot:
-        from .fitting import replicate
-        from .uncertainty import Bootstrap
-        for name, (f, _, values) in zip(forms, done):
-            if name not in boots and values is not None:
-                boots[name] = Bootstrap(f, [replicate(f, v) for v in values], seed, level)
+    for name, (f, _, values) in zip(forms, done):
+        if n_boot and name not in boots and values is not None:
+            boots[name] = bootstrap_of(f, values, seed, level)
     order = {d: i for i, d in enumerate(SPREAD_DEFINITIONS)}
     rank = {m: i for i, m in enumerate(be.BREAKEVEN_METHODS)}
     tables = {}
@@ -250,8 +269,11 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
     avg_columns = ["ratio_avg"] + ["ratio_avg_" + c.removeprefix("ratio_") for c in FORM_INTERVAL_COLUMNS]
     table = pd.DataFrame(rows, columns=["definition", "method", "form", "ratio", *FORM_INTERVAL_COLUMNS, "aic",
                                         "akaike_weight", "loo_rmse", "stack_weight", "default"])
-    used = [k for k, w in stack.items() if w > 0]
-    if n_boot and all(k in boots for k in used):
+    if n_boot:
+        missing = [k for k, w in stack.items() if w > 0 and k not in boots]
+        made = ([bootstrap(fits[missing[0]], n_boot=n_boot, seed=seed, jobs=jobs).values] if len(missing) == 1 else
+                map_parts(_bootstrap_values, (fits, n_boot, seed), missing, jobs))
+        boots.update({k: bootstrap_of(fits[k], values, seed, level) for k, values in zip(missing, made)})
         avg = averaged_intervals(fits, stack, boots, margin, level, jobs)
         stacked = {(r["definition"], r["method"]): [r["ratio"], *(r[c] for c in FORM_INTERVAL_COLUMNS)]
                    for r in avg.to_dict("records")}
@@ -365,6 +387,18 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     for name in forms:
         get_form(name)
     from .parallel import Background
+    spreading, prefetch = all(name in FORMS for name in SPREAD_FORMS), None
+    refits = scale_refits(n_boot, n_panels, scale_panels)
+    # form_spread's refits: the break-even refits with form_intervals, else at most AVERAGED_N_BOOT for the average;
+    # with as many as the break-even's, the headline form's bootstrap is reused
+    spread_boot = refits if form_intervals else min(refits, AVERAGED_N_BOOT)
+    reuse = spread_boot == refits
+    if spreading and spread_boot and spread_fits and stack is not None:
+        # the bootstraps form_spread needs but the reused one (every spread form's with form_intervals, else those
+        # with stacking weight), made beside the rest from the start
+        wanted = {k: f for k, f in spread_fits.items()
+                  if not (reuse and k in forms) and (form_intervals or stack[k] > 0)}
+        prefetch = Background(form_bootstraps, wanted, spread_boot, seed, jobs=jobs) if wanted else None
     comparing = None
     if protocols and scored is not runs:
         # at scale the held-out comparison needs none of the fits below: with jobs > 1 its process is forked now,
@@ -405,7 +439,6 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
                                fits=same_runs, jobs=jobs)
     drawing = Background(_draw_figures, runs, drawn.get("curves"), drawn.get("frontier"), out / "figures",
                          forms, log, jobs=jobs) if figures else None
-    refits = scale_refits(n_boot, n_panels, scale_panels)
     if refits < n_boot:
         notes.append(f"{n_panels} panels: break-even intervals from {refits} bootstrap refits instead of {n_boot} "
                      f"(n_boot x {scale_panels} / panels, at least {MIN_SCALE_REFITS}; the Monte Carlo error of each "
@@ -417,8 +450,7 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form"
         + (f"; more, up to {max_boot}, for the panels whose interval ends need them)" if adaptive else ")"))
     boots = {}
-    if form_intervals and n_boot and all(name in FORMS for name in SPREAD_FORMS):
-        from .uncertainty import bootstrap   # the headline form's refits, reused for the averaged interval
+    if spreading and n_boot and reuse:   # the headline form's refits, reused by form_spread
         boots = {name: bootstrap(f, n_boot=n_boot, seed=seed, jobs=jobs) for name, f in result.fits.items()
                  if name in SPREAD_FORMS}
     breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed, margin=margin,
@@ -428,15 +460,18 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
         used = breakeven.n_boot.dropna()
         log(f"break-even refits per panel: {int(used.min())} to {int(used.max())}")
     result.tables["breakeven"] = breakeven
-    if all(name in FORMS for name in SPREAD_FORMS):
-        log(f"form uncertainty: break-even under {', '.join(SPREAD_FORMS)} (AIC weights, leave-one-out errors"
-            + (f"; every form and the average with intervals from {n_boot} refits)" if boots else ")"))
+    if spreading:
+        log(f"form uncertainty: break-even under {', '.join(SPREAD_FORMS)} (AIC weights, leave-one-out errors; "
+            + ("every form and " if form_intervals else "") + f"the average with intervals from {spread_boot} refits)")
+        if prefetch is not None:
+            boots.update({k: bootstrap_of(result.fits.get(k) or spread_fits[k], v, seed)
+                          for k, v in prefetch.result().items()})
         if loo is None and scored is not runs:   # leave-one-out errors of the sample, as the choice would use
             loo, stack = choose_form(scored, jobs=jobs)[2::2]
         made = {name: breakeven[breakeven.form == name] for name in SPREAD_FORMS if name in result.fits}
         result.tables["forms"] = form_spread(runs, {**spread_fits, **result.fits}, margin=margin, loo=loo,
-                                             stack=stack, jobs=jobs, tables=made, n_boot=n_boot if boots else 0,
-                                             seed=seed, boots=boots)
+                                             stack=stack, jobs=jobs, tables=made, n_boot=spread_boot, seed=seed,
+                                             boots=boots, averaged_only=not form_intervals)
     result.tables["stats"] = result.summary()
     result.tables["front_line"] = loglinear_front(runs)
     if is_ladder(runs):
@@ -547,13 +582,14 @@ def format_form_spread(table: pd.DataFrame) -> str:
     its 90% interval where it has one (as ``breakeven_cell`` prints them)."""
     avg_cols = {"ratio_avg_" + c.removeprefix("ratio_"): c for c in FORM_INTERVAL_COLUMNS}
     has_avg = "ratio_avg_lo" in table and table.ratio_avg_lo.notna().any()
-    if has_avg:
-        n = table.ratio_avg_n_boot.dropna()
-        how = (f"90% intervals from {int(n.max())} bootstrap refits, refit i of every form the same resample "
-               f"(~ and never N% as above); the Akaike-weighted one a point estimate")
-    else:
-        how = ("point estimates, but a form's whose 90% intervals breakeven.csv has; `costlaw reproduce "
-               "--form-intervals` gives every form and the stacking average 90% intervals")
+    bare = list(dict.fromkeys(table.form[table.ratio_lo.isna()] if "ratio_lo" in table else table.form))
+    how = (f"the stacking average's 90% interval from {int(table.ratio_avg_n_boot.max())} bootstrap refits, refit i "
+           f"of every form the same resample (~ and never N% as in breakeven.csv's table)" if has_avg else
+           "the stacking average a point estimate")
+    if bare:
+        how += (f"; {', '.join(bare)}: point estimates (`costlaw reproduce --form-intervals`: every form"
+                + ("" if has_avg else " and the average") + " with a 90% interval)")
+    how += "; the Akaike-weighted one a point estimate"
     lines = ["\nForm uncertainty of the pooled ratios (default form: lowest leave-one-out error; averaged: "
              "break-even of the forms' curves averaged with their stacking weights from leave-one-out "
              f"predictions, Akaike-weighted beside it; {how}):"]
