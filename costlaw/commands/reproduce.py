@@ -32,7 +32,7 @@ def add_parser(subparsers):
                    help="give every form's pooled ratio in forms.csv a 90%% bootstrap interval too, each form "
                         "refitted on the same --n-boot resamples, and the model-averaged ratio its interval from "
                         "them (default: the averaged ratio's from at most 200 refits, the other forms' point "
-                        "estimates; about 2.5 s more on the bundled runs)")
+                        "estimates; about 3 s more on the bundled runs)")
     p.add_argument("--jobs", type=integer(low=1),
                    help="processes to use (default: the available CPUs, at most 4; 1 beyond 60,000 runs, to keep "
                         "the memory of all processes under 1 GiB); results are the same for any number")
