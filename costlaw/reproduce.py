@@ -30,9 +30,6 @@ on every panel. Beyond it, so that time stays linear in runs: the headline-form 
 held-out comparison score a seeded sample of whole tasks holding about this many panels; the break-even refits
 are cut to ``n_boot * SCALE_PANELS / panels`` (at least ``MIN_SCALE_REFITS``). Every fit, curve, frontier and
 break-even ratio still covers every panel; the report and ``Reproduction.notes`` say what was sampled or cut."""
-AVERAGED_N_BOOT = 200
-"""Most bootstrap refits behind forms.csv's interval of the model-averaged ratio without ``form_intervals`` (each
-form with weight refitted on them: about 1.9 CPU s on the bundled runs; each end reports its Monte Carlo error)."""
 MIN_SCALE_REFITS = 50
 """Fewest break-even refits at scale (each interval end reports its Monte Carlo error)."""
 
@@ -389,9 +386,9 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     from .parallel import Background
     spreading, prefetch = all(name in FORMS for name in SPREAD_FORMS), None
     refits = scale_refits(n_boot, n_panels, scale_panels)
-    # form_spread's refits: the break-even refits with form_intervals, else at most AVERAGED_N_BOOT for the average;
-    # with as many as the break-even's, the headline form's bootstrap is reused
-    spread_boot = refits if form_intervals else min(refits, AVERAGED_N_BOOT)
+    # form_spread's refits: the break-even refits with form_intervals (the headline form's bootstrap reused), else
+    # none: point estimates (their intervals cost about 1 s wall at the bundled 180 runs, issue 12's 5 s line)
+    spread_boot = refits if form_intervals else 0
     reuse = spread_boot == refits
     if spreading and spread_boot and spread_fits and stack is not None:
         # the bootstraps form_spread needs but the reused one (every spread form's with form_intervals, else those
@@ -462,7 +459,8 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     result.tables["breakeven"] = breakeven
     if spreading:
         log(f"form uncertainty: break-even under {', '.join(SPREAD_FORMS)} (AIC weights, leave-one-out errors; "
-            + ("every form and " if form_intervals else "") + f"the average with intervals from {spread_boot} refits)")
+            + (f"every form and the average with intervals from {spread_boot} refits)" if form_intervals else
+               "point estimates; --form-intervals for their intervals)"))
         if prefetch is not None:
             boots.update({k: bootstrap_of(result.fits.get(k) or spread_fits[k], v, seed)
                           for k, v in prefetch.result().items()})

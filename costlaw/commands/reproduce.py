@@ -31,8 +31,8 @@ def add_parser(subparsers):
     p.add_argument("--form-intervals", action="store_true",
                    help="give every form's pooled ratio in forms.csv a 90%% bootstrap interval too, each form "
                         "refitted on the same --n-boot resamples, and the model-averaged ratio its interval from "
-                        "them (default: the averaged ratio's from at most 200 refits, the other forms' point "
-                        "estimates; about 3 s more on the bundled runs)")
+                        "them (default: point estimates, the headline form's intervals as in breakeven.csv; "
+                        "about 3 s more on the bundled runs)")
     p.add_argument("--jobs", type=integer(low=1),
                    help="processes to use (default: the available CPUs, at most 4; 1 beyond 60,000 runs, to keep "
                         "the memory of all processes under 1 GiB); results are the same for any number")
