@@ -135,12 +135,17 @@ SPREAD_FORMS = ("offset_exp", "power", "logistic")
 """Forms whose break-even answers are compared (each models selection as a compute offset)."""
 
 
+def loo_scores(fitted: CurveFit) -> tuple[float, np.ndarray]:
+    """(leave-one-out RMSE in metric points, the leave-one-out predictions of the fit's runs)."""
+    held = leave_one_out(fitted)
+    pred = held.heldout_pred.to_numpy()
+    return float(np.sqrt(np.mean((pred - held.metric.to_numpy()) ** 2))), pred
+
+
 def _fit_with_loo(shared, name):
     runs, loss = shared
     fitted = fit(runs, name, loss=loss, warn=False)
-    held = leave_one_out(fitted)
-    pred = held.heldout_pred.to_numpy()
-    return fitted, float(np.sqrt(np.mean((pred - held.metric.to_numpy()) ** 2))), pred
+    return (fitted, *loo_scores(fitted))
 
 
 def stacking_series(runs: pd.DataFrame, preds: dict) -> pd.Series:
@@ -193,7 +198,7 @@ def _bootstrap_values(shared, name):
 def form_bootstraps(fits: dict, n_boot: int, seed: int = 0) -> dict:
     """{form: entry values of its ``n_boot`` bootstrap refits from ``seed``} (one process; ``reproduce`` makes
     them in the background for ``form_spread``)."""
-    return {name: bootstrap(f, n_boot=n_boot, seed=seed).values for name, f in fits.items()}
+    return {name: _bootstrap_values((fits, n_boot, seed), name) for name in fits}
 
 
 def bootstrap_of(fitted: CurveFit, values: np.ndarray, seed, level: float = 0.9):
@@ -248,10 +253,9 @@ def form_spread(runs: pd.DataFrame, fits: dict | None = None, forms=SPREAD_FORMS
         tables[name] = t.iloc[np.lexsort((t.definition.map(order).to_numpy(),
                                           t.method.map(lambda m: rank.get(m, len(rank))).to_numpy()))]
     if loo is None or stack is None:
-        held = {name: leave_one_out(f) for name, f in fits.items()}
-        loo = pd.Series({n: float(np.sqrt(np.mean((h.heldout_pred - h.metric) ** 2))) for n, h in held.items()},
-                        name="heldout_rmse")
-        stack = stacking_series(runs, {n: h.heldout_pred.to_numpy() for n, h in held.items()})
+        scores = {name: loo_scores(f) for name, f in fits.items()}
+        loo = pd.Series({n: rmse for n, (rmse, _) in scores.items()}, name="heldout_rmse")
+        stack = stacking_series(runs, {n: pred for n, (_, pred) in scores.items()})
     aic = pd.Series({n: f.aic for n, f in fits.items()})
     weight = pd.Series(akaike_weights(aic.to_numpy()), index=aic.index)
     best = str(loo.idxmin())
@@ -389,12 +393,9 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     # form_spread's refits: the break-even refits with form_intervals (the headline form's bootstrap reused), else
     # none: point estimates (their intervals cost about 1 s wall at the bundled 180 runs, issue 12's 5 s line)
     spread_boot = refits if form_intervals else 0
-    reuse = spread_boot == refits
     if spreading and spread_boot and spread_fits and stack is not None:
-        # the bootstraps form_spread needs but the reused one (every spread form's with form_intervals, else those
-        # with stacking weight), made beside the rest from the start
-        wanted = {k: f for k, f in spread_fits.items()
-                  if not (reuse and k in forms) and (form_intervals or stack[k] > 0)}
+        # the bootstraps form_spread needs but the headline form's (reused), made beside the rest from the start
+        wanted = {k: f for k, f in spread_fits.items() if k not in forms}
         prefetch = Background(form_bootstraps, wanted, spread_boot, seed, jobs=jobs) if wanted else None
     comparing = None
     if protocols and scored is not runs:
@@ -447,7 +448,7 @@ def reproduce(runs: pd.DataFrame | None = None, out_dir="results/paper", forms=N
     log(f"break-even budgets and train-to-selector ratios ({n_boot} bootstrap refits per form"
         + (f"; more, up to {max_boot}, for the panels whose interval ends need them)" if adaptive else ")"))
     boots = {}
-    if spreading and n_boot and reuse:   # the headline form's refits, reused by form_spread
+    if spreading and n_boot and form_intervals:   # the headline form's refits, reused by form_spread
         boots = {name: bootstrap(f, n_boot=n_boot, seed=seed, jobs=jobs) for name, f in result.fits.items()
                  if name in SPREAD_FORMS}
     breakeven = pd.concat([breakeven_with_intervals(f, 0 if name == "paper" else n_boot, seed, margin=margin,
